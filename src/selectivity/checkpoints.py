@@ -1,0 +1,102 @@
+"""The checkpoint file: a plain model's weights plus everything needed to use it alone.
+
+A checkpoint is a ``torch.save``'d dict (written atomically)::
+
+    format        "selectivity-checkpoint/1"
+    model         config name of the architecture ("cnn7", "cnn11", ...)
+    num_classes   number of output classes
+    input_size    square input size in pixels
+    state_dict    weights of the plain :class:`~selectivity.models.AnalysableNetwork`
+    input_mean    float32 (3, H, W): the training split's per-pixel mean image in [0, 1],
+                  subtracted from every input (images and gratings alike)
+    epoch         the training epoch the weights are from (0 = initialisation)
+    network       {"model", "dataset", "label_corruption", "seed"}
+    metrics       that epoch's row of the metrics table (may be empty for epoch 0)
+    provenance    see :func:`selectivity.provenance.provenance`
+
+Grouped training writes exactly the same files as single training.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from selectivity.io import save_torch
+from selectivity.models import AnalysableNetwork, build_model
+
+CHECKPOINT_FORMAT = "selectivity-checkpoint/1"
+REQUIRED_KEYS = ("format", "model", "num_classes", "input_size", "state_dict", "input_mean", "epoch")
+
+
+@dataclass
+class LoadedNetwork:
+    """A network ready for analysis: the model (eval mode) and how to feed it images.
+
+    ``prepare_inputs`` maps float images in [0, 1] (N, 3, H, W) on the model's device to
+    network inputs: minus the training mean image for the CIFAR networks, ImageNet
+    normalisation for VGG16. Stimuli and test images go through the same function.
+    """
+
+    model: AnalysableNetwork
+    input_mean: torch.Tensor | None
+    epoch: int | None
+    info: dict[str, Any]
+    input_std: torch.Tensor | None = None
+
+    def prepare_inputs(self, images: torch.Tensor) -> torch.Tensor:
+        prepared = images if self.input_mean is None else images - self.input_mean
+        return prepared if self.input_std is None else prepared / self.input_std
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: AnalysableNetwork,
+    *,
+    model_name: str,
+    input_mean: torch.Tensor,
+    epoch: int,
+    network: dict[str, Any],
+    metrics: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None,
+    num_classes: int = 10,
+) -> None:
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    save_torch(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "model": model_name,
+            "num_classes": num_classes,
+            "input_size": int(input_mean.shape[-1]),
+            "state_dict": state,
+            "input_mean": input_mean.detach().cpu().float().clone(),
+            "epoch": int(epoch),
+            "network": dict(network),
+            "metrics": dict(metrics or {}),
+            "provenance": dict(provenance or {}),
+        },
+        path,
+    )
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedNetwork:
+    """Load a checkpoint into a fresh plain model in eval mode on ``device``."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # truncated or foreign files fail here
+        raise ValueError(f"cannot read checkpoint {path}: {error}") from error
+    missing = [k for k in REQUIRED_KEYS if not isinstance(blob, dict) or k not in blob]
+    if missing or blob.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (missing {missing})")
+    model = build_model(blob["model"], num_classes=blob["num_classes"], input_size=blob["input_size"])
+    model.load_state_dict(blob["state_dict"])
+    model.to(device).eval()
+    info = {k: v for k, v in blob.items() if k not in ("state_dict", "input_mean")}
+    return LoadedNetwork(model, blob["input_mean"].to(device), int(blob["epoch"]), info)

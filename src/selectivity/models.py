@@ -1,0 +1,323 @@
+"""Networks whose hidden layers can be read out and ablated by name.
+
+Every model here is an :class:`AnalysableNetwork`: a sequence of *stages*, one per
+analysed layer, followed by a *head* that maps the last stage's output to logits.
+A stage maps its input to two tensors:
+
+``response``
+    what the tuning and class-selectivity analyses read: the layer's activation
+    after ReLU and before BatchNorm (spec section 3);
+``output``
+    what the next stage receives and where ablation happens: the output of the
+    BatchNorm that follows the layer (spec section 4). For layers without BN
+    (VGG16) the output is the response itself.
+
+Ablation is a multiplicative *keep mask* over the channel (conv) or unit (fc)
+dimension applied to a stage's output, so no checkpoint is ever edited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+# Keras BatchNormalization defaults, which the author's code used (spec section 1):
+# moving average momentum 0.99 (PyTorch counts the other way round) and epsilon 1e-3.
+KERAS_BN_MOMENTUM = 0.01
+KERAS_BN_EPSILON = 1e-3
+
+
+@dataclass(frozen=True)
+class ConvLayerSpec:
+    """One 3x3 convolution of a plain CNN: its channels, stride and zero padding."""
+
+    channels: int
+    stride: int
+    padding: int = 0
+    kernel_size: int = 3
+
+
+@dataclass(frozen=True)
+class ConvNetSpec:
+    """The architecture of a conv -> ReLU -> BN network with a BN'd fully connected part.
+
+    Grouped training (:mod:`selectivity.grouped`) builds K stacked copies from the
+    same spec, so the spec, not the module, is the single source of the architecture.
+    """
+
+    name: str
+    convs: tuple[ConvLayerSpec, ...]
+    hidden_units: tuple[int, ...]
+    input_size: int = 32
+    input_channels: int = 3
+    num_classes: int = 10
+
+    def conv_output_sizes(self) -> list[int]:
+        """Spatial size of every conv layer's map for a square input."""
+        sizes, size = [], self.input_size
+        for conv in self.convs:
+            size = (size + 2 * conv.padding - conv.kernel_size) // conv.stride + 1
+            if size < 1:
+                raise ValueError(
+                    f"{self.name}: input size {self.input_size} is too small for its convolutions"
+                )
+            sizes.append(size)
+        return sizes
+
+    def flat_features(self) -> int:
+        return self.convs[-1].channels * self.conv_output_sizes()[-1] ** 2
+
+    def layer_names(self) -> list[str]:
+        return [f"conv{i + 1}" for i in range(len(self.convs))] + [
+            f"fc{i + 1}" for i in range(len(self.hidden_units))
+        ]
+
+
+# The paper's "7-layer CNN" (spec section 1): six valid 3x3 convs and one hidden FC layer.
+CNN7_SPEC = ConvNetSpec(
+    name="cnn7",
+    convs=(
+        ConvLayerSpec(32, 1),
+        ConvLayerSpec(32, 2),
+        ConvLayerSpec(64, 1),
+        ConvLayerSpec(64, 2),
+        ConvLayerSpec(128, 1),
+        ConvLayerSpec(128, 2),
+    ),
+    hidden_units=(512,),
+)
+
+# Morcos et al. (2018) 11-layer CNN for CIFAR-10. [D] "same" padding (the paper is silent);
+# conv -> ReLU -> BN like cnn7 so that responses and ablation points mean the same thing.
+CNN11_SPEC = ConvNetSpec(
+    name="cnn11",
+    convs=tuple(
+        ConvLayerSpec(c, s, padding=1)
+        for c, s in zip(
+            (64, 64, 128, 128, 128, 256, 256, 256, 512, 512, 512),
+            (1, 1, 2, 1, 1, 2, 1, 1, 2, 1, 1),
+        )
+    ),
+    hidden_units=(256,),
+)
+
+CONV_NET_SPECS: dict[str, ConvNetSpec] = {spec.name: spec for spec in (CNN7_SPEC, CNN11_SPEC)}
+
+
+@dataclass
+class NetworkRun:
+    """What one forward pass recorded."""
+
+    logits: torch.Tensor
+    responses: dict[str, torch.Tensor] = field(default_factory=dict)
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Stage(nn.Module):
+    """One analysed layer. Subclasses implement :meth:`forward` -> (response, output)."""
+
+    def __init__(self, name: str, kind: str, units: int):
+        super().__init__()
+        if kind not in ("conv", "pool", "fc"):
+            raise ValueError(f"stage kind must be conv, pool or fc, not {kind!r}")
+        self.name = name
+        self.kind = kind
+        self.units = units
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+
+class ConvReluBN(Stage):
+    """conv -> ReLU (response) -> BatchNorm (output), as in the author's Keras model."""
+
+    def __init__(self, name: str, in_channels: int, spec: ConvLayerSpec):
+        super().__init__(name, "conv", spec.channels)
+        self.conv = nn.Conv2d(
+            in_channels, spec.channels, spec.kernel_size, stride=spec.stride, padding=spec.padding
+        )
+        self.bn = nn.BatchNorm2d(spec.channels, eps=KERAS_BN_EPSILON, momentum=KERAS_BN_MOMENTUM)
+
+    def forward(self, h):
+        response = torch.relu(self.conv(h))
+        return response, self.bn(response)
+
+
+class LinearReluBN(Stage):
+    """(flatten) -> linear -> ReLU (response) -> BatchNorm (output)."""
+
+    def __init__(self, name: str, in_features: int, units: int):
+        super().__init__(name, "fc", units)
+        self.linear = nn.Linear(in_features, units)
+        self.bn = nn.BatchNorm1d(units, eps=KERAS_BN_EPSILON, momentum=KERAS_BN_MOMENTUM)
+
+    def forward(self, h):
+        response = torch.relu(self.linear(torch.flatten(h, 1)))
+        return response, self.bn(response)
+
+
+def apply_keep_mask(output: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Zero ablated channels/units of a stage output.
+
+    ``keep`` holds 1 for kept and 0 for ablated units, shaped ``(units,)`` (one
+    condition for the whole batch) or ``(batch, units)`` (a condition per sample,
+    which lets many ablation conditions share one batched pass).
+    """
+    units = output.shape[1]
+    if keep.shape[-1] != units:
+        raise ValueError(f"keep mask has {keep.shape[-1]} units, the layer has {units}")
+    if keep.dim() == 1:
+        keep = keep.unsqueeze(0)
+    elif keep.dim() != 2 or keep.shape[0] != output.shape[0]:
+        raise ValueError(
+            f"keep mask must be (units,) or (batch, units); got {tuple(keep.shape)} for batch {output.shape[0]}"
+        )
+    keep = keep.to(dtype=output.dtype, device=output.device)
+    return output * keep.view(*keep.shape, *([1] * (output.dim() - 2)))
+
+
+class AnalysableNetwork(nn.Module):
+    """A classifier made of named stages plus a head (see the module docstring)."""
+
+    def __init__(self, name: str, stages: Sequence[Stage], head: nn.Module, input_size: int):
+        super().__init__()
+        self.name = name
+        self.stages = nn.ModuleList(stages)
+        self.head = head
+        self.input_size = input_size
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate layer names in {name}: {names}")
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    def layer_index(self, layer: str) -> int:
+        try:
+            return self.layer_names.index(layer)
+        except ValueError:
+            raise KeyError(f"{self.name} has no layer {layer!r}; its layers are {self.layer_names}") from None
+
+    def stage(self, layer: str) -> Stage:
+        return self.stages[self.layer_index(layer)]
+
+    def units(self, layer: str) -> int:
+        return self.stage(layer).units
+
+    def forward(self, x: torch.Tensor, ablation: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        return self.run(x, ablation=ablation).logits
+
+    def run(
+        self,
+        x: torch.Tensor,
+        ablation: Mapping[str, torch.Tensor] | None = None,
+        record_responses: Iterable[str] = (),
+        record_outputs: Iterable[str] = (),
+        stop_after: str | None = None,
+    ) -> NetworkRun:
+        """Forward pass from the image, optionally ablating and recording layers.
+
+        ``ablation`` maps layer names to keep masks (see :func:`apply_keep_mask`).
+        ``record_outputs`` records the (ablated, if ablated) stage outputs.
+        ``stop_after`` ends the pass after that layer (logits are then empty),
+        which saves the work of the deeper layers when only responses are needed.
+        """
+        return self._run_stages(x, 0, ablation, record_responses, record_outputs, stop_after)
+
+    def forward_from(
+        self,
+        layer: str,
+        output: torch.Tensor,
+        ablation: Mapping[str, torch.Tensor] | None = None,
+        record_responses: Iterable[str] = (),
+        record_outputs: Iterable[str] = (),
+        stop_after: str | None = None,
+    ) -> NetworkRun:
+        """Continue a forward pass from ``output``, the stage output of ``layer``.
+
+        Ablating ``layer`` changes nothing upstream of it, so ablation sweeps compute
+        the upstream outputs once and call this for every condition; masks for
+        ``layer`` itself in ``ablation`` are applied to ``output`` first.
+        """
+        if ablation and layer in ablation:
+            output = apply_keep_mask(output, ablation[layer])
+        return self._run_stages(
+            output, self.layer_index(layer) + 1, ablation, record_responses, record_outputs, stop_after
+        )
+
+    def _run_stages(self, h, start, ablation, record_responses, record_outputs, stop_after) -> NetworkRun:
+        ablation = ablation or {}
+        record_responses, record_outputs = set(record_responses), set(record_outputs)
+        for unknown in (set(ablation) | record_responses | record_outputs) - set(self.layer_names):
+            raise KeyError(f"{self.name} has no layer {unknown!r}; its layers are {self.layer_names}")
+        run = NetworkRun(logits=torch.empty(0))
+        for stage in self.stages[start:]:
+            response, h = stage(h)
+            if stage.name in ablation:
+                h = apply_keep_mask(h, ablation[stage.name])
+            if stage.name in record_responses:
+                run.responses[stage.name] = response
+            if stage.name in record_outputs:
+                run.outputs[stage.name] = h
+            if stage.name == stop_after:
+                return run
+        run.logits = self.head(h)
+        return run
+
+
+def glorot_uniform_init(module: nn.Module) -> None:
+    """Keras defaults: Glorot-uniform weights and zero biases for conv and dense layers."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def build_conv_net(spec: ConvNetSpec) -> AnalysableNetwork:
+    """The plain (single) network of a :class:`ConvNetSpec`, Keras-initialised."""
+    stages: list[Stage] = []
+    in_channels = spec.input_channels
+    for name, conv in zip(spec.layer_names(), spec.convs):
+        stages.append(ConvReluBN(name, in_channels, conv))
+        in_channels = conv.channels
+    in_features = spec.flat_features()
+    for name, units in zip(spec.layer_names()[len(spec.convs) :], spec.hidden_units):
+        stages.append(LinearReluBN(name, in_features, units))
+        in_features = units
+    network = AnalysableNetwork(spec.name, stages, nn.Linear(in_features, spec.num_classes), spec.input_size)
+    glorot_uniform_init(network)
+    return network
+
+
+TRAINABLE_MODELS = tuple(CONV_NET_SPECS)
+PRETRAINED_MODELS = ("vgg16_imagenet",)
+
+
+def build_model(name: str, num_classes: int = 10, input_size: int = 32, **kwargs) -> AnalysableNetwork:
+    """Build a model by its config name (``cnn7``, ``cnn11`` or ``vgg16_imagenet``)."""
+    if name in CONV_NET_SPECS:
+        base = CONV_NET_SPECS[name]
+        spec = ConvNetSpec(
+            base.name, base.convs, base.hidden_units, input_size, base.input_channels, num_classes
+        )
+        return build_conv_net(spec)
+    if name == "vgg16_imagenet":
+        from selectivity.vgg import build_vgg16  # torchvision's VGG is only imported when asked for
+
+        return build_vgg16(**kwargs)
+    raise ValueError(
+        f"unknown model {name!r}; available: {', '.join(TRAINABLE_MODELS + PRETRAINED_MODELS)}"
+    )
+
+
+def conv_net_spec(name: str, num_classes: int = 10, input_size: int = 32) -> ConvNetSpec:
+    """The :class:`ConvNetSpec` of a trainable model name (for grouped training)."""
+    if name not in CONV_NET_SPECS:
+        raise ValueError(f"unknown trainable model {name!r}; available: {', '.join(TRAINABLE_MODELS)}")
+    base = CONV_NET_SPECS[name]
+    return ConvNetSpec(base.name, base.convs, base.hidden_units, input_size, base.input_channels, num_classes)
