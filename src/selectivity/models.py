@@ -24,87 +24,18 @@ from typing import Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
+from selectivity.architectures import (  # noqa: F401  (re-exported: the architecture specs)
+    CNN7_SPEC,
+    CNN11_SPEC,
+    CONV_NET_SPECS,
+    ConvLayerSpec,
+    ConvNetSpec,
+)
+
 # Keras BatchNormalization defaults, which the author's code used (spec section 1):
 # moving average momentum 0.99 (PyTorch counts the other way round) and epsilon 1e-3.
 KERAS_BN_MOMENTUM = 0.01
 KERAS_BN_EPSILON = 1e-3
-
-
-@dataclass(frozen=True)
-class ConvLayerSpec:
-    """One 3x3 convolution of a plain CNN: its channels, stride and zero padding."""
-
-    channels: int
-    stride: int
-    padding: int = 0
-    kernel_size: int = 3
-
-
-@dataclass(frozen=True)
-class ConvNetSpec:
-    """The architecture of a conv -> ReLU -> BN network with a BN'd fully connected part.
-
-    Grouped training (:mod:`selectivity.grouped`) builds K stacked copies from the
-    same spec, so the spec, not the module, is the single source of the architecture.
-    """
-
-    name: str
-    convs: tuple[ConvLayerSpec, ...]
-    hidden_units: tuple[int, ...]
-    input_size: int = 32
-    input_channels: int = 3
-    num_classes: int = 10
-
-    def conv_output_sizes(self) -> list[int]:
-        """Spatial size of every conv layer's map for a square input."""
-        sizes, size = [], self.input_size
-        for conv in self.convs:
-            size = (size + 2 * conv.padding - conv.kernel_size) // conv.stride + 1
-            if size < 1:
-                raise ValueError(
-                    f"{self.name}: input size {self.input_size} is too small for its convolutions"
-                )
-            sizes.append(size)
-        return sizes
-
-    def flat_features(self) -> int:
-        return self.convs[-1].channels * self.conv_output_sizes()[-1] ** 2
-
-    def layer_names(self) -> list[str]:
-        return [f"conv{i + 1}" for i in range(len(self.convs))] + [
-            f"fc{i + 1}" for i in range(len(self.hidden_units))
-        ]
-
-
-# The paper's "7-layer CNN" (spec section 1): six valid 3x3 convs and one hidden FC layer.
-CNN7_SPEC = ConvNetSpec(
-    name="cnn7",
-    convs=(
-        ConvLayerSpec(32, 1),
-        ConvLayerSpec(32, 2),
-        ConvLayerSpec(64, 1),
-        ConvLayerSpec(64, 2),
-        ConvLayerSpec(128, 1),
-        ConvLayerSpec(128, 2),
-    ),
-    hidden_units=(512,),
-)
-
-# Morcos et al. (2018) 11-layer CNN for CIFAR-10. [D] "same" padding (the paper is silent);
-# conv -> ReLU -> BN like cnn7 so that responses and ablation points mean the same thing.
-CNN11_SPEC = ConvNetSpec(
-    name="cnn11",
-    convs=tuple(
-        ConvLayerSpec(c, s, padding=1)
-        for c, s in zip(
-            (64, 64, 128, 128, 128, 256, 256, 256, 512, 512, 512),
-            (1, 1, 2, 1, 1, 2, 1, 1, 2, 1, 1),
-        )
-    ),
-    hidden_units=(256,),
-)
-
-CONV_NET_SPECS: dict[str, ConvNetSpec] = {spec.name: spec for spec in (CNN7_SPEC, CNN11_SPEC)}
 
 
 @dataclass
