@@ -1,0 +1,118 @@
+"""Grating stimuli: the set of spec section 3, checked against the formula's known properties."""
+
+import numpy as np
+import pytest
+import torch
+
+from selectivity.stimuli import grating_stimuli, grating_wavenumbers, spatial_frequency_count
+
+
+@pytest.fixture(scope="module")
+def gratings32():
+    return grating_stimuli(32)
+
+
+def test_spatial_frequency_count_reproduces_the_authors_values():
+    assert spatial_frequency_count(32) == 9
+    assert spatial_frequency_count(224) == 57
+
+
+@pytest.mark.parametrize("bad_size", [0, 3, 32.0, "32"])
+def test_bad_image_size_is_rejected(bad_size):
+    with pytest.raises(ValueError, match="image_size"):
+        spatial_frequency_count(bad_size)
+
+
+def test_32px_set_has_the_specified_axes(gratings32):
+    assert gratings32.images.shape == (9, 12, 4, 3, 32, 32)
+    assert gratings32.images.dtype == torch.float32
+    assert gratings32.grid_shape == (9, 12, 4)
+    assert gratings32.flat_images().shape == (432, 3, 32, 32)
+    np.testing.assert_allclose(gratings32.orientations_deg, np.arange(0, 180, 15))
+    np.testing.assert_allclose(gratings32.phases_deg, [0, 90, 180, 270])
+    np.testing.assert_allclose(gratings32.wavenumbers, (np.arange(9) + 1) * np.pi / 20)
+    np.testing.assert_allclose(gratings32.periods_px, 40 / (np.arange(9) + 1))
+
+
+def test_flat_images_put_phase_fastest_then_orientation_then_sf(gratings32):
+    flat = gratings32.flat_images()
+    for s, o, p in [(0, 0, 1), (2, 5, 3), (8, 11, 0)]:
+        assert torch.equal(flat[(s * 12 + o) * 4 + p], gratings32.images[s, o, p])
+
+
+def test_every_image_is_achromatic_full_contrast(gratings32):
+    images = gratings32.images
+    assert torch.equal(images[:, :, :, 0], images[:, :, :, 1])
+    assert torch.equal(images[:, :, :, 0], images[:, :, :, 2])
+    flat = images[:, :, :, 0].reshape(-1, 32 * 32)
+    assert torch.all(flat.min(dim=1).values == 0)
+    assert torch.all(flat.max(dim=1).values == 1)
+
+
+def test_phase_0_has_a_crest_and_phase_180_a_trough_at_the_centre_pixel(gratings32):
+    centre = gratings32.images[..., 0, 16, 16]  # row = col = index - H // 2 = 0 there
+    assert torch.all(centre[:, :, 0] == 1)
+    assert torch.all(centre[:, :, 2] == 0)
+
+
+def test_orientation_0_varies_along_columns_only_and_90_along_rows_only(gratings32):
+    vertical_stripes = gratings32.images[:, 0, :, 0]  # (sf, phase, H, W)
+    horizontal_stripes = gratings32.images[:, 6, :, 0]
+    # cos(90 deg) is 6e-17 in floating point, hence a tolerance instead of equality
+    torch.testing.assert_close(vertical_stripes, vertical_stripes[..., :1, :].expand_as(vertical_stripes))
+    torch.testing.assert_close(
+        horizontal_stripes, horizontal_stripes[..., :, :1].expand_as(horizontal_stripes)
+    )
+    assert vertical_stripes.std(dim=-1).min() > 0.1
+    assert horizontal_stripes.std(dim=-2).min() > 0.1
+
+
+def test_oblique_orientations_follow_the_wave_vector_convention(gratings32):
+    # 45 deg: phase depends on col - row, so crests run along the main diagonal;
+    # 135 deg: on col + row, so they run along the anti-diagonal.
+    at_45 = gratings32.images[:, 3, :, 0]
+    at_135 = gratings32.images[:, 9, :, 0]
+    torch.testing.assert_close(at_45[..., 1:, 1:], at_45[..., :-1, :-1])
+    torch.testing.assert_close(at_135[..., 1:, :-1], at_135[..., :-1, 1:])
+    assert (at_45[..., 1:, :-1] - at_45[..., :-1, 1:]).abs().max() > 0.5
+
+
+@pytest.mark.parametrize("sf_index, period", [(1, 20), (3, 10), (4, 8), (7, 5)])
+def test_period_of_each_sf_is_two_pi_over_k(gratings32, sf_index, period):
+    assert gratings32.periods_px[sf_index] == pytest.approx(period)
+    row = gratings32.images[sf_index, 0, 0, 0, 0]  # orientation 0, phase 0: cos(k * (col - 16))
+    torch.testing.assert_close(row[period:], row[:-period])
+    crests = torch.nonzero(row > 1 - 1e-6).flatten().tolist()
+    assert crests == [col for col in range(32) if (col - 16) % period == 0]
+    if period % 2 == 0:  # half a period away the value is mirrored about the mean
+        torch.testing.assert_close(row[period // 2 :], 1 - row[: -period // 2])
+
+
+def test_pixel_values_match_the_formula_at_arbitrary_points(gratings32):
+    k = np.pi / 20 * 3  # s = 2
+    theta, phase = np.deg2rad(30), np.deg2rad(90)
+    rows, cols = np.meshgrid(np.arange(32) - 16, np.arange(32) - 16, indexing="ij")
+    raw = np.cos(k * (-np.sin(theta) * rows + np.cos(theta) * cols) + phase)
+    expected = (raw - raw.min()) / (raw.max() - raw.min())
+    np.testing.assert_allclose(gratings32.images[2, 2, 1, 1].numpy(), expected, atol=1e-6)
+
+
+def test_224px_set_has_57_spatial_frequencies_above_4px():
+    stimuli = grating_stimuli(224, orientations=2, phases=1)  # all SFs, few images to stay small
+    assert stimuli.images.shape == (57, 2, 1, 3, 224, 224)
+    assert stimuli.periods_px[0] == pytest.approx(232)
+    assert stimuli.periods_px[-1] == pytest.approx(2 * 116 / 57)
+    assert stimuli.periods_px.min() > 4
+
+
+def test_frequencies_beyond_nyquist_are_rejected():
+    assert grating_wavenumbers(32, 19)[-1] < np.pi
+    with pytest.raises(ValueError, match="Nyquist"):
+        grating_wavenumbers(32, 20)
+
+
+def test_empty_axes_are_rejected():
+    with pytest.raises(ValueError, match="orientation"):
+        grating_stimuli(32, orientations=0)
+    with pytest.raises(ValueError, match="spatial_frequencies"):
+        grating_stimuli(32, spatial_frequencies=0)
