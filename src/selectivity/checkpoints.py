@@ -100,3 +100,42 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     model.to(device).eval()
     info = {k: v for k, v in blob.items() if k not in ("state_dict", "input_mean")}
     return LoadedNetwork(model, blob["input_mean"].to(device), int(blob["epoch"]), info)
+
+
+def checkpoint_identifiers(network: LoadedNetwork, checkpoint: str) -> dict[str, Any]:
+    """The identifier columns of tables made from a checkpoint (docs/architecture.md).
+
+    ``checkpoint`` is the file's name: ``epoch<E>`` or ``best``; the table's ``epoch``
+    column always holds the real training epoch of the weights.
+    """
+    network_info = network.info.get("network", {})
+    return {
+        "model": network_info.get("model", network.info.get("model")),
+        "dataset": network_info.get("dataset"),
+        "label_corruption": network_info.get("label_corruption"),
+        "seed": network_info.get("seed"),
+        "checkpoint": "best" if checkpoint == "best" else "epoch",
+        "epoch": network.epoch,
+    }
+
+
+def provenance_table(paths: list[str]) -> "pd.DataFrame":
+    """One row per checkpoint: network identifiers, epoch, seed, settings hash, versions, device."""
+    import pandas as pd
+
+    rows = []
+    for path in paths:
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        record = blob.get("provenance", {})
+        versions = record.get("versions", {})
+        rows.append(
+            {
+                **blob.get("network", {}),
+                "epoch": blob["epoch"],
+                "checkpoint_file": str(path),
+                "config_hash": record.get("config_hash"),
+                "device": record.get("device"),
+                **{f"{name}_version": version for name, version in versions.items()},
+            }
+        )
+    return pd.DataFrame(rows)

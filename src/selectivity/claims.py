@@ -622,3 +622,35 @@ def evaluate_claims(
                 )
             )
     return pd.DataFrame.from_records(records, columns=list(CLAIM_COLUMNS))
+
+
+def claims_html(claims: pd.DataFrame, settings: ClaimSettings) -> str:
+    """The claims table as a self-contained HTML page for the Snakemake report."""
+    from html import escape
+
+    verdict_colours = {"supported": "#d9f2d9", "not supported": "#f8d7d7", "inconclusive": "#f2f2f2"}
+    rows = []
+    for row in claims.itertuples():
+        interval = f"[{row.ci_low:.3g}, {row.ci_high:.3g}]" if pd.notna(row.ci_low) else "n/a"
+        effect = f"{row.effect_size:.3g}" if pd.notna(row.effect_size) else "n/a"
+        rows.append(
+            f"<tr style='background:{verdict_colours.get(row.verdict, '#fff')}'>"
+            f"<td>{escape(str(row.model))}</td><td><b>{row.claim}</b></td><td>{escape(row.statement)}</td>"
+            f"<td>{escape(row.statistic)}</td><td>{effect}</td><td>{interval}</td>"
+            f"<td>{row.n_networks}</td><td>{row.n_seeds}</td><td><b>{row.verdict}</b></td></tr>"
+        )
+    rules = "".join(f"<li><b>{claim}</b>: {escape(rule)}</li>" for claim, rule in VERDICT_RULES.items())
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Claims C1-C6</title>"
+        "<style>body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
+        "td,th{border:1px solid #999;padding:4px;vertical-align:top}</style></head><body>"
+        f"<h2>Claims C1-C6: verdicts computed from this run</h2>"
+        f"<p>{100 * settings.confidence:g}% percentile-bootstrap intervals over networks "
+        f"({settings.n_resamples} resamples, seed {settings.seed}); at least {settings.min_networks} "
+        f"networks per verdict; lower layers {', '.join(settings.lower_layers)}, higher layers "
+        f"{', '.join(settings.higher_layers)}; gOSI threshold {settings.selectivity_threshold}.</p>"
+        "<table><tr><th>model</th><th>claim</th><th>statement</th><th>statistic</th><th>effect size</th>"
+        f"<th>{100 * settings.confidence:g}% CI</th><th>networks</th><th>seeds</th><th>verdict</th></tr>"
+        + "".join(rows)
+        + f"</table><h3>Verdict rules</h3><ul>{rules}</ul></body></html>\n"
+    )

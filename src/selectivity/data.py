@@ -815,3 +815,20 @@ def build_dataset(settings: Mapping[str, Any], progress: bool = True) -> Dataset
             raise DatasetError("dataset.local_path must be set when dataset.source is 'local'")
         return read_local_cifar10(local_path, verify_checksum=verify_checksum)
     raise DatasetError(f"dataset.source must be one of {list(DATASET_SOURCES)}, got {source!r}")
+
+
+def load_test_images(
+    path: str | os.PathLike, limit: int | None, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The first ``limit`` (all if None) test images of a canonical dataset file.
+
+    Returns float images in [0, 1] (N, 3, H, W) and int64 labels on ``device``, plus the
+    number of classes: the input of every causal analysis (which then applies the
+    network's own ``prepare_inputs``). The first images, not a random subset, so every
+    network and every analysis sees the same ones.
+    """
+    dataset = load_dataset(path)
+    count = len(dataset.y_test) if limit is None else min(int(limit), len(dataset.y_test))
+    images = images_to_tensor(dataset.x_test[:count]).to(device)
+    labels = torch.as_tensor(dataset.y_test[:count], dtype=torch.int64, device=device)
+    return images, labels, dataset.num_classes

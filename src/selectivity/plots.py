@@ -188,9 +188,9 @@ def stimulus_sample_figure(images: np.ndarray, titles: Sequence[str], max_column
     return figure
 
 
-def plot_stimulus_sample(images: np.ndarray, titles: Sequence[str], pdf_path, png_path) -> None:
+def plot_stimulus_sample(images: np.ndarray, titles: Sequence[str], pdf_path, png_path, **options) -> None:
     """Write :func:`stimulus_sample_figure` (same options) to ``pdf_path`` and ``png_path``."""
-    save_figure(stimulus_sample_figure(images, titles), pdf_path, png_path)
+    save_figure(stimulus_sample_figure(images, titles, **options), pdf_path, png_path)
 
 
 # ----------------------------------------------------------------------------- training

@@ -58,3 +58,21 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def provenance_html(table, config: Mapping[str, Any]) -> str:
+    """The provenance table and the run's full configuration as an HTML page for the report."""
+    from html import escape
+
+    import yaml
+
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Provenance</title>"
+        "<style>body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
+        "td,th{border:1px solid #999;padding:3px}</style></head><body>"
+        "<h2>Networks: seeds, settings hashes, versions, devices</h2>"
+        + table.to_html(index=False, border=0)
+        + "<h2>Configuration of this run</h2><pre>"
+        + escape(yaml.safe_dump(dict(config), sort_keys=False))
+        + "</pre></body></html>\n"
+    )

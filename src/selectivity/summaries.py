@@ -50,6 +50,8 @@ SUMMARY_VALUE_COLUMNS = (
     "selectivity_threshold",
 )
 CHECKPOINT_CHOICES = ("final", "best")
+#: The ``checkpoint`` value of a pretrained network's only weights (``epoch`` is empty).
+PUBLISHED_CHECKPOINT = "published"
 
 
 def require_columns(table: pd.DataFrame, columns: Iterable[str], table_name: str) -> None:
@@ -77,15 +79,18 @@ def select_checkpoint(table: pd.DataFrame, checkpoint: str) -> pd.DataFrame:
 
     "final" is the highest ``epoch`` among each network's ``checkpoint == "epoch"`` rows,
     so networks whose runs saved different epochs each contribute their own last one.
+    Rows of a pretrained network (``checkpoint == "published"``) are kept for either choice.
     """
     if checkpoint not in CHECKPOINT_CHOICES:
         raise ValueError(f"checkpoint must be one of {CHECKPOINT_CHOICES}, got {checkpoint!r}")
     require_columns(table, CHECKPOINT_COLUMNS, "summary")
+    # A pretrained network (VGG16) has only its published weights: they serve as any checkpoint.
+    published = table[table["checkpoint"] == PUBLISHED_CHECKPOINT]
     if checkpoint == "best":
-        return table[table["checkpoint"] == "best"].copy()
+        return pd.concat([table[table["checkpoint"] == "best"], published]).copy()
     saved = table[table["checkpoint"] == "epoch"]
     final_epoch = saved.groupby(list(NETWORK_COLUMNS), dropna=False)["epoch"].transform("max")
-    return saved[saved["epoch"] == final_epoch].copy()
+    return pd.concat([saved[saved["epoch"] == final_epoch], published]).copy()
 
 
 def _attach_metrics(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
@@ -334,3 +339,15 @@ def layer_average(
             "%d checkpoints lack some of the layers %s and are left out", int((~complete).sum()), list(layers)
         )
     return averaged[complete].drop(columns="n_layers").reset_index(drop=True)
+
+
+def concatenate_tables(paths: Iterable[str]) -> pd.DataFrame:
+    """One tidy table from many files of the same kind (per network or per checkpoint)."""
+    tables = [pd.read_csv(path) for path in paths]
+    if not tables:
+        raise ValueError("no tables to concatenate")
+    columns = list(tables[0].columns)
+    for path, table in zip(paths, tables):
+        if list(table.columns) != columns:
+            raise ValueError(f"{path} has columns {list(table.columns)}, expected {columns}")
+    return pd.concat(tables, ignore_index=True)

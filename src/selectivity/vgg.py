@@ -381,3 +381,19 @@ def _warn_about_class_folders(folder: Path, classes: list[str]) -> None:
             "%s: class folders %s are not WordNet ids (n########), so labels may not be ImageNet classes",
             folder, not_wordnet[:5],
         )  # fmt: skip
+
+
+def vgg16_identifiers() -> dict[str, Any]:
+    """Identifier columns of VGG16 tables: one published network, no training epoch.
+
+    ``checkpoint`` is ``"published"`` (see :data:`selectivity.summaries.PUBLISHED_CHECKPOINT`)
+    and ``epoch`` is empty; seed 0 stands for the single published network.
+    """
+    return {
+        "model": MODEL_NAME,
+        "dataset": "imagenet",
+        "label_corruption": 0.0,
+        "seed": 0,
+        "checkpoint": "published",
+        "epoch": None,
+    }

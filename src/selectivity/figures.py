@@ -1,0 +1,128 @@
+"""The study's figures, drawn from the workflow's tables (one model at a time).
+
+Each entry of :data:`FIGURES` reads the files a figure rule gets, keeps one model's rows
+and calls the matching function of :mod:`selectivity.plots`. The workflow's figure rules
+only call :func:`draw_figure`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from selectivity import plots
+from selectivity.summaries import select_checkpoint
+
+PathLike = str | os.PathLike
+
+
+def read_model_rows(path: PathLike, model: str) -> pd.DataFrame:
+    """A combined table's rows of one model (tables of one network have one model anyway)."""
+    table = pd.read_csv(path)
+    if "model" in table.columns:
+        table = table[table["model"] == model]
+    if table.empty:
+        raise ValueError(f"{path} has no rows for model {model!r}")
+    return table
+
+
+def _stimuli(inputs, model, options, pdf_path, png_path) -> None:
+    from selectivity.stimuli import grating_stimuli
+
+    stimuli = grating_stimuli(
+        options["image_size"], options["orientations"], options["phases"], options["spatial_frequencies"]
+    )
+    n_sf, n_ori = stimuli.images.shape[:2]
+    # Four orientations 45 deg apart at the lowest, a middle and the highest spatial frequency.
+    orientation_picks = [round(i * n_ori / 4) for i in range(4)]
+    sf_picks = sorted({0, n_sf // 2, n_sf - 1})
+    images, titles = [], []
+    for sf in sf_picks:
+        for ori in orientation_picks:
+            images.append(stimuli.images[sf, ori, 0].numpy())
+            titles.append(f"{stimuli.orientations_deg[ori]:g} deg, period {stimuli.periods_px[sf]:.1f} px")
+    plots.plot_stimulus_sample(np.stack(images), titles, pdf_path, png_path, max_columns=len(orientation_picks))
+
+
+def _training_curves(inputs, model, options, pdf_path, png_path) -> None:
+    plots.plot_training_curves(read_model_rows(inputs["table"], model), pdf_path, png_path)
+
+
+def _example_tuning_curves(inputs, model, options, pdf_path, png_path) -> None:
+    with np.load(inputs["curves"]) as blob:
+        arrays = {key: blob[key] for key in blob.files}
+    orientations = arrays.pop("orientations_deg")
+    arrays.pop("periods_px", None)
+    tuning = read_model_rows(inputs["table"], model)
+    plots.plot_example_tuning_curves(arrays, tuning, orientations, pdf_path, png_path)
+
+
+def _selectivity_distributions(value: str) -> Callable:
+    def draw(inputs, model, options, pdf_path, png_path) -> None:
+        tuning = select_checkpoint(read_model_rows(inputs["table"], model), options["checkpoint"])
+        plots.plot_selectivity_distributions(
+            tuning, pdf_path, png_path, value=value, selectivity_threshold=options["selectivity_threshold"]
+        )
+
+    return draw
+
+
+def _selectivity_by_depth(inputs, model, options, pdf_path, png_path) -> None:
+    plots.plot_selectivity_by_depth(
+        read_model_rows(inputs["table"], model), pdf_path, png_path, checkpoint=options["checkpoint"]
+    )
+
+
+def _selectivity_over_training(inputs, model, options, pdf_path, png_path) -> None:
+    summary = read_model_rows(inputs["table"], model)
+    plots.plot_selectivity_over_training(
+        summary, pdf_path, png_path, label_corruption=float(summary["label_corruption"].min())
+    )
+
+
+def _selectivity_vs_accuracy(inputs, model, options, pdf_path, png_path) -> None:
+    plots.plot_selectivity_vs_accuracy(read_model_rows(inputs["table"], model), pdf_path, png_path)
+
+
+def _half_ablation(inputs, model, options, pdf_path, png_path) -> None:
+    plots.plot_half_ablation(read_model_rows(inputs["table"], model), pdf_path, png_path)
+
+
+def _cumulative_ablation(inputs, model, options, pdf_path, png_path) -> None:
+    plots.plot_cumulative_ablation(read_model_rows(inputs["table"], model), pdf_path, png_path)
+
+
+def _shift_invariance(inputs, model, options, pdf_path, png_path) -> None:
+    plots.plot_shift_invariance(read_model_rows(inputs["table"], model), pdf_path, png_path)
+
+
+FIGURES: dict[str, Callable] = {
+    "stimuli": _stimuli,
+    "training_curves": _training_curves,
+    "example_tuning_curves": _example_tuning_curves,
+    "gosi_distributions": _selectivity_distributions("gosi"),
+    "osi_distributions": _selectivity_distributions("osi"),
+    "selectivity_by_depth": _selectivity_by_depth,
+    "selectivity_over_training": _selectivity_over_training,
+    "selectivity_vs_accuracy": _selectivity_vs_accuracy,
+    "half_ablation": _half_ablation,
+    "cumulative_ablation": _cumulative_ablation,
+    "shift_invariance": _shift_invariance,
+}
+
+
+def draw_figure(
+    figure: str,
+    inputs: Mapping[str, PathLike],
+    model: str,
+    options: Mapping[str, Any],
+    pdf_path: PathLike,
+    png_path: PathLike,
+) -> None:
+    """Draw one of :data:`FIGURES` for ``model`` into ``pdf_path`` and ``png_path``."""
+    if figure not in FIGURES:
+        raise ValueError(f"unknown figure {figure!r}; known figures are {sorted(FIGURES)}")
+    FIGURES[figure](inputs, model, options, pdf_path, png_path)

@@ -1,0 +1,116 @@
+# Stage 5: every network's tables combined, selectivity vs generalization, the claims.
+
+
+rule collect_table:
+    input:
+        collected_table_inputs,
+    output:
+        "results/aggregate/{table}.csv",
+    log:
+        "logs/aggregate/collect_{table}.log",
+    wildcard_constraints:
+        table="|".join(["tuning", *COLLECTED_TABLES]),
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    script:
+        "../scripts/collect_table.py"
+
+
+rule summarise_selectivity:
+    input:
+        tuning="results/aggregate/tuning.csv",
+        metrics="results/aggregate/training_metrics.csv",
+    output:
+        "results/aggregate/selectivity_summary.csv",
+    log:
+        "logs/aggregate/summarise_selectivity.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        selectivity_threshold=config["tuning"]["selectivity_threshold"],
+    script:
+        "../scripts/summarise_selectivity.py"
+
+
+rule correlate_selectivity_with_accuracy:
+    input:
+        "results/aggregate/selectivity_summary.csv",
+    output:
+        across_epochs="results/aggregate/correlations_across_epochs.csv",
+        across_epochs_summary="results/aggregate/correlations_across_epochs_summary.csv",
+        across_networks="results/aggregate/correlations_across_networks.csv",
+    log:
+        "logs/aggregate/correlate_selectivity_with_accuracy.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        causal_checkpoint=config["causal"]["checkpoint"],
+        confidence=config["claims"]["confidence"],
+        n_resamples=config["claims"]["bootstrap_resamples"],
+        seed=config["claims"]["seed"],
+    script:
+        "../scripts/correlate_selectivity_with_accuracy.py"
+
+
+rule evaluate_claims:
+    input:
+        summary="results/aggregate/selectivity_summary.csv",
+        half_ablation="results/aggregate/half_ablation.csv",
+        shift_invariance="results/aggregate/shift_invariance.csv",
+    output:
+        table="results/claims.csv",
+        html=report(
+            "results/claims.html",
+            caption="../report/claims.rst",
+            category="1. Claims",
+            labels={"table": "claims C1-C6"},
+        ),
+    log:
+        "logs/aggregate/evaluate_claims.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        settings=claim_settings(),
+    script:
+        "../scripts/evaluate_claims.py"
+
+
+rule provenance:
+    input:
+        checkpoints=causal_checkpoints(),
+    output:
+        table="results/provenance.csv",
+        html=report(
+            "results/provenance.html",
+            caption="../report/provenance.rst",
+            category="6. Provenance",
+            labels={"table": "networks, seeds, versions, devices"},
+        ),
+    log:
+        "logs/aggregate/provenance.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        config=config,
+    script:
+        "../scripts/provenance.py"

@@ -1,0 +1,34 @@
+"""Rule correlate_selectivity_with_accuracy: selectivity vs test accuracy across epochs and across networks."""
+
+from job_setup import start_job
+
+logger = start_job(snakemake)
+
+import pandas as pd  # noqa: E402
+
+from selectivity.io import save_table  # noqa: E402
+from selectivity.summaries import (  # noqa: E402
+    correlations_across_epochs,
+    correlations_across_networks,
+    summarise_across_seeds,
+)
+
+summary = pd.read_csv(snakemake.input[0])
+bootstrap = dict(
+    confidence=snakemake.params.confidence, n_resamples=snakemake.params.n_resamples, seed=snakemake.params.seed
+)
+across_epochs = correlations_across_epochs(summary)
+save_table(across_epochs, snakemake.output.across_epochs)
+save_table(summarise_across_seeds(across_epochs, **bootstrap), snakemake.output.across_epochs_summary)
+across_networks = correlations_across_networks(summary, checkpoint="final", **bootstrap)
+save_table(across_networks, snakemake.output.across_networks)
+for row in across_networks.itertuples():
+    logger.info(
+        "%s %s: correlation across %d networks %.3f [%.3f, %.3f]",
+        row.model,
+        row.layer,
+        row.n_networks,
+        row.correlation,
+        row.ci_low,
+        row.ci_high,
+    )

@@ -1,0 +1,23 @@
+"""Rule evaluate_claims: a computed verdict for each claim C1-C6, as CSV and as an HTML table for the report."""
+
+from job_setup import start_job
+
+logger = start_job(snakemake)
+
+import pandas as pd  # noqa: E402
+
+from selectivity.claims import ClaimSettings, claims_html, evaluate_claims  # noqa: E402
+from selectivity.io import save_table, save_text  # noqa: E402
+
+settings = ClaimSettings(**snakemake.params.settings)
+claims = evaluate_claims(
+    pd.read_csv(snakemake.input.summary),
+    pd.read_csv(snakemake.input.half_ablation),
+    pd.read_csv(snakemake.input.shift_invariance),
+    settings,
+)
+for row in claims.itertuples():
+    logger.info("%s %s: %s (effect %.4g, CI [%.4g, %.4g], %d networks)", row.model, row.claim, row.verdict,
+                row.effect_size, row.ci_low, row.ci_high, row.n_networks)
+save_table(claims, snakemake.output.table)
+save_text(claims_html(claims, settings), snakemake.output.html)

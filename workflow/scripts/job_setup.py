@@ -1,0 +1,82 @@
+"""Shared start of every rule script: imports, logging to the rule's log, threads, device.
+
+Snakemake puts this folder on ``sys.path`` when it runs a script, so every script
+starts with ``from job_setup import start_job``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+# The package is importable without installation (e.g. inside a rule's conda env).
+SOURCE_DIR = Path(__file__).resolve().parents[2] / "src"
+if str(SOURCE_DIR) not in sys.path:
+    sys.path.insert(0, str(SOURCE_DIR))
+
+
+def start_job(snakemake) -> logging.Logger:
+    """Send stdout, stderr (tracebacks, tqdm) and logging to the rule's log file."""
+    log_file = open(snakemake.log[0], "w", buffering=1)
+    sys.stdout = sys.stderr = log_file
+    logging.basicConfig(
+        stream=log_file,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    logger = logging.getLogger(snakemake.rule)
+    try:
+        import torch
+
+        torch.set_num_threads(max(1, int(snakemake.threads)))
+        logger.info("torch %s, %d CPU threads", torch.__version__, torch.get_num_threads())
+    except ImportError:
+        pass
+    return logger
+
+
+@contextlib.contextmanager
+def job_device(snakemake, logger: logging.Logger):
+    """The device this job runs on (see selectivity.devices.select_device)."""
+    from selectivity.devices import select_device
+
+    gpus = int(getattr(snakemake.resources, "gpu", 0) or 0)
+    with select_device(snakemake.params.device, gpus, snakemake.params.lock_dir) as lease:
+        logger.info("running on %s (config device=%s, gpus allotted=%d)", lease.device, snakemake.params.device, gpus)
+        yield lease.device
+
+
+def save_provenance(snakemake, device, seed: int | None = None) -> None:
+    """Write the job's provenance record (seed, config hash, versions, device) to output.provenance.
+
+    The hash covers the rule, its wildcards and its result-affecting params, i.e. exactly
+    what Snakemake tracks for reruns.
+    """
+    from selectivity.io import save_json
+    from selectivity.provenance import provenance
+
+    settings = {
+        "rule": snakemake.rule,
+        "wildcards": dict(snakemake.wildcards.items()),
+        "params": {k: v for k, v in snakemake.params.items() if k not in ("device", "lock_dir")},
+        "inputs": list(snakemake.input),
+    }
+    save_json(provenance(seed, settings, device), snakemake.output.provenance)
+
+
+def load_network_and_test_images(snakemake, device, logger: logging.Logger):
+    """The causal rules' common inputs: the checkpoint, its identifier columns, the test images.
+
+    Returns (network, identifiers, images in [0, 1], labels, number of classes), all on ``device``.
+    """
+    from selectivity.checkpoints import checkpoint_identifiers, load_checkpoint
+    from selectivity.data import load_test_images
+
+    network = load_checkpoint(snakemake.input.weights, device)
+    identifiers = checkpoint_identifiers(network, snakemake.params.checkpoint_name)
+    images, labels, num_classes = load_test_images(snakemake.input.dataset, snakemake.params.test_images, device)
+    logger.info("%s of %s on %d test images", snakemake.rule, identifiers, len(labels))
+    return network, identifiers, images, labels, num_classes

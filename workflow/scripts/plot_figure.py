@@ -1,0 +1,17 @@
+"""Figure rules: draw one figure of one model from the aggregate tables."""
+
+from job_setup import start_job
+
+logger = start_job(snakemake)
+
+from selectivity.figures import draw_figure  # noqa: E402
+
+logger.info("drawing %s of %s", snakemake.params.figure, snakemake.wildcards.model)
+draw_figure(
+    snakemake.params.figure,
+    dict(snakemake.input.items()),
+    snakemake.wildcards.model,
+    snakemake.params.options,
+    snakemake.output.pdf,
+    snakemake.output.png,
+)

@@ -1,0 +1,13 @@
+"""Rule provenance: every analysed network's seed, settings hash, versions and device, plus the run's config."""
+
+from job_setup import start_job
+
+logger = start_job(snakemake)
+
+from selectivity.checkpoints import provenance_table  # noqa: E402
+from selectivity.io import save_table, save_text  # noqa: E402
+from selectivity.provenance import provenance_html  # noqa: E402
+
+table = provenance_table(list(snakemake.input.checkpoints))
+save_table(table, snakemake.output.table)
+save_text(provenance_html(table, snakemake.params.config), snakemake.output.html)

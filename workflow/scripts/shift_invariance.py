@@ -1,0 +1,19 @@
+"""Rule shift_invariance: higher-layer invariance to small image shifts, intact and with lower-layer units ablated."""
+
+from job_setup import job_device, load_network_and_test_images, save_provenance, start_job
+
+logger = start_job(snakemake)
+
+import pandas as pd  # noqa: E402
+
+from selectivity.ablation import unit_scores_from_tables  # noqa: E402
+from selectivity.invariance import InvarianceSettings, shift_invariance  # noqa: E402
+from selectivity.io import save_table  # noqa: E402
+
+settings = InvarianceSettings(**snakemake.params.settings, batch_size=snakemake.params.batch_size)
+gosi = unit_scores_from_tables(pd.read_csv(snakemake.input.tuning), None)["gosi"]
+with job_device(snakemake, logger) as device:
+    network, identifiers, images, _, _ = load_network_and_test_images(snakemake, device, logger)
+    table = shift_invariance(network, images, gosi, settings, identifiers, progress=True)
+    save_provenance(snakemake, device, identifiers["seed"])
+save_table(table, snakemake.output.table)

@@ -1,0 +1,18 @@
+"""Rule summarise_selectivity: per network, checkpoint and layer, how selective the units are, with that epoch's metrics."""
+
+from job_setup import start_job
+
+logger = start_job(snakemake)
+
+import pandas as pd  # noqa: E402
+
+from selectivity.io import save_table  # noqa: E402
+from selectivity.summaries import selectivity_summary  # noqa: E402
+
+summary = selectivity_summary(
+    pd.read_csv(snakemake.input.tuning),
+    pd.read_csv(snakemake.input.metrics),
+    selectivity_threshold=snakemake.params.selectivity_threshold,
+)
+logger.info("%d summary rows", len(summary))
+save_table(summary, snakemake.output[0])

@@ -1,0 +1,15 @@
+"""Rule vgg16_summary: per-layer selectivity of VGG16 (no training metrics: the weights are published)."""
+
+from job_setup import start_job
+
+logger = start_job(snakemake)
+
+import pandas as pd  # noqa: E402
+
+from selectivity.io import save_table  # noqa: E402
+from selectivity.summaries import selectivity_summary  # noqa: E402
+
+summary = selectivity_summary(
+    pd.read_csv(snakemake.input[0]), pd.DataFrame(), selectivity_threshold=snakemake.params.selectivity_threshold
+)
+save_table(summary, snakemake.output[0])
