@@ -2,7 +2,9 @@
 
 Each entry of :data:`FIGURES` reads the files a figure rule gets, keeps one model's rows
 and calls the matching function of :mod:`selectivity.plots`. The workflow's figure rules
-only call :func:`draw_figure`.
+only call :func:`draw_figure`. The selectivity distributions, the causal figures and the
+selectivity-over-training figure show the networks with the least label corruption (the
+clean networks the claims use); the others show every network.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from selectivity import plots
+from selectivity.architectures import CONV_NET_SPECS, VGG16_LAYERS
 from selectivity.summaries import select_checkpoint
 
 PathLike = str | os.PathLike
@@ -32,19 +35,30 @@ def read_model_rows(path: PathLike, model: str) -> pd.DataFrame:
 def _stimuli(inputs, model, options, pdf_path, png_path) -> None:
     from selectivity.stimuli import grating_stimuli
 
-    stimuli = grating_stimuli(
-        options["image_size"], options["orientations"], options["phases"], options["spatial_frequencies"]
-    )
+    # Only phase 0 is shown: generating one phase (the same image as phase 0 of the full set)
+    # keeps the 224-px VGG16 set small.
+    stimuli = grating_stimuli(options["image_size"], options["orientations"], 1, options["spatial_frequencies"])
     n_sf, n_ori = stimuli.images.shape[:2]
-    # Four orientations 45 deg apart at the lowest, a middle and the highest spatial frequency.
-    orientation_picks = [round(i * n_ori / 4) for i in range(4)]
+    # Rows: the lowest, a middle and the highest spatial frequency; columns: four orientations 45 deg apart.
+    orientation_picks = sorted({round(i * n_ori / 4) for i in range(4)})
     sf_picks = sorted({0, n_sf // 2, n_sf - 1})
     images, titles = [], []
     for sf in sf_picks:
         for ori in orientation_picks:
             images.append(stimuli.images[sf, ori, 0].numpy())
             titles.append(f"{stimuli.orientations_deg[ori]:g} deg, period {stimuli.periods_px[sf]:.1f} px")
-    plots.plot_stimulus_sample(np.stack(images), titles, pdf_path, png_path, max_columns=len(orientation_picks))
+    title = (
+        f"Grating stimuli, {options['image_size']} px: {n_ori} orientations x {options['phases']} phases x "
+        f"{n_sf} spatial frequencies; shown: phase 0, lowest, middle and highest spatial frequency (rows)"
+    )
+    plots.plot_stimulus_sample(
+        np.stack(images), titles, pdf_path, png_path, max_columns=len(orientation_picks), title=title
+    )
+
+
+def clean_label_corruption(table: pd.DataFrame) -> float:
+    """The least label corruption in a table: the clean networks (0) that the claims use, when present."""
+    return float(table["label_corruption"].astype(float).min())
 
 
 def _training_curves(inputs, model, options, pdf_path, png_path) -> None:
@@ -64,7 +78,12 @@ def _selectivity_distributions(value: str) -> Callable:
     def draw(inputs, model, options, pdf_path, png_path) -> None:
         tuning = select_checkpoint(read_model_rows(inputs["table"], model), options["checkpoint"])
         plots.plot_selectivity_distributions(
-            tuning, pdf_path, png_path, value=value, selectivity_threshold=options["selectivity_threshold"]
+            tuning,
+            pdf_path,
+            png_path,
+            value=value,
+            selectivity_threshold=options["selectivity_threshold"],
+            label_corruption=clean_label_corruption(tuning),
         )
 
     return draw
@@ -79,7 +98,7 @@ def _selectivity_by_depth(inputs, model, options, pdf_path, png_path) -> None:
 def _selectivity_over_training(inputs, model, options, pdf_path, png_path) -> None:
     summary = read_model_rows(inputs["table"], model)
     plots.plot_selectivity_over_training(
-        summary, pdf_path, png_path, label_corruption=float(summary["label_corruption"].min())
+        summary, pdf_path, png_path, label_corruption=clean_label_corruption(summary)
     )
 
 
@@ -88,15 +107,33 @@ def _selectivity_vs_accuracy(inputs, model, options, pdf_path, png_path) -> None
 
 
 def _half_ablation(inputs, model, options, pdf_path, png_path) -> None:
-    plots.plot_half_ablation(read_model_rows(inputs["table"], model), pdf_path, png_path)
+    table = read_model_rows(inputs["table"], model)
+    plots.plot_half_ablation(table, pdf_path, png_path, label_corruption=clean_label_corruption(table))
 
 
 def _cumulative_ablation(inputs, model, options, pdf_path, png_path) -> None:
-    plots.plot_cumulative_ablation(read_model_rows(inputs["table"], model), pdf_path, png_path)
+    table = read_model_rows(inputs["table"], model)
+    plots.plot_cumulative_ablation(table, pdf_path, png_path, label_corruption=clean_label_corruption(table))
+
+
+def model_layer_order(model: str) -> list[str] | None:
+    """The analysed layers of ``model`` from shallow to deep (None for a model unknown here)."""
+    if model in CONV_NET_SPECS:
+        return CONV_NET_SPECS[model].layer_names()
+    if model == "vgg16_imagenet":
+        return list(VGG16_LAYERS)
+    return None
 
 
 def _shift_invariance(inputs, model, options, pdf_path, png_path) -> None:
-    plots.plot_shift_invariance(read_model_rows(inputs["table"], model), pdf_path, png_path)
+    table = read_model_rows(inputs["table"], model)
+    plots.plot_shift_invariance(
+        table,
+        pdf_path,
+        png_path,
+        layer_order_deep=model_layer_order(model),
+        label_corruption=clean_label_corruption(table),
+    )
 
 
 FIGURES: dict[str, Callable] = {
