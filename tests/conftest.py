@@ -57,9 +57,10 @@ def run_snakemake(
         str(REPO / "Snakefile"),
         "--directory",
         str(workdir),
+        *args,
+        # last: --configfile takes several values and would swallow targets after it
         "--configfile",
         str(configfile),
-        *args,
     ]
     env = dict(os.environ, PYTHONHASHSEED="0")
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir)
@@ -69,3 +70,11 @@ def run_snakemake(
             f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
         )
     return result
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """The whole DAG on config/demo.yaml, run once per test session (a few minutes on 2 CPU cores)."""
+    workdir = tmp_path_factory.mktemp("demo")
+    run_snakemake(workdir, REPO / "config" / "demo.yaml", "--cores", "2", "--resources", "gpu=0")
+    return workdir

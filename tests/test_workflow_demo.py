@@ -1,0 +1,151 @@
+"""End to end: the whole DAG on the offline demo configuration, and the contents of what it wrote.
+
+The demo (config/demo.yaml) trains 6 small networks on the synthetic stand-in dataset and runs
+every later stage; these tests read its tables, checkpoints, figures and report as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, run_snakemake
+from selectivity.checkpoints import load_checkpoint
+from selectivity.config import saved_epochs
+
+pytestmark = pytest.mark.slow
+
+DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+SEEDS = DEMO["networks"]["seeds"]
+CORRUPTIONS = DEMO["networks"]["label_corruption"]
+EPOCHS = DEMO["training"]["epochs"]
+SAVED = saved_epochs({"checkpoint_epochs": DEMO["training"]["checkpoint_epochs"], "epochs": EPOCHS})
+N_NETWORKS = len(SEEDS) * len(CORRUPTIONS)
+CNN7_UNITS = {"conv1": 32, "conv2": 32, "conv3": 64, "conv4": 64, "conv5": 128, "conv6": 128, "fc1": 512}
+NETWORK_DIRS = [
+    f"cnn7/synthetic/corruption{c:.2f}/seed{s}" for c in sorted(CORRUPTIONS) for s in sorted(SEEDS)
+]
+
+
+def test_dataset_and_split(demo_run):
+    with np.load(demo_run / "results/data/synthetic.npz") as data:
+        assert data["x_train"].shape == (DEMO["dataset"]["synthetic"]["train_size"], 32, 32, 3)
+        assert data["x_test"].shape == (DEMO["dataset"]["synthetic"]["test_size"], 32, 32, 3)
+        assert "not CIFAR-10" in str(data["description"]) or "synthetic" in str(data["description"]).lower()
+        y_train = data["y_train"]
+    with np.load(demo_run / "results/data/synthetic_split.npz") as split:
+        train, validation = split["train_indices"], split["validation_indices"]
+    assert len(validation) == DEMO["dataset"]["validation_size"]
+    assert len(np.intersect1d(train, validation)) == 0 and len(train) + len(validation) == len(y_train)
+    # stratified: every class holds its share of the validation images (+-1)
+    counts = np.bincount(y_train[validation], minlength=10)
+    expected = np.bincount(y_train, minlength=10) * len(validation) / len(y_train)
+    assert np.all(np.abs(counts - expected) <= 1)
+
+
+@pytest.mark.parametrize("network", NETWORK_DIRS)
+def test_checkpoints_and_metrics(demo_run, network):
+    directory = demo_run / "results/networks" / network
+    metrics = pd.read_csv(directory / "metrics.csv")
+    assert list(metrics["epoch"]) == list(range(EPOCHS + 1))
+    assert metrics[["train_loss", "validation_loss", "test_loss"]].notna().all().all()
+    assert metrics.loc[0, "test_accuracy"] < 0.2  # initialisation is at chance
+    if "corruption0.00" in network:
+        assert metrics["test_accuracy"].max() > 0.3  # the clean networks learn (chance is 0.1)
+    for epoch in SAVED:
+        loaded = load_checkpoint(directory / f"checkpoints/epoch{epoch}.pt")
+        assert loaded.epoch == epoch
+        assert loaded.info["network"]["seed"] == int(network.rsplit("seed", 1)[1])
+        assert loaded.info["provenance"]["config_hash"]
+    best = load_checkpoint(directory / "checkpoints/best.pt")
+    best_epoch = int(metrics.loc[metrics["epoch"] >= 1, "validation_loss"].idxmin())
+    assert best.epoch == metrics.loc[best_epoch, "epoch"]
+
+
+def test_tuning_tables_cover_every_unit_layer_checkpoint_network(demo_run):
+    tuning = pd.read_csv(demo_run / "results/aggregate/tuning.csv")
+    checkpoints_per_network = len(SAVED) + 1  # + best
+    units = sum(CNN7_UNITS.values())
+    assert len(tuning) == units * 2 * checkpoints_per_network * N_NETWORKS
+    one = tuning[(tuning.seed == SEEDS[0]) & (tuning.label_corruption == 0) & (tuning.checkpoint == "best")]
+    assert one.groupby("layer")["unit"].nunique().to_dict() == CNN7_UNITS
+    assert set(one["stimulus_set"]) == {"gratings", "shuffled"}
+    assert tuning["gosi"].between(0, 1).all() and tuning["osi"].between(0, 1).all()
+    with np.load(demo_run / f"results/tuning/{NETWORK_DIRS[0]}/best_curves.npz") as curves:
+        assert curves["conv1"].shape == (32, 9, 12)
+        assert curves["fc1"].shape == (512, 9, 12)
+
+
+def test_selectivity_summary_and_correlations(demo_run):
+    summary = pd.read_csv(demo_run / "results/aggregate/selectivity_summary.csv")
+    assert len(summary) == N_NETWORKS * (len(SAVED) + 1) * len(CNN7_UNITS) * 2
+    assert summary["test_accuracy"].notna().all()
+    trained = summary[(summary.checkpoint == "best") & (summary.label_corruption == 0)]
+    real = trained[trained.stimulus_set == "gratings"].groupby("layer")["mean_gosi"].mean()
+    shuffled = trained[trained.stimulus_set == "shuffled"].groupby("layer")["mean_gosi"].mean()
+    assert (real > shuffled).all()  # trained units are more selective than chance in every layer
+    across_networks = pd.read_csv(demo_run / "results/aggregate/correlations_across_networks.csv")
+    assert set(across_networks["layer"]) == set(CNN7_UNITS)
+    assert (across_networks["n_networks"] == N_NETWORKS).all()
+
+
+def test_causal_tables(demo_run):
+    half = pd.read_csv(demo_run / "results/aggregate/half_ablation.csv")
+    draws = DEMO["causal"]["ablation"]["random_draws"]
+    assert len(half) == N_NETWORKS * len(CNN7_UNITS) * 2 * (2 + draws)
+    assert set(half["ranking"]) == {"gosi", "class_selectivity"}
+    assert (half["n_ablated"] == (half["n_units"] / 2).round()).all()
+    assert (half["n_images"] == DEMO["causal"]["test_images"]).all()
+    class_selectivity = pd.read_csv(demo_run / "results/aggregate/class_selectivity.csv")
+    assert len(class_selectivity) == N_NETWORKS * sum(CNN7_UNITS.values())
+    assert class_selectivity["class_selectivity_index"].between(0, 1).all()
+    invariance = pd.read_csv(demo_run / "results/aggregate/shift_invariance.csv")
+    assert set(invariance["shift_px"]) == set(DEMO["causal"]["invariance"]["shifts"])
+    assert set(invariance["condition"]) == {"intact", "top", "bottom", "random"}
+    assert invariance["normalised_invariance_mean"].notna().all()
+    curves = pd.read_csv(demo_run / "results/aggregate/cumulative_ablation.csv")
+    full = curves[curves.fraction_ablated == 1.0]
+    assert (full["n_ablated"] == full["layer"].map(CNN7_UNITS)).all()
+
+
+def test_claims_are_computed(demo_run):
+    claims = pd.read_csv(demo_run / "results/claims.csv")
+    assert list(claims["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive"}
+    assert claims.loc[claims.claim == "C3", "n_networks"].item() == N_NETWORKS
+    assert claims[claims.claim.isin(["C1", "C4", "C6"])]["effect_size"].notna().all()
+    html = (demo_run / "results/claims.html").read_text()
+    assert all(claim in html for claim in ["C1", "C6"]) and "Verdict rules" in html
+
+
+def test_figures_are_real_images(demo_run):
+    figures = sorted((demo_run / "results/figures/cnn7").glob("*.png"))
+    assert len(figures) == 11
+    for png in figures:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+        assert png.with_suffix(".pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_provenance(demo_run):
+    provenance = pd.read_csv(demo_run / "results/provenance.csv")
+    assert len(provenance) == N_NETWORKS and provenance["config_hash"].notna().all()
+    assert set(provenance["seed"]) == set(SEEDS)
+    record = json.loads((demo_run / f"results/tuning/{NETWORK_DIRS[0]}/best.provenance.json").read_text())
+    assert {"seed", "config_hash", "versions", "device"} <= set(record)
+
+
+def test_nothing_left_to_do_after_a_complete_run(demo_run):
+    result = run_snakemake(demo_run, REPO / "config" / "demo.yaml", "-n", "--cores", "2")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_html_report(demo_run):
+    run_snakemake(demo_run, REPO / "config" / "demo.yaml", "--report", "report.html")
+    report = (demo_run / "report.html").read_text(errors="replace")
+    assert len(report) > 100_000  # figures are embedded: a self-contained file
+    for expected in ["claims.html", "training_curves.png", "half_ablation.png", "provenance.html"]:
+        assert expected in report
