@@ -15,7 +15,6 @@ from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
-import torch
 
 
 def _umask() -> int:
@@ -44,6 +43,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    import torch  # here, so that table and figure jobs do not pay for importing torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 

@@ -21,7 +21,6 @@ rule class_selectivity:
     params:
         test_images=config["causal"]["test_images"],
         checkpoint_name=causal_checkpoint_name(),
-        batch_size=config["causal"]["batch_size"],
         device=config["device"],
         lock_dir=LOCK_DIR,
     script:
@@ -53,7 +52,6 @@ rule half_ablation:
         settings=ablation_settings,
         test_images=config["causal"]["test_images"],
         checkpoint_name=causal_checkpoint_name(),
-        batch_size=config["causal"]["batch_size"],
         device=config["device"],
         lock_dir=LOCK_DIR,
     script:
@@ -85,7 +83,6 @@ rule cumulative_ablation:
         settings=ablation_settings,
         test_images=config["causal"]["test_images"],
         checkpoint_name=causal_checkpoint_name(),
-        batch_size=config["causal"]["batch_size"],
         device=config["device"],
         lock_dir=LOCK_DIR,
     script:
@@ -115,7 +112,6 @@ rule shift_invariance:
         settings=invariance_settings(),
         test_images=config["causal"]["invariance"]["test_images"],
         checkpoint_name=causal_checkpoint_name(),
-        batch_size=config["causal"]["batch_size"],
         device=config["device"],
         lock_dir=LOCK_DIR,
     script:

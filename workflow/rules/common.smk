@@ -110,7 +110,6 @@ def training_settings():
         "augmentation",
         "max_shift_pixels",
         "horizontal_flip",
-        "evaluation_batch_size",
         "compile",
     )
     return {key: config["training"][key] for key in keys}
@@ -144,7 +143,13 @@ def causal_tuning_table(wildcards):
 
 
 def tuning_settings():
-    return dict(config["tuning"])
+    """Tuning settings that change results (the batch size does not: scripts read it from config)."""
+    return {key: value for key, value in config["tuning"].items() if key != "batch_size"}
+
+
+def stimulus_settings():
+    tuning = config["tuning"]
+    return {key: tuning[key] for key in ("orientations", "phases", "spatial_frequencies")}
 
 
 def checkpoint_names():
@@ -255,7 +260,7 @@ def causal_checkpoints():
 
 
 def stimulus_figure_options(wildcards):
-    return {"image_size": 32, **tuning_settings()}
+    return {"image_size": 32, **stimulus_settings()}
 
 
 def example_tuning_input(extension):
@@ -298,10 +303,6 @@ def vgg16_weights_input(wildcards):
 
 def vgg16_validation_folder(wildcards):
     return [VGG16["imagenet_val_dir"]]
-
-
-def vgg16_tuning_settings():
-    return {**tuning_settings(), "batch_size": VGG16["batch_size"]}
 
 
 def vgg16_ablation_settings():

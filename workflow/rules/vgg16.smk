@@ -2,7 +2,13 @@
 # on ImageNet (no training). Tuning of its 20 layers always; ablation and shift invariance
 # only when vgg16.imagenet_val_dir points to an ImageNet validation folder.
 
-VGG16_FIGURES = ["stimuli", "example_tuning_curves", "gosi_distributions", "osi_distributions", "selectivity_by_depth"]
+VGG16_FIGURES = [
+    "stimuli",
+    "example_tuning_curves",
+    "gosi_distributions",
+    "osi_distributions",
+    "selectivity_by_depth",
+]
 VGG16_CAUSAL_FIGURES = ["half_ablation", "shift_invariance"]
 
 
@@ -13,22 +19,22 @@ rule vgg16_tuning:
         table="results/vgg16/tuning.csv",
         curves="results/vgg16/tuning_curves.npz",
         provenance="results/vgg16/tuning.provenance.json",
-    params:
-        weights=config["vgg16"]["weights"],
-        settings=vgg16_tuning_settings(),
-        device=config["device"],
-        lock_dir=LOCK_DIR,
     log:
         "logs/vgg16/tuning.log",
     benchmark:
         "results/benchmarks/vgg16/tuning.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         gpu=1,
         mem_mb=16000,
         runtime=240,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        weights=config["vgg16"]["weights"],
+        settings=tuning_settings(),
+        device=config["device"],
+        lock_dir=LOCK_DIR,
     script:
         "../scripts/vgg16_tuning.py"
 
@@ -38,16 +44,16 @@ rule vgg16_summary:
         "results/vgg16/tuning.csv",
     output:
         "results/vgg16/selectivity_summary.csv",
-    params:
-        selectivity_threshold=config["tuning"]["selectivity_threshold"],
     log:
         "logs/vgg16/summary.log",
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        selectivity_threshold=config["tuning"]["selectivity_threshold"],
     script:
         "../scripts/vgg16_summary.py"
 
@@ -61,25 +67,24 @@ rule vgg16_half_ablation:
         table="results/vgg16/half_ablation.csv",
         comparisons="results/vgg16/half_ablation_comparisons.csv",
         provenance="results/vgg16/half_ablation.provenance.json",
-    params:
-        weights=config["vgg16"]["weights"],
-        settings=vgg16_ablation_settings(),
-        images=config["vgg16"]["images"],
-        image_seed=config["causal"]["ablation"]["seed"],
-        batch_size=config["vgg16"]["batch_size"],
-        device=config["device"],
-        lock_dir=LOCK_DIR,
     log:
         "logs/vgg16/half_ablation.log",
     benchmark:
         "results/benchmarks/vgg16/half_ablation.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         gpu=1,
         mem_mb=16000,
         runtime=240,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        weights=config["vgg16"]["weights"],
+        settings=vgg16_ablation_settings(),
+        images=config["vgg16"]["images"],
+        image_seed=config["causal"]["ablation"]["seed"],
+        device=config["device"],
+        lock_dir=LOCK_DIR,
     script:
         "../scripts/vgg16_half_ablation.py"
 
@@ -92,25 +97,24 @@ rule vgg16_shift_invariance:
     output:
         table="results/vgg16/shift_invariance.csv",
         provenance="results/vgg16/shift_invariance.provenance.json",
-    params:
-        weights=config["vgg16"]["weights"],
-        settings=vgg16_invariance_settings(),
-        images=config["vgg16"]["images"],
-        image_seed=config["causal"]["invariance"]["seed"],
-        batch_size=config["vgg16"]["batch_size"],
-        device=config["device"],
-        lock_dir=LOCK_DIR,
     log:
         "logs/vgg16/shift_invariance.log",
     benchmark:
         "results/benchmarks/vgg16/shift_invariance.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         gpu=1,
         mem_mb=16000,
         runtime=240,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        weights=config["vgg16"]["weights"],
+        settings=vgg16_invariance_settings(),
+        images=config["vgg16"]["images"],
+        image_seed=config["causal"]["invariance"]["seed"],
+        device=config["device"],
+        lock_dir=LOCK_DIR,
     script:
         "../scripts/vgg16_shift_invariance.py"
 
@@ -124,11 +128,11 @@ use rule plot_stimuli as plot_vgg16_stimuli with:
             category="5. VGG16 (ImageNet)",
             labels={"model": "vgg16_imagenet", "figure": "grating stimuli"},
         ),
-    params:
-        figure="stimuli",
-        options={"image_size": 224, **tuning_settings()},
     log:
         "logs/figures/vgg16_imagenet/stimuli.log",
+    params:
+        figure="stimuli",
+        options={"image_size": 224, **stimulus_settings()},
 
 
 use rule plot_stimuli as plot_vgg16_example_tuning_curves with:
@@ -143,11 +147,11 @@ use rule plot_stimuli as plot_vgg16_example_tuning_curves with:
             category="5. VGG16 (ImageNet)",
             labels={"model": "vgg16_imagenet", "figure": "example tuning curves"},
         ),
+    log:
+        "logs/figures/vgg16_imagenet/example_tuning_curves.log",
     params:
         figure="example_tuning_curves",
         options={},
-    log:
-        "logs/figures/vgg16_imagenet/example_tuning_curves.log",
 
 
 use rule plot_stimuli as plot_vgg16_selectivity_distribution with:
@@ -161,13 +165,13 @@ use rule plot_stimuli as plot_vgg16_selectivity_distribution with:
             category="5. VGG16 (ImageNet)",
             labels={"model": "vgg16_imagenet", "figure": "{index} distributions"},
         ),
+    log:
+        "logs/figures/vgg16_imagenet/{index}_distributions.log",
     wildcard_constraints:
         index="gosi|osi",
     params:
         figure=distribution_figure_name,
         options=distribution_options(),
-    log:
-        "logs/figures/vgg16_imagenet/{index}_distributions.log",
 
 
 use rule plot_stimuli as plot_vgg16_selectivity_by_depth with:
@@ -181,11 +185,11 @@ use rule plot_stimuli as plot_vgg16_selectivity_by_depth with:
             category="5. VGG16 (ImageNet)",
             labels={"model": "vgg16_imagenet", "figure": "selectivity by depth"},
         ),
+    log:
+        "logs/figures/vgg16_imagenet/selectivity_by_depth.log",
     params:
         figure="selectivity_by_depth",
         options={"checkpoint": "final"},
-    log:
-        "logs/figures/vgg16_imagenet/selectivity_by_depth.log",
 
 
 use rule plot_stimuli as plot_vgg16_causal with:
@@ -199,10 +203,10 @@ use rule plot_stimuli as plot_vgg16_causal with:
             category="5. VGG16 (ImageNet)",
             labels={"model": "vgg16_imagenet", "figure": "{figure}"},
         ),
-    params:
-        figure=figure_name,
-        options={},
     log:
         "logs/figures/vgg16_imagenet/{figure}.log",
     wildcard_constraints:
         figure="|".join(VGG16_CAUSAL_FIGURES),
+    params:
+        figure=figure_name,
+        options={},

@@ -15,7 +15,9 @@ from selectivity.summaries import (  # noqa: E402
 
 summary = pd.read_csv(snakemake.input[0])
 bootstrap = dict(
-    confidence=snakemake.params.confidence, n_resamples=snakemake.params.n_resamples, seed=snakemake.params.seed
+    confidence=snakemake.params.confidence,
+    n_resamples=snakemake.params.n_resamples,
+    seed=snakemake.params.seed,
 )
 across_epochs = correlations_across_epochs(summary)
 save_table(across_epochs, snakemake.output.across_epochs)

@@ -17,7 +17,15 @@ claims = evaluate_claims(
     settings,
 )
 for row in claims.itertuples():
-    logger.info("%s %s: %s (effect %.4g, CI [%.4g, %.4g], %d networks)", row.model, row.claim, row.verdict,
-                row.effect_size, row.ci_low, row.ci_high, row.n_networks)
+    logger.info(
+        "%s %s: %s (effect %.4g, CI [%.4g, %.4g], %d networks)",
+        row.model,
+        row.claim,
+        row.verdict,
+        row.effect_size,
+        row.ci_low,
+        row.ci_high,
+        row.n_networks,
+    )
 save_table(claims, snakemake.output.table)
 save_text(claims_html(claims, settings), snakemake.output.html)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ if str(SOURCE_DIR) not in sys.path:
 
 
 def start_job(snakemake) -> logging.Logger:
-    """Send stdout, stderr (tracebacks, tqdm) and logging to the rule's log file."""
+    """Send stdout, stderr (tracebacks, tqdm) and logging to the rule's log file; set CPU threads."""
     log_file = open(snakemake.log[0], "w", buffering=1)
     sys.stdout = sys.stderr = log_file
     logging.basicConfig(
@@ -28,24 +29,30 @@ def start_job(snakemake) -> logging.Logger:
         force=True,
     )
     logger = logging.getLogger(snakemake.rule)
-    try:
-        import torch
-
-        torch.set_num_threads(max(1, int(snakemake.threads)))
-        logger.info("torch %s, %d CPU threads", torch.__version__, torch.get_num_threads())
-    except ImportError:
-        pass
+    # Thread count for torch, set before it is imported (table and figure jobs never import it).
+    threads = str(max(1, int(snakemake.threads)))
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads
     return logger
 
 
 @contextlib.contextmanager
 def job_device(snakemake, logger: logging.Logger):
     """The device this job runs on (see selectivity.devices.select_device)."""
+    import torch
+
     from selectivity.devices import select_device
 
+    torch.set_num_threads(max(1, int(snakemake.threads)))
     gpus = int(getattr(snakemake.resources, "gpu", 0) or 0)
     with select_device(snakemake.params.device, gpus, snakemake.params.lock_dir) as lease:
-        logger.info("running on %s (config device=%s, gpus allotted=%d)", lease.device, snakemake.params.device, gpus)
+        logger.info(
+            "torch %s on %s (config device=%s, gpus allotted=%d, %d CPU threads)",
+            torch.__version__,
+            lease.device,
+            snakemake.params.device,
+            gpus,
+            torch.get_num_threads(),
+        )
         yield lease.device
 
 
@@ -67,6 +74,13 @@ def save_provenance(snakemake, device, seed: int | None = None) -> None:
     save_json(provenance(seed, settings, device), snakemake.output.provenance)
 
 
+def batch_size(snakemake, section: str) -> int:
+    """A batch size from the config. Read here, not passed as a param: it does not change
+    results, so changing it must not rerun finished jobs."""
+    key = "evaluation_batch_size" if section == "training" else "batch_size"
+    return int(snakemake.config[section][key])
+
+
 def load_network_and_test_images(snakemake, device, logger: logging.Logger):
     """The causal rules' common inputs: the checkpoint, its identifier columns, the test images.
 
@@ -77,6 +91,8 @@ def load_network_and_test_images(snakemake, device, logger: logging.Logger):
 
     network = load_checkpoint(snakemake.input.weights, device)
     identifiers = checkpoint_identifiers(network, snakemake.params.checkpoint_name)
-    images, labels, num_classes = load_test_images(snakemake.input.dataset, snakemake.params.test_images, device)
+    images, labels, num_classes = load_test_images(
+        snakemake.input.dataset, snakemake.params.test_images, device
+    )
     logger.info("%s of %s on %d test images", snakemake.rule, identifiers, len(labels))
     return network, identifiers, images, labels, num_classes

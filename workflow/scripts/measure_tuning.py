@@ -1,6 +1,6 @@
 """Rule measure_tuning: gratings -> responses -> tuning curves, OSI, gOSI (and the shuffled control)."""
 
-from job_setup import job_device, save_provenance, start_job
+from job_setup import batch_size, job_device, save_provenance, start_job
 
 logger = start_job(snakemake)
 
@@ -12,7 +12,12 @@ with job_device(snakemake, logger) as device:
     network = load_checkpoint(snakemake.input.weights, device)
     identifiers = checkpoint_identifiers(network, snakemake.wildcards.checkpoint_name)
     logger.info("tuning of %s", identifiers)
-    result = analyse_tuning(network, TuningSettings(**snakemake.params.settings), identifiers, progress=True)
+    result = analyse_tuning(
+        network,
+        TuningSettings(**{**snakemake.params.settings, "batch_size": batch_size(snakemake, "tuning")}),
+        identifiers,
+        progress=True,
+    )
     save_provenance(snakemake, device, identifiers["seed"])
 save_table(result.table, snakemake.output.table)
 save_npz(snakemake.output.curves, **result.curves)

@@ -1,6 +1,6 @@
 """Rule shift_invariance: higher-layer invariance to small image shifts, intact and with lower-layer units ablated."""
 
-from job_setup import job_device, load_network_and_test_images, save_provenance, start_job
+from job_setup import batch_size, job_device, load_network_and_test_images, save_provenance, start_job
 
 logger = start_job(snakemake)
 
@@ -10,7 +10,7 @@ from selectivity.ablation import unit_scores_from_tables  # noqa: E402
 from selectivity.invariance import InvarianceSettings, shift_invariance  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
 
-settings = InvarianceSettings(**snakemake.params.settings, batch_size=snakemake.params.batch_size)
+settings = InvarianceSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "causal"))
 gosi = unit_scores_from_tables(pd.read_csv(snakemake.input.tuning), None)["gosi"]
 with job_device(snakemake, logger) as device:
     network, identifiers, images, _, _ = load_network_and_test_images(snakemake, device, logger)

@@ -1,6 +1,6 @@
 """Training rules: train one group of networks and write each network's checkpoints and metrics."""
 
-from job_setup import job_device, start_job
+from job_setup import batch_size, job_device, start_job
 
 logger = start_job(snakemake)
 
@@ -9,7 +9,7 @@ from pathlib import Path  # noqa: E402
 from selectivity.data import load_dataset, load_split  # noqa: E402
 from selectivity.training import NetworkOutputs, NetworkSpec, TrainingSettings, train_networks  # noqa: E402
 
-settings = dict(snakemake.params.settings)
+settings = dict(snakemake.params.settings, evaluation_batch_size=batch_size(snakemake, "training"))
 settings["adam_betas"] = tuple(settings["adam_betas"])
 settings["checkpoint_epochs"] = tuple(settings["checkpoint_epochs"])
 settings = TrainingSettings(**settings)

@@ -1,6 +1,6 @@
 """Rule vgg16_half_ablation: ablate the top / bottom / random 50% of VGG16 units by gOSI, on ImageNet validation images."""
 
-from job_setup import job_device, save_provenance, start_job
+from job_setup import batch_size, job_device, save_provenance, start_job
 
 logger = start_job(snakemake)
 
@@ -10,9 +10,11 @@ from selectivity.ablation import AblationSettings, half_ablation, unit_scores_fr
 from selectivity.io import save_table  # noqa: E402
 from selectivity.vgg import load_imagefolder_images, load_vgg16, vgg16_identifiers  # noqa: E402
 
-settings = AblationSettings(**snakemake.params.settings, batch_size=snakemake.params.batch_size)
+settings = AblationSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "vgg16"))
 scores = unit_scores_from_tables(pd.read_csv(snakemake.input.tuning), None)
-images, labels = load_imagefolder_images(snakemake.input.images[0], snakemake.params.images, snakemake.params.image_seed)
+images, labels = load_imagefolder_images(
+    snakemake.input.images[0], snakemake.params.images, snakemake.params.image_seed
+)
 with job_device(snakemake, logger) as device:
     network = load_vgg16(snakemake.params.weights, device)
     table, comparisons = half_ablation(

@@ -1,6 +1,6 @@
 """Rule vgg16_shift_invariance: VGG16 higher-layer shift invariance, intact and with lower-layer units ablated."""
 
-from job_setup import job_device, save_provenance, start_job
+from job_setup import batch_size, job_device, save_provenance, start_job
 
 logger = start_job(snakemake)
 
@@ -11,9 +11,11 @@ from selectivity.invariance import InvarianceSettings, shift_invariance  # noqa:
 from selectivity.io import save_table  # noqa: E402
 from selectivity.vgg import load_imagefolder_images, load_vgg16, vgg16_identifiers  # noqa: E402
 
-settings = InvarianceSettings(**snakemake.params.settings, batch_size=snakemake.params.batch_size)
+settings = InvarianceSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "vgg16"))
 gosi = unit_scores_from_tables(pd.read_csv(snakemake.input.tuning), None)["gosi"]
-images, _ = load_imagefolder_images(snakemake.input.images[0], snakemake.params.images, snakemake.params.image_seed)
+images, _ = load_imagefolder_images(
+    snakemake.input.images[0], snakemake.params.images, snakemake.params.image_seed
+)
 with job_device(snakemake, logger) as device:
     network = load_vgg16(snakemake.params.weights, device)
     table = shift_invariance(network, images.to(device), gosi, settings, vgg16_identifiers(), progress=True)

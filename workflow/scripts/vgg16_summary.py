@@ -10,6 +10,8 @@ from selectivity.io import save_table  # noqa: E402
 from selectivity.summaries import selectivity_summary  # noqa: E402
 
 summary = selectivity_summary(
-    pd.read_csv(snakemake.input[0]), pd.DataFrame(), selectivity_threshold=snakemake.params.selectivity_threshold
+    pd.read_csv(snakemake.input[0]),
+    pd.DataFrame(),
+    selectivity_threshold=snakemake.params.selectivity_threshold,
 )
 save_table(summary, snakemake.output[0])

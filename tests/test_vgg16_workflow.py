@@ -1,0 +1,105 @@
+"""The VGG16 branch of the DAG: planned only when enabled, and run end to end with random weights.
+
+Offline here, so the weights are random (``vgg16.weights: random``): the code path is the one the
+published weights take, but no number from these runs says anything about VGG16 itself. The
+stimulus set and the ImageNet folder are reduced to keep CI time small.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import REPO, run_snakemake, write_config
+from selectivity.architectures import VGG16_LAYERS
+
+pytestmark = pytest.mark.slow
+
+
+def planned_jobs(result) -> dict[str, int]:
+    """Rule -> job count from the job-stats table of a dry run."""
+    text = result.stdout + result.stderr
+    table = text[text.index("Job stats:") : text.index("total")]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+def demo_with(**sections) -> dict:
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    for key, value in sections.items():
+        config.setdefault(key, {}).update(value)
+    return config
+
+
+def fake_imagenet_folder(root, classes=3, per_class=2):
+    """A tiny ImageFolder (WordNet-like ids) of random 64-px RGB images."""
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        folder = root / f"n0000000{c}"
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
+    return root
+
+
+def test_branch_is_planned_only_when_enabled(tmp_path):
+    off = planned_jobs(run_snakemake(tmp_path, write_config(tmp_path, demo_with()), "-n"))
+    assert not any(rule.startswith(("vgg16", "plot_vgg16")) for rule in off)
+    on = planned_jobs(
+        run_snakemake(tmp_path, write_config(tmp_path, demo_with(vgg16={"enabled": True, "weights": "random"})), "-n")
+    )
+    assert on["vgg16_tuning"] == 1 and on["vgg16_summary"] == 1
+    assert "vgg16_half_ablation" not in on  # no ImageNet folder: no causal tests
+    folder = fake_imagenet_folder(tmp_path / "imagenet_val")
+    with_images = planned_jobs(
+        run_snakemake(
+            tmp_path,
+            write_config(
+                tmp_path, demo_with(vgg16={"enabled": True, "weights": "random", "imagenet_val_dir": str(folder)})
+            ),
+            "-n",
+        )
+    )
+    assert with_images["vgg16_half_ablation"] == 1 and with_images["vgg16_shift_invariance"] == 1
+    assert with_images["plot_vgg16_causal"] == 2
+
+
+def test_tuning_ablation_and_invariance_run_with_random_weights(tmp_path):
+    folder = fake_imagenet_folder(tmp_path / "imagenet_val")
+    config = demo_with(
+        tuning={"orientations": 4, "phases": 1, "spatial_frequencies": 2},
+        causal={"ablation": {"random_draws": 1}, "invariance": {"shifts": [2], "directions": ["horizontal"], "random_draws": 1}},
+        vgg16={
+            "enabled": True,
+            "weights": "random",
+            "imagenet_val_dir": str(folder),
+            "images": 4,
+            "ablation_layers": ["conv1_1"],
+            "measured_layers": ["fc2"],
+            "batch_size": 8,
+        },
+    )
+    targets = [
+        "results/vgg16/selectivity_summary.csv",
+        "results/vgg16/half_ablation.csv",
+        "results/vgg16/shift_invariance.csv",
+        "results/figures/vgg16_imagenet/selectivity_by_depth.png",
+        "results/figures/vgg16_imagenet/half_ablation.png",
+    ]
+    run_snakemake(tmp_path, write_config(tmp_path, config), *targets, "--cores", "2", "--resources", "gpu=0")
+    tuning = pd.read_csv(tmp_path / "results/vgg16/tuning.csv")
+    assert list(tuning.drop_duplicates("layer").sort_values("layer_index")["layer"]) == list(VGG16_LAYERS)
+    assert set(tuning["checkpoint"]) == {"published"} and set(tuning["model"]) == {"vgg16_imagenet"}
+    units = tuning[tuning.stimulus_set == "gratings"].groupby("layer")["unit"].nunique()
+    assert units["conv1_1"] == 64 and units["pool5"] == 512 and units["fc2"] == 4096
+    summary = pd.read_csv(tmp_path / "results/vgg16/selectivity_summary.csv")
+    assert len(summary) == 20 * 2
+    half = pd.read_csv(tmp_path / "results/vgg16/half_ablation.csv")
+    assert set(half["layer"]) == {"conv1_1"} and set(half["ranking"]) == {"gosi"}
+    assert (half["n_images"] == 4).all()
+    invariance = pd.read_csv(tmp_path / "results/vgg16/shift_invariance.csv")
+    assert set(invariance["measured_layer"]) == {"fc2"} and set(invariance["shift_px"]) == {2}
