@@ -1,0 +1,101 @@
+"""The analysed networks: architecture pinned by shapes and parameter counts, readout and ablation points."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from selectivity.architectures import CNN7_SPEC, CNN11_SPEC
+from selectivity.models import KERAS_BN_EPSILON, KERAS_BN_MOMENTUM, apply_keep_mask, build_model
+
+
+def trainable_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def test_cnn7_is_the_papers_network():
+    model = build_model("cnn7")
+    # conv 3x3 valid: 896 + 9,248 + 18,496 + 36,928 + 73,856 + 147,584; fc 66,048 + 5,130; BN 2 x 960
+    assert trainable_parameters(model) == 360_106
+    assert model.layer_names == ["conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "fc1"]
+    assert CNN7_SPEC.conv_output_sizes() == [30, 14, 12, 5, 3, 1]
+    strides = [stage.conv.stride[0] for stage in model.stages[:6]]
+    paddings = [stage.conv.padding[0] for stage in model.stages[:6]]
+    assert strides == [1, 2, 1, 2, 1, 2] and paddings == [0] * 6
+    for stage in model.stages:
+        assert stage.bn.momentum == KERAS_BN_MOMENTUM == 0.01 and stage.bn.eps == KERAS_BN_EPSILON == 1e-3
+    assert isinstance(model.head, torch.nn.Linear) and model.head.out_features == 10
+
+
+def test_cnn7_responses_are_post_relu_pre_bn_and_outputs_post_bn():
+    torch.manual_seed(0)
+    model = build_model("cnn7").eval()
+    with torch.no_grad():
+        for stage in model.stages:  # non-trivial BN so response and output differ
+            stage.bn.running_mean.uniform_(0.1, 0.5)
+            stage.bn.running_var.uniform_(0.5, 2.0)
+        run = model.run(torch.randn(4, 3, 32, 32), record_responses=model.layer_names, record_outputs=model.layer_names)
+    shapes = {name: tuple(r.shape) for name, r in run.responses.items()}
+    assert shapes == {
+        "conv1": (4, 32, 30, 30),
+        "conv2": (4, 32, 14, 14),
+        "conv3": (4, 64, 12, 12),
+        "conv4": (4, 64, 5, 5),
+        "conv5": (4, 128, 3, 3),
+        "conv6": (4, 128, 1, 1),
+        "fc1": (4, 512),
+    }
+    for name in model.layer_names:
+        response, output = run.responses[name], run.outputs[name]
+        assert (response >= 0).all()  # after ReLU
+        assert torch.allclose(model.stage(name).bn(response), output)  # output = BN(response)
+    assert run.logits.shape == (4, 10)
+
+
+def test_glorot_uniform_weights_and_zero_biases():
+    torch.manual_seed(1)
+    conv = build_model("cnn7").stages[2].conv  # 32 -> 64 channels, 3x3
+    limit = (6 / (32 * 9 + 64 * 9)) ** 0.5
+    assert conv.weight.abs().max() <= limit and conv.weight.abs().max() > 0.9 * limit
+    assert (conv.bias == 0).all()
+
+
+def test_cnn11_is_the_morcos_network():
+    model = build_model("cnn11")
+    assert model.layer_names == [f"conv{i}" for i in range(1, 12)] + ["fc1"]
+    assert [s.channels for s in CNN11_SPEC.convs] == [64, 64, 128, 128, 128, 256, 256, 256, 512, 512, 512]
+    assert CNN11_SPEC.conv_output_sizes() == [32, 32, 16, 16, 16, 8, 8, 8, 4, 4, 4]
+    assert model.stage("fc1").units == 256
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_ablation_by_mask_and_forward_from():
+    torch.manual_seed(2)
+    model = build_model("cnn7").eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        intact = model.run(x, record_outputs=["conv2"])
+        keep = torch.ones(32)
+        keep[[3, 7]] = 0
+        ablated = model.run(x, ablation={"conv2": keep}, record_outputs=["conv2"])
+        resumed = model.forward_from("conv2", intact.outputs["conv2"], ablation={"conv2": keep})
+    assert (ablated.outputs["conv2"][:, [3, 7]] == 0).all()
+    assert torch.equal(ablated.outputs["conv2"][:, 0], intact.outputs["conv2"][:, 0])
+    assert torch.allclose(resumed.logits, ablated.logits, atol=1e-6)
+    assert not torch.allclose(ablated.logits, intact.logits)
+
+
+def test_keep_mask_shapes_are_checked():
+    output = torch.ones(2, 4, 5, 5)
+    assert apply_keep_mask(output, torch.tensor([1.0, 0.0, 1.0, 1.0]))[:, 1].sum() == 0
+    per_sample = apply_keep_mask(output, torch.tensor([[1.0, 1, 1, 1], [0, 0, 0, 0]]))
+    assert per_sample[0].sum() == 100 and per_sample[1].sum() == 0
+    with pytest.raises(ValueError, match="units"):
+        apply_keep_mask(output, torch.ones(3))
+
+
+def test_unknown_names_are_rejected():
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        build_model("resnet")
+    with pytest.raises(KeyError, match="no layer 'conv9'"):
+        build_model("cnn7").run(torch.zeros(1, 3, 32, 32), record_responses=["conv9"])
