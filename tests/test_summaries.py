@@ -222,3 +222,24 @@ def test_layer_average_requires_every_layer():
     assert averaged["seed"].tolist() == [0]
     assert averaged["mean_gosi"].iloc[0] == pytest.approx(0.25)  # (0.2 + 0.3) / 2
     assert averaged["test_accuracy"].iloc[0] == pytest.approx(0.5)
+
+
+def test_causal_summary_averages_draws_within_networks_before_resampling():
+    from selectivity.summaries import summarise_causal_table
+
+    rows = []
+    for seed, top in enumerate([0.5, 0.7, 0.9]):
+        base = dict(model="cnn7", dataset="d", label_corruption=0.0, seed=seed, layer="conv1", layer_index=0,
+                    ranking="gosi", accuracy_change=-0.1)
+        rows.append(dict(base, condition="top", draw=0, loss_increase_mean=top))
+        # two random draws per network: 0.1 and 0.3 -> network mean 0.2 for every seed
+        rows += [dict(base, condition="random", draw=d, loss_increase_mean=v) for d, v in enumerate([0.1, 0.3])]
+    summary = summarise_causal_table(pd.DataFrame(rows), "half_ablation", n_resamples=500)
+    loss = summary[summary.value == "loss_increase_mean"].set_index("condition")
+    assert loss.loc["top", "estimate"] == pytest.approx(0.7)
+    assert loss.loc["random", "estimate"] == pytest.approx(0.2)
+    assert loss.loc["random", "ci_low"] == pytest.approx(0.2) and loss.loc["random", "ci_high"] == pytest.approx(0.2)
+    assert (loss["n_networks"] == 3).all()
+    assert 0.5 <= loss.loc["top", "ci_low"] < 0.7 < loss.loc["top", "ci_high"] <= 0.9
+    with pytest.raises(ValueError, match="kind must be one of"):
+        summarise_causal_table(pd.DataFrame(rows), "cumulative")

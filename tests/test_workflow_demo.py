@@ -112,6 +112,16 @@ def test_causal_tables(demo_run):
     assert (full["n_ablated"] == full["layer"].map(CNN7_UNITS)).all()
 
 
+def test_causal_summaries_across_networks(demo_run):
+    summary = pd.read_csv(demo_run / "results/aggregate/half_ablation_summary.csv")
+    loss = summary[(summary.value == "loss_increase_mean") & (summary.ranking == "gosi")]
+    assert len(loss) == len(CORRUPTIONS) * len(CNN7_UNITS) * 3  # top, bottom, random
+    assert (loss["n_networks"] == len(SEEDS)).all()
+    assert ((loss["ci_low"] <= loss["estimate"]) & (loss["estimate"] <= loss["ci_high"])).all()
+    invariance = pd.read_csv(demo_run / "results/aggregate/shift_invariance_summary.csv")
+    assert set(invariance["value"]) == {"normalised_invariance_mean", "shift_correlation_mean"}
+
+
 def test_claims_are_computed(demo_run):
     claims = pd.read_csv(demo_run / "results/claims.csv")
     assert list(claims["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]

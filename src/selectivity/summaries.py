@@ -351,3 +351,55 @@ def concatenate_tables(paths: Iterable[str]) -> pd.DataFrame:
         if list(table.columns) != columns:
             raise ValueError(f"{path} has columns {list(table.columns)}, expected {columns}")
     return pd.concat(tables, ignore_index=True)
+
+
+def _per_network_means(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
+    """Average over random draws (and any other repeated rows) within each network first."""
+    return table.groupby(list(NETWORK_COLUMNS) + list(keys), dropna=False, sort=True)[list(values)].mean().reset_index()
+
+
+def summarise_causal_table(
+    table: pd.DataFrame,
+    kind: str,
+    confidence: float = 0.95,
+    n_resamples: int = 10000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Across-network means with bootstrap intervals of a combined causal table.
+
+    ``kind`` is ``"half_ablation"`` (loss increase and accuracy change per layer, ranking and
+    condition) or ``"shift_invariance"`` (normalised invariance and raw shift correlation per
+    measured layer, ablated layer, condition, direction and shift). Random draws are averaged
+    within each network before networks are resampled, so the unit of replication is the
+    network. Columns: model, dataset, label_corruption, the condition columns, then those of
+    :func:`summarise_across_seeds` (one row per value).
+    """
+    layouts = {
+        "half_ablation": (("layer", "layer_index", "ranking", "condition"), ("loss_increase_mean", "accuracy_change")),
+        "shift_invariance": (
+            ("measured_layer", "ablated_layer", "condition", "direction", "shift_px"),
+            ("normalised_invariance_mean", "shift_correlation_mean"),
+        ),
+    }
+    if kind not in layouts:
+        raise ValueError(f"kind must be one of {sorted(layouts)}, got {kind!r}")
+    keys, values = layouts[kind]
+    require_columns(table, list(NETWORK_COLUMNS) + list(keys) + list(values), kind)
+    per_network = _per_network_means(table, keys, values)
+    groups = ["model", "dataset", "label_corruption", *keys]
+    return pd.concat(
+        [
+            summarise_across_seeds(
+                per_network,
+                group_columns=groups,
+                value=value,
+                average="mean",
+                carry_columns=(),
+                confidence=confidence,
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+            for value in values
+        ],
+        ignore_index=True,
+    )

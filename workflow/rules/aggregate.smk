@@ -64,6 +64,29 @@ rule correlate_selectivity_with_accuracy:
         "../scripts/correlate_selectivity_with_accuracy.py"
 
 
+rule summarise_causal_table:
+    input:
+        "results/aggregate/{causal_table}.csv",
+    output:
+        "results/aggregate/{causal_table}_summary.csv",
+    log:
+        "logs/aggregate/summarise_{causal_table}.log",
+    wildcard_constraints:
+        causal_table="half_ablation|shift_invariance",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        confidence=config["claims"]["confidence"],
+        n_resamples=config["claims"]["bootstrap_resamples"],
+        seed=config["claims"]["seed"],
+    script:
+        "../scripts/summarise_causal_table.py"
+
+
 rule evaluate_claims:
     input:
         summary="results/aggregate/selectivity_summary.csv",

@@ -210,6 +210,7 @@ def all_targets():
         "results/aggregate/correlations_across_networks.csv",
     ]
     targets += expand("results/aggregate/{table}.csv", table=["tuning", *COLLECTED_TABLES])
+    targets += expand("results/aggregate/{table}_summary.csv", table=["half_ablation", "shift_invariance"])
     targets += expand(
         "results/figures/{model}/{figure}.png", model=config["networks"]["models"], figure=FIGURES
     )

@@ -1,0 +1,20 @@
+"""Rule summarise_causal_table: across-network means and bootstrap intervals of a causal table."""
+
+from job_setup import start_job
+
+logger = start_job(snakemake)
+
+import pandas as pd  # noqa: E402
+
+from selectivity.io import save_table  # noqa: E402
+from selectivity.summaries import summarise_causal_table  # noqa: E402
+
+summary = summarise_causal_table(
+    pd.read_csv(snakemake.input[0]),
+    snakemake.wildcards.causal_table,
+    confidence=snakemake.params.confidence,
+    n_resamples=snakemake.params.n_resamples,
+    seed=snakemake.params.seed,
+)
+logger.info("%s: %d summary rows", snakemake.wildcards.causal_table, len(summary))
+save_table(summary, snakemake.output[0])
