@@ -51,7 +51,12 @@ def write_config(directory: Path, config: dict, name: str = "test_config.yaml") 
 def run_snakemake(
     workdir: Path, configfile: Path, *args: str, check: bool = True, timeout: int = 1200
 ) -> subprocess.CompletedProcess:
-    """Run the repository's workflow in ``workdir`` with a config file (extends config.yaml)."""
+    """Run the repository's workflow in ``workdir`` with a config file.
+
+    Snakemake reads ``config.yaml`` from the working directory, which ``workdir`` lacks, so the
+    config file extends the schema defaults; tests/test_reliability.py checks that those equal
+    the repository's config.yaml.
+    """
     command = snakemake_command() + [
         "--snakefile",
         str(REPO / "Snakefile"),
@@ -76,5 +81,5 @@ def run_snakemake(
 def demo_run(tmp_path_factory) -> Path:
     """The whole DAG on config/demo.yaml, run once per test session (a few minutes on 2 CPU cores)."""
     workdir = tmp_path_factory.mktemp("demo")
-    run_snakemake(workdir, REPO / "config" / "demo.yaml", "--cores", "2", "--resources", "gpu=0")
+    run_snakemake(workdir, REPO / "config" / "demo.yaml", "--cores", "2", "--resources", "gpu=0", timeout=3600)
     return workdir

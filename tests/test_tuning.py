@@ -430,3 +430,11 @@ def test_trained_first_layer_is_more_selective_than_its_shuffled_control():
     shuffled = table.loc[table["stimulus_set"] == "shuffled", "gosi"]
     assert real.mean() > 1.5 * shuffled.mean()
     assert real.quantile(0.75) > shuffled.quantile(0.95)  # a tail of tuned units the null lacks
+
+
+def test_gosi_of_a_single_orientation_response_is_exactly_one():
+    orientations = np.arange(12) * 15.0
+    curves = np.zeros((12, 12))
+    curves[np.arange(12), np.arange(12)] = 3.7  # every unit answers one orientation only
+    gosi = global_orientation_selectivity_index(curves, orientations)
+    assert (gosi <= 1.0).all() and np.allclose(gosi, 1.0)

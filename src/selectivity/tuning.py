@@ -204,7 +204,9 @@ def global_orientation_selectivity_index(curves: np.ndarray, orientations_deg: n
     curves = _check_curves(curves, orientations_deg)
     resultant = np.abs(curves @ np.exp(2j * np.deg2rad(orientations_deg)))
     total = curves.sum(axis=-1)
-    return np.divide(resultant, total, out=np.zeros_like(total), where=total > 0)
+    index = np.divide(resultant, total, out=np.zeros_like(total), where=total > 0)
+    # a curve with one non-zero point gives 1 + rounding error; the index is bounded by 1
+    return np.minimum(index, 1.0)
 
 
 def orientation_consistency(phase_max: np.ndarray, orientations_deg: np.ndarray) -> np.ndarray:
