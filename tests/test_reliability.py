@@ -541,6 +541,7 @@ def expected_job_counts(config: dict) -> dict[str, int]:
     counts.update({"measure_tuning": total_networks * checkpoints, "collect_table": COLLECTED_TABLES})
     for rule in ("class_selectivity", "half_ablation", "cumulative_ablation", "shift_invariance"):
         counts[rule] = total_networks
+    counts["summarise_causal_table"] = 2  # half ablation and shift invariance, all models together
     for rule in (
         "prepare_dataset",
         "split_dataset",
