@@ -121,15 +121,17 @@ rule vgg16_shift_invariance:
 
 use rule plot_stimuli as plot_vgg16_stimuli with:
     output:
-        pdf="results/figures/vgg16_imagenet/stimuli.pdf",
+        pdf="results/figures/{model}/stimuli.pdf",
         png=report(
-            "results/figures/vgg16_imagenet/stimuli.png",
+            "results/figures/{model}/stimuli.png",
             caption="../report/stimuli.rst",
             category="5. VGG16 (ImageNet)",
-            labels={"model": "vgg16_imagenet", "figure": "grating stimuli"},
+            labels={"model": "{model}", "figure": "grating stimuli"},
         ),
     log:
-        "logs/figures/vgg16_imagenet/stimuli.log",
+        "logs/figures/{model}/stimuli.log",
+    wildcard_constraints:
+        model="vgg16_imagenet",
     params:
         figure="stimuli",
         options={"image_size": 224, **stimulus_settings()},
@@ -140,15 +142,17 @@ use rule plot_stimuli as plot_vgg16_example_tuning_curves with:
         table="results/vgg16/tuning.csv",
         curves="results/vgg16/tuning_curves.npz",
     output:
-        pdf="results/figures/vgg16_imagenet/example_tuning_curves.pdf",
+        pdf="results/figures/{model}/example_tuning_curves.pdf",
         png=report(
-            "results/figures/vgg16_imagenet/example_tuning_curves.png",
+            "results/figures/{model}/example_tuning_curves.png",
             caption="../report/example_tuning_curves.rst",
             category="5. VGG16 (ImageNet)",
-            labels={"model": "vgg16_imagenet", "figure": "example tuning curves"},
+            labels={"model": "{model}", "figure": "example tuning curves"},
         ),
     log:
-        "logs/figures/vgg16_imagenet/example_tuning_curves.log",
+        "logs/figures/{model}/example_tuning_curves.log",
+    wildcard_constraints:
+        model="vgg16_imagenet",
     params:
         figure="example_tuning_curves",
         options={},
@@ -158,16 +162,17 @@ use rule plot_stimuli as plot_vgg16_selectivity_distribution with:
     input:
         table="results/vgg16/tuning.csv",
     output:
-        pdf="results/figures/vgg16_imagenet/{index}_distributions.pdf",
+        pdf="results/figures/{model}/{index}_distributions.pdf",
         png=report(
-            "results/figures/vgg16_imagenet/{index}_distributions.png",
+            "results/figures/{model}/{index}_distributions.png",
             caption="../report/selectivity_distributions.rst",
             category="5. VGG16 (ImageNet)",
-            labels={"model": "vgg16_imagenet", "figure": "{index} distributions"},
+            labels={"model": "{model}", "figure": "{index} distributions"},
         ),
     log:
-        "logs/figures/vgg16_imagenet/{index}_distributions.log",
+        "logs/figures/{model}/{index}_distributions.log",
     wildcard_constraints:
+        model="vgg16_imagenet",
         index="gosi|osi",
     params:
         figure=distribution_figure_name,
@@ -178,15 +183,17 @@ use rule plot_stimuli as plot_vgg16_selectivity_by_depth with:
     input:
         table="results/vgg16/selectivity_summary.csv",
     output:
-        pdf="results/figures/vgg16_imagenet/selectivity_by_depth.pdf",
+        pdf="results/figures/{model}/selectivity_by_depth.pdf",
         png=report(
-            "results/figures/vgg16_imagenet/selectivity_by_depth.png",
+            "results/figures/{model}/selectivity_by_depth.png",
             caption="../report/selectivity_by_depth.rst",
             category="5. VGG16 (ImageNet)",
-            labels={"model": "vgg16_imagenet", "figure": "selectivity by depth"},
+            labels={"model": "{model}", "figure": "selectivity by depth"},
         ),
     log:
-        "logs/figures/vgg16_imagenet/selectivity_by_depth.log",
+        "logs/figures/{model}/selectivity_by_depth.log",
+    wildcard_constraints:
+        model="vgg16_imagenet",
     params:
         figure="selectivity_by_depth",
         options={"checkpoint": "final"},
@@ -196,16 +203,17 @@ use rule plot_stimuli as plot_vgg16_causal with:
     input:
         table="results/vgg16/{figure}.csv",
     output:
-        pdf="results/figures/vgg16_imagenet/{figure}.pdf",
+        pdf="results/figures/{model}/{figure}.pdf",
         png=report(
-            "results/figures/vgg16_imagenet/{figure}.png",
+            "results/figures/{model}/{figure}.png",
             caption="../report/vgg16_causal.rst",
             category="5. VGG16 (ImageNet)",
-            labels={"model": "vgg16_imagenet", "figure": "{figure}"},
+            labels={"model": "{model}", "figure": "{figure}"},
         ),
     log:
-        "logs/figures/vgg16_imagenet/{figure}.log",
+        "logs/figures/{model}/{figure}.log",
     wildcard_constraints:
+        model="vgg16_imagenet",
         figure="|".join(VGG16_CAUSAL_FIGURES),
     params:
         figure=figure_name,
