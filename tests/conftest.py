@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,20 @@ def write_config(directory: Path, config: dict, name: str = "test_config.yaml") 
     path = Path(directory) / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule -> number of jobs from Snakemake's "Job stats" table ({} when nothing is to be done)."""
+    if "Nothing to be done" in output:
+        return {}
+    match = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal\s+(\d+)", output, re.S)
+    assert match, f"no job stats table in Snakemake's output:\n{output[-3000:]}"
+    counts = {}
+    for line in match.group(1).splitlines():
+        rule, count = line.split()
+        counts[rule] = int(count)
+    assert sum(counts.values()) == int(match.group(2))
+    return counts
 
 
 def run_snakemake(

@@ -40,7 +40,7 @@ import torch
 import yaml
 from snakemake.utils import validate
 
-from conftest import REPO, run_snakemake, snakemake_command, write_config
+from conftest import REPO, planned_jobs, run_snakemake, snakemake_command, write_config
 from selectivity.config import networks, saved_epochs, training_groups
 from selectivity.provenance import config_hash
 
@@ -88,20 +88,6 @@ def complete_config(config: dict) -> dict:
     config = copy.deepcopy(config)
     validate(config, str(SCHEMA))
     return config
-
-
-def planned_jobs(output: str) -> dict[str, int]:
-    """Rule -> number of jobs from a dry run's "Job stats" table ({} when nothing is to be done)."""
-    if "Nothing to be done" in output:
-        return {}
-    match = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal\s+(\d+)", output, re.S)
-    assert match, f"no job stats table in the dry run's output:\n{output[-3000:]}"
-    counts = {}
-    for line in match.group(1).splitlines():
-        rule, count = line.split()
-        counts[rule] = int(count)
-    assert sum(counts.values()) == int(match.group(2))
-    return counts
 
 
 def dry_run(workdir: Path, configfile: Path, *targets: str) -> dict[str, int]:

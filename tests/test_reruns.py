@@ -39,7 +39,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, snakemake_command, write_config
+from conftest import REPO, planned_jobs, snakemake_command, write_config
 from selectivity.config import networks, saved_epochs, training_groups
 
 pytestmark = pytest.mark.slow
@@ -98,20 +98,6 @@ class FinishedRun:
     workdir: Path
 
 
-def job_stats(output: str) -> dict[str, int]:
-    """Rule -> number of jobs from Snakemake's "Job stats" table ({} when nothing is to be done)."""
-    if "Nothing to be done" in output:
-        return {}
-    match = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal\s+(\d+)", output, re.S)
-    assert match, f"no job stats table in Snakemake's output:\n{output[-3000:]}"
-    counts = {}
-    for line in match.group(1).splitlines():
-        rule, count = line.split()
-        counts[rule] = int(count)
-    assert sum(counts.values()) == int(match.group(2))
-    return counts
-
-
 def job_reasons(output: str) -> dict[str, list[str]]:
     """Rule -> the "reason:" line of each of its planned jobs in a dry run's output."""
     reasons: dict[str, list[str]] = {}
@@ -155,7 +141,7 @@ def dry_run(run: FinishedRun, directory: Path, change: dict | None = None, *args
     name targets or add options. The default target is the whole workflow."""
     result = run_workflow(run, config_files(directory, change), "-n", *CPU_ONLY, *args)
     output = result.stdout + result.stderr
-    return Plan(job_stats(output), job_reasons(output))
+    return Plan(planned_jobs(output), job_reasons(output))
 
 
 def touch(run: FinishedRun, directory: Path, change: dict) -> None:

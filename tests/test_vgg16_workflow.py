@@ -7,7 +7,6 @@ stimulus set and the ImageNet folder are reduced to keep CI time small.
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 import pandas as pd
@@ -15,17 +14,14 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import REPO, run_snakemake, write_config
+from conftest import REPO, planned_jobs, run_snakemake, write_config
 from selectivity.architectures import VGG16_LAYERS
 
 pytestmark = pytest.mark.slow
 
 
-def planned_jobs(result) -> dict[str, int]:
-    """Rule -> job count from the job-stats table of a dry run."""
-    text = result.stdout + result.stderr
-    table = text[text.index("Job stats:") : text.index("total")]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+def dry_run_jobs(result) -> dict[str, int]:
+    return planned_jobs(result.stdout + result.stderr)
 
 
 def demo_with(**sections) -> dict:
@@ -47,15 +43,15 @@ def fake_imagenet_folder(root, classes=3, per_class=2):
 
 
 def test_branch_is_planned_only_when_enabled(tmp_path):
-    off = planned_jobs(run_snakemake(tmp_path, write_config(tmp_path, demo_with()), "-n"))
+    off = dry_run_jobs(run_snakemake(tmp_path, write_config(tmp_path, demo_with()), "-n"))
     assert not any(rule.startswith(("vgg16", "plot_vgg16")) for rule in off)
-    on = planned_jobs(
+    on = dry_run_jobs(
         run_snakemake(tmp_path, write_config(tmp_path, demo_with(vgg16={"enabled": True, "weights": "random"})), "-n")
     )
     assert on["vgg16_tuning"] == 1 and on["vgg16_summary"] == 1
     assert "vgg16_half_ablation" not in on  # no ImageNet folder: no causal tests
     folder = fake_imagenet_folder(tmp_path / "imagenet_val")
-    with_images = planned_jobs(
+    with_images = dry_run_jobs(
         run_snakemake(
             tmp_path,
             write_config(
