@@ -42,14 +42,19 @@ SUBSET = Path(__file__).resolve().parents[2] / "shared/datasets/cifar10-subset.n
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", type=Path, help="a cnn7 checkpoint (default: a freshly initialised cnn7)")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="a cnn7 checkpoint (default: a freshly initialised cnn7)"
+    )
     parser.add_argument("--images", type=int, default=200, help="test images (default 200)")
     parser.add_argument(
         "--data", type=Path, default=SUBSET, help="canonical .npz with x_test/y_test; random images if absent"
     )
     parser.add_argument("--random-draws", type=int, default=5)
     parser.add_argument(
-        "--fractions", type=int, default=11, help="points on each cumulative curve (default 11: 0, 0.1, .., 1)"
+        "--fractions",
+        type=int,
+        default=11,
+        help="points on each cumulative curve (default 11: 0, 0.1, .., 1)",
     )
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--device", default="cpu")
@@ -62,7 +67,11 @@ def test_images(args) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
     """(images in [0, 1], labels, training mean image, description)."""
     if args.data.exists():
         with np.load(args.data) as blob:
-            x_test, y_test, x_train = blob["x_test"][: args.images], blob["y_test"][: args.images], blob["x_train"]
+            x_test, y_test, x_train = (
+                blob["x_test"][: args.images],
+                blob["y_test"][: args.images],
+                blob["x_train"],
+            )
         return (
             images_to_tensor(x_test),
             torch.as_tensor(y_test),
@@ -72,7 +81,12 @@ def test_images(args) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
     generator = torch.Generator().manual_seed(args.seed)
     images = torch.rand(args.images, 3, 32, 32, generator=generator)
     labels = torch.randint(0, 10, (args.images,), generator=generator)
-    return images, labels, torch.full((3, 32, 32), 0.5), f"{args.images} uniform random images ({args.data} absent)"
+    return (
+        images,
+        labels,
+        torch.full((3, 32, 32), 0.5),
+        f"{args.images} uniform random images ({args.data} absent)",
+    )
 
 
 def main() -> None:
@@ -85,7 +99,9 @@ def main() -> None:
         source = str(args.checkpoint)
     else:
         torch.manual_seed(args.seed)
-        network = LoadedNetwork(build_model("cnn7").to(device).eval(), input_mean.to(device), epoch=0, info={})
+        network = LoadedNetwork(
+            build_model("cnn7").to(device).eval(), input_mean.to(device), epoch=0, info={}
+        )
         source = f"cnn7 initialised with seed {args.seed}"
     images, labels = images.to(device), labels.to(device)
     layers = tuple(network.model.layer_names)
@@ -102,7 +118,9 @@ def main() -> None:
         seed=args.seed,
         batch_size=args.batch_size,
     )
-    per_image_losses(network, images[:8], labels[:8], "conv3", [torch.ones(64)])  # warm-up (lazy init, autotuning)
+    per_image_losses(
+        network, images[:8], labels[:8], "conv3", [torch.ones(64)]
+    )  # warm-up (lazy init, autotuning)
     identifiers = {"model": "cnn7"}
     timings, tables = {}, {}
     for name, evaluator in (("efficient", per_image_losses), ("naive", naive_per_image_losses)):
@@ -111,7 +129,9 @@ def main() -> None:
         cumulative = cumulative_ablation(
             network, images, labels, scores, settings, identifiers, loss_evaluator=evaluator
         )
-        timings[name] = time.perf_counter() - start  # both evaluators copy results to the host: no pending GPU work
+        timings[name] = (
+            time.perf_counter() - start
+        )  # both evaluators copy results to the host: no pending GPU work
         tables[name] = (*half, *cumulative)
     conditions_per_layer = 4 + args.random_draws
     half_conditions = len(layers) * conditions_per_layer + 1

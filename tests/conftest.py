@@ -96,5 +96,7 @@ def run_snakemake(
 def demo_run(tmp_path_factory) -> Path:
     """The whole DAG on config/demo.yaml, run once per test session (a few minutes on 2 CPU cores)."""
     workdir = tmp_path_factory.mktemp("demo")
-    run_snakemake(workdir, REPO / "config" / "demo.yaml", "--cores", "2", "--resources", "gpu=0", timeout=3600)
+    run_snakemake(
+        workdir, REPO / "config" / "demo.yaml", "--cores", "2", "--resources", "gpu=0", timeout=3600
+    )
     return workdir

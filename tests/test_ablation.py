@@ -129,8 +129,12 @@ def test_ablating_a_conv2_channel_zeroes_exactly_that_post_bn_channel(network, d
     intact = network.model.run(inputs, **record)
     ablated = network.model.run(inputs, ablation={"conv2": keep_mask(32, [channel])}, **record)
     others = [c for c in range(32) if c != channel]
-    assert intact.outputs["conv2"][:, channel].abs().min() > 0  # BN(relu) is not zero here, so the test can fail
-    assert torch.equal(ablated.outputs["conv2"][:, channel], torch.zeros_like(ablated.outputs["conv2"][:, channel]))
+    assert (
+        intact.outputs["conv2"][:, channel].abs().min() > 0
+    )  # BN(relu) is not zero here, so the test can fail
+    assert torch.equal(
+        ablated.outputs["conv2"][:, channel], torch.zeros_like(ablated.outputs["conv2"][:, channel])
+    )
     assert torch.equal(ablated.outputs["conv2"][:, others], intact.outputs["conv2"][:, others])
     assert torch.equal(ablated.outputs["conv1"], intact.outputs["conv1"])
     assert torch.equal(ablated.responses["conv2"], intact.responses["conv2"])  # ablation is after ReLU and BN
@@ -180,7 +184,11 @@ def test_per_image_losses_equal_separate_full_passes(network, data, layer):
     units = network.model.units(layer)
     rng = np.random.default_rng(0)
     masks = [keep_mask(units, rng.choice(units, units // 2, replace=False)) for _ in range(4)]
-    masks += [masks[1].clone(), torch.ones(units), torch.zeros(units)]  # a duplicate, nothing, everything ablated
+    masks += [
+        masks[1].clone(),
+        torch.ones(units),
+        torch.zeros(units),
+    ]  # a duplicate, nothing, everything ablated
     expected_losses, expected_correct = plain_losses(network, images, labels, layer, masks)
     # batch 10 over 23 images leaves a partial batch; max_rows 25 forces two conditions per pass.
     losses, correct = per_image_losses(network, images, labels, layer, masks, batch_size=10, max_rows=25)
@@ -231,7 +239,9 @@ def test_rank_units_breaks_ties_by_unit_index_and_halves_never_overlap():
     np.testing.assert_array_equal(top, [4, 3, 1])  # among equal scores, top takes the higher index first
     np.testing.assert_array_equal(bottom, [2, 5, 0])  # and bottom the lower
     assert sorted(np.concatenate([top, bottom])) == list(range(6))
-    np.testing.assert_array_equal(unit_order(scores, descending=True), unit_order(scores, descending=False)[::-1])
+    np.testing.assert_array_equal(
+        unit_order(scores, descending=True), unit_order(scores, descending=False)[::-1]
+    )
 
 
 def test_rank_units_random_is_a_seeded_subset_and_matches_the_random_orders():
@@ -278,7 +288,9 @@ def test_unit_scores_from_tables_orders_units_and_ignores_the_shuffled_control()
             "gosi": [0.2, 0.4, 0.6, 0.9, 0.9, 0.9],
         }
     )
-    selectivity = pd.DataFrame({"layer": ["conv1"] * 3, "unit": [1, 2, 0], "class_selectivity_index": [0.5, 0.1, 0.3]})
+    selectivity = pd.DataFrame(
+        {"layer": ["conv1"] * 3, "unit": [1, 2, 0], "class_selectivity_index": [0.5, 0.1, 0.3]}
+    )
     scores = unit_scores_from_tables(tuning, selectivity)
     np.testing.assert_array_equal(scores["gosi"]["conv1"], [0.4, 0.6, 0.2])
     np.testing.assert_array_equal(scores["class_selectivity"]["conv1"], [0.3, 0.5, 0.1])
@@ -316,7 +328,9 @@ def test_half_ablation_hits_the_units_that_matter():
         labels = network.model(network.prepare_inputs(images)).argmax(1)
     relevance = np.r_[np.linspace(1.0, 0.6, 256), np.linspace(0.5, 0.0, 256)]  # used units score highest
     settings = AblationSettings(layers=("fc1",), random_draws=3, batch_size=16)
-    table, comparisons = half_ablation(network, images, labels, {"gosi": {"fc1": relevance}}, settings, IDENTIFIERS)
+    table, comparisons = half_ablation(
+        network, images, labels, {"gosi": {"fc1": relevance}}, settings, IDENTIFIERS
+    )
     rows = table.set_index(["condition", "draw"])
     assert rows.loc[("bottom", 0), "loss_increase_mean"] == 0.0  # bottom = exactly the unused units
     assert rows.loc[("bottom", 0), "accuracy_change"] == 0.0
@@ -331,7 +345,10 @@ def test_half_ablation_hits_the_units_that_matter():
 def test_half_ablation_table_structure_and_statistics(network, data):
     images, labels = data
     layers = ("conv2", "fc1")
-    scores = {"gosi": random_scores(network, layers, 0), "class_selectivity": random_scores(network, layers, 1)}
+    scores = {
+        "gosi": random_scores(network, layers, 0),
+        "class_selectivity": random_scores(network, layers, 1),
+    }
     settings = AblationSettings(layers=layers, random_draws=2, batch_size=10)
     table, comparisons = half_ablation(network, images, labels, scores, settings, IDENTIFIERS)
     assert list(table.columns) == HALF_ABLATION_COLUMNS
@@ -339,8 +356,12 @@ def test_half_ablation_table_structure_and_statistics(network, data):
     assert len(table) == 2 * 2 * (2 + 2) and len(comparisons) == 2 * 2 * 2
     assert table["n_ablated"].tolist() == [16] * 8 + [256] * 8
     # The random control is shared by both rankings.
-    random_rows = table[table.condition == "random"].set_index(["layer", "draw", "ranking"])["loss_increase_mean"]
-    assert random_rows.xs("gosi", level="ranking").equals(random_rows.xs("class_selectivity", level="ranking"))
+    random_rows = table[table.condition == "random"].set_index(["layer", "draw", "ranking"])[
+        "loss_increase_mean"
+    ]
+    assert random_rows.xs("gosi", level="ranking").equals(
+        random_rows.xs("class_selectivity", level="ranking")
+    )
     # Hand computation for conv2 / gosi / top from separate full passes.
     intact_losses, intact_correct = plain_losses(network, images, labels, None, [None])
     top_units = rank_units(scores["gosi"]["conv2"], 0.5, "top", None)
@@ -352,12 +373,18 @@ def test_half_ablation_table_structure_and_statistics(network, data):
     assert row["accuracy"] == pytest.approx(top_correct[0].mean())
     assert row["intact_loss"] == pytest.approx(intact_losses[0].mean(), abs=1e-6)
     assert row["intact_accuracy"] == pytest.approx(intact_correct[0].mean())
-    comparison = comparisons.set_index(["layer", "ranking", "comparison"]).loc[("conv2", "gosi", "top_vs_random")]
+    comparison = comparisons.set_index(["layer", "ranking", "comparison"]).loc[
+        ("conv2", "gosi", "top_vs_random")
+    ]
     by_condition = table[(table.layer == "conv2") & (table.ranking == "gosi")].groupby("condition")[
         "loss_increase_mean"
     ]
-    assert comparison["mean_difference"] == pytest.approx(by_condition.mean()["top"] - by_condition.mean()["random"])
-    assert comparison["t_statistic"] == pytest.approx(comparison["mean_difference"] / comparison["sem"], rel=1e-6)
+    assert comparison["mean_difference"] == pytest.approx(
+        by_condition.mean()["top"] - by_condition.mean()["random"]
+    )
+    assert comparison["t_statistic"] == pytest.approx(
+        comparison["mean_difference"] / comparison["sem"], rel=1e-6
+    )
     naive_table, naive_comparisons = half_ablation(
         network, images, labels, scores, settings, IDENTIFIERS, loss_evaluator=naive_per_image_losses
     )
@@ -375,11 +402,21 @@ def test_paired_comparison_of_identical_conditions():
 def test_cumulative_ablation_curves_and_areas(network, data):
     images, labels = data
     layers = ("conv1", "conv5")
-    scores = {"gosi": random_scores(network, layers, 0), "class_selectivity": random_scores(network, layers, 1)}
-    settings = AblationSettings(layers=layers, random_draws=2, cumulative_fractions=(0, 0.25, 0.5, 1), batch_size=10)
+    scores = {
+        "gosi": random_scores(network, layers, 0),
+        "class_selectivity": random_scores(network, layers, 1),
+    }
+    settings = AblationSettings(
+        layers=layers, random_draws=2, cumulative_fractions=(0, 0.25, 0.5, 1), batch_size=10
+    )
     curves, areas = cumulative_ablation(network, images, labels, scores, settings, IDENTIFIERS)
     assert list(curves.columns) == CURVE_COLUMNS and list(areas.columns) == AREA_COLUMNS
-    orderings = ["gosi_descending", "gosi_ascending", "class_selectivity_descending", "class_selectivity_ascending"]
+    orderings = [
+        "gosi_descending",
+        "gosi_ascending",
+        "class_selectivity_descending",
+        "class_selectivity_ascending",
+    ]
     assert curves.ordering.unique().tolist() == orderings + ["random"]
     assert len(curves) == 2 * (4 + 2) * 4 and len(areas) == 2 * (4 + 2)
     intact_losses, _ = plain_losses(network, images, labels, None, [None])
@@ -390,7 +427,9 @@ def test_cumulative_ablation_curves_and_areas(network, data):
             assert points.test_loss.nunique() == 1
     assert curves[curves.layer == "conv1"].n_ablated.unique().tolist() == [0, 8, 16, 32]
     # Half of the descending order is the half ablation's "top"; half of random draw d is its draw d.
-    half, _ = half_ablation(network, images, labels, scores, AblationSettings(layers, random_draws=2), IDENTIFIERS)
+    half, _ = half_ablation(
+        network, images, labels, scores, AblationSettings(layers, random_draws=2), IDENTIFIERS
+    )
     half = half.set_index(["layer", "ranking", "condition", "draw"]).sort_index()
     point = curves.set_index(["layer", "ordering", "draw", "fraction_ablated"]).sort_index()
     for layer in layers:
@@ -414,7 +453,9 @@ def test_cumulative_ablation_of_unused_units_first_keeps_the_loss():
     labels = torch.randint(0, 10, (12,), generator=generator)
     relevance = np.r_[np.ones(256), np.zeros(256)]
     settings = AblationSettings(layers=("fc1",), random_draws=1, cumulative_fractions=(0, 0.25, 0.5, 0.75, 1))
-    curves, areas = cumulative_ablation(network, images, labels, {"gosi": {"fc1": relevance}}, settings, IDENTIFIERS)
+    curves, areas = cumulative_ablation(
+        network, images, labels, {"gosi": {"fc1": relevance}}, settings, IDENTIFIERS
+    )
     ascending = curves[curves.ordering == "gosi_ascending"].test_loss.to_numpy()
     descending = curves[curves.ordering == "gosi_descending"].test_loss.to_numpy()
     assert ascending[0] == ascending[1] == ascending[2]  # the unused half goes first: nothing changes

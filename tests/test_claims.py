@@ -37,22 +37,39 @@ def summary_table(checkpoints, model="cnn7") -> pd.DataFrame:
                 rows.append(
                     dict(
                         network(point["label_corruption"], point["seed"], model),
-                        checkpoint=point["checkpoint"], epoch=point["epoch"], layer=layer, layer_index=layer_index,
-                        stimulus_set=stimulus_set, n_units=32,
+                        checkpoint=point["checkpoint"],
+                        epoch=point["epoch"],
+                        layer=layer,
+                        layer_index=layer_index,
+                        stimulus_set=stimulus_set,
+                        n_units=32,
                         # lower layers differ by a constant so their average is the conv1 value + 0.05
                         mean_gosi=(point["gosi"] + 0.1 * (layer == "conv2")) if gratings else 0.1,
-                        fraction_selective=point[f"selective_{group}"] if gratings else point["selective_shuffled"],
-                        selectivity_threshold=0.33, test_accuracy=point["test_accuracy"],
+                        fraction_selective=(
+                            point[f"selective_{group}"] if gratings else point["selective_shuffled"]
+                        ),
+                        selectivity_threshold=0.33,
+                        test_accuracy=point["test_accuracy"],
                     )
                 )
     return pd.DataFrame(rows)
 
 
-def checkpoint(label_corruption, seed, epoch, gosi, test_accuracy, kind="epoch", lower=0.6, higher=0.3,
-               shuffled=0.05):
-    return dict(label_corruption=label_corruption, seed=seed, checkpoint=kind, epoch=epoch, gosi=gosi,
-                test_accuracy=test_accuracy, selective_lower=lower, selective_middle=0.2,
-                selective_higher=higher, selective_shuffled=shuffled)
+def checkpoint(
+    label_corruption, seed, epoch, gosi, test_accuracy, kind="epoch", lower=0.6, higher=0.3, shuffled=0.05
+):
+    return dict(
+        label_corruption=label_corruption,
+        seed=seed,
+        checkpoint=kind,
+        epoch=epoch,
+        gosi=gosi,
+        test_accuracy=test_accuracy,
+        selective_lower=lower,
+        selective_middle=0.2,
+        selective_higher=higher,
+        selective_shuffled=shuffled,
+    )
 
 
 def claim_row(table, claim, model="cnn7"):
@@ -66,7 +83,9 @@ def claim_row(table, claim, model="cnn7"):
 
 def test_c1_supported_with_hand_computed_effect():
     higher = [0.3 + 0.02 * seed for seed in range(5)]
-    points = [checkpoint(0.0, seed, 10, 0.5, 0.8, lower=0.6 + 0.02 * seed, higher=higher[seed]) for seed in range(5)]
+    points = [
+        checkpoint(0.0, seed, 10, 0.5, 0.8, lower=0.6 + 0.02 * seed, higher=higher[seed]) for seed in range(5)
+    ]
     points += [checkpoint(0.0, seed, 0, 0.5, 0.1, lower=0.0, higher=0.0) for seed in range(5)]  # not final
     points += [checkpoint(0.8, 0, 10, 0.1, 0.2, lower=0.0, higher=0.0)]  # corrupted: not used
     result = claim_row(evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS), "C1")
@@ -118,8 +137,10 @@ RISING = {1.0: [1, 2, 3, 4, 5], 0.9: [2, 1, 3, 4, 5], 0.8: [2, 1, 4, 3, 5]}
 
 
 def epoch_points(label_corruption, seed, ranks, sign=1.0):
-    return [checkpoint(label_corruption, seed, epoch, 0.1 * sign * rank, ACCURACY[epoch])
-            for epoch, rank in enumerate(ranks)]
+    return [
+        checkpoint(label_corruption, seed, epoch, 0.1 * sign * rank, ACCURACY[epoch])
+        for epoch, rank in enumerate(ranks)
+    ]
 
 
 def test_c2_supported_with_fisher_mean_of_known_correlations():
@@ -215,11 +236,27 @@ def half_ablation_table(networks, layers=LAYERS) -> pd.DataFrame:
                 conditions = [("top", 0, top), ("bottom", 0, bottom)]
                 conditions += [("random", draw, value) for draw, value in enumerate(random_draws)]
                 for condition, draw, increase in conditions:
-                    rows.append(dict(network(label_corruption, seed), epoch=30, checkpoint="best", layer=layer,
-                                     layer_index=layer_index, ranking=ranking, condition=condition, draw=draw,
-                                     n_units=32, n_ablated=16, intact_loss=1.0, intact_accuracy=0.7,
-                                     loss_increase_mean=increase, loss_increase_sem=0.01, accuracy=0.6,
-                                     accuracy_change=-0.1, n_images=100))
+                    rows.append(
+                        dict(
+                            network(label_corruption, seed),
+                            epoch=30,
+                            checkpoint="best",
+                            layer=layer,
+                            layer_index=layer_index,
+                            ranking=ranking,
+                            condition=condition,
+                            draw=draw,
+                            n_units=32,
+                            n_ablated=16,
+                            intact_loss=1.0,
+                            intact_accuracy=0.7,
+                            loss_increase_mean=increase,
+                            loss_increase_sem=0.01,
+                            accuracy=0.6,
+                            accuracy_change=-0.1,
+                            n_images=100,
+                        )
+                    )
     return pd.DataFrame(rows)
 
 
@@ -227,7 +264,9 @@ def test_c4_supported_with_hand_computed_effect_and_corrupted_networks_ignored()
     networks = [(0.0, seed, {"gosi": (0.5 + 0.1 * seed, 0.1, [0.2, 0.3, 0.4])}) for seed in range(4)]
     networks += [(1.0, 0, {"gosi": (0.0, 2.0, [2.0])})]  # corrupted, opposite effect: not used
     result = claim_row(evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS), "C4")
-    top_minus_random = np.array([0.2 + 0.1 * seed for seed in range(4)])  # random mean 0.3; smaller than vs bottom
+    top_minus_random = np.array(
+        [0.2 + 0.1 * seed for seed in range(4)]
+    )  # random mean 0.3; smaller than vs bottom
     assert result["effect_size"] == pytest.approx(top_minus_random.mean())
     assert (result["ci_low"], result["ci_high"]) == pytest.approx(
         bootstrap_confidence_interval(top_minus_random, n_resamples=2000, seed=1)
@@ -251,8 +290,11 @@ def test_c4_inconclusive_when_one_control_goes_the_other_way():
 
 def test_c6_supported_when_class_selective_ablation_is_no_worse_than_random():
     networks = [
-        (0.0, seed, {"class_selectivity": (0.3 - 0.02 * seed, 0.1, [0.3, 0.32]),
-                     "gosi": (0.6, 0.1, [0.3, 0.32])})
+        (
+            0.0,
+            seed,
+            {"class_selectivity": (0.3 - 0.02 * seed, 0.1, [0.3, 0.32]), "gosi": (0.6, 0.1, [0.3, 0.32])},
+        )
         for seed in range(5)
     ]
     result = claim_row(evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS), "C6")
@@ -290,25 +332,54 @@ def invariance_table(seeds, top, bottom, random_draws) -> pd.DataFrame:
             base = dict(network(0.0, seed), epoch=30, checkpoint="best", measured_layer=measured)
             for direction in ("horizontal", "vertical"):
                 for shift in (1, 2, 3, 4):
-                    cell = dict(base, direction=direction, shift_px=shift, shift_correlation_mean=0.9,
-                                shift_correlation_sem=0.01, other_correlation_mean=0.2,
-                                normalised_invariance_sem=0.01, n_images=50)
-                    rows.append(dict(cell, ablated_layer="none", condition="intact", draw=0,
-                                     normalised_invariance_mean=0.95))
+                    cell = dict(
+                        base,
+                        direction=direction,
+                        shift_px=shift,
+                        shift_correlation_mean=0.9,
+                        shift_correlation_sem=0.01,
+                        other_correlation_mean=0.2,
+                        normalised_invariance_sem=0.01,
+                        n_images=50,
+                    )
+                    rows.append(
+                        dict(
+                            cell,
+                            ablated_layer="none",
+                            condition="intact",
+                            draw=0,
+                            normalised_invariance_mean=0.95,
+                        )
+                    )
                     for ablated in LOWER:
                         conditions = [("top", 0, top(seed)), ("bottom", 0, bottom(seed))]
-                        conditions += [("random", draw, value(seed)) for draw, value in enumerate(random_draws)]
+                        conditions += [
+                            ("random", draw, value(seed)) for draw, value in enumerate(random_draws)
+                        ]
                         for condition, draw, value in conditions:
-                            rows.append(dict(cell, ablated_layer=ablated, condition=condition, draw=draw,
-                                             normalised_invariance_mean=value))
+                            rows.append(
+                                dict(
+                                    cell,
+                                    ablated_layer=ablated,
+                                    condition=condition,
+                                    draw=draw,
+                                    normalised_invariance_mean=value,
+                                )
+                            )
     return pd.DataFrame(rows)
 
 
 def test_c5_supported_with_hand_computed_effect():
-    table = invariance_table(range(5), top=lambda s: 0.4, bottom=lambda s: 0.7 + 0.01 * s,
-                             random_draws=[lambda s: 0.55 + 0.02 * s, lambda s: 0.65 + 0.02 * s])
+    table = invariance_table(
+        range(5),
+        top=lambda s: 0.4,
+        bottom=lambda s: 0.7 + 0.01 * s,
+        random_draws=[lambda s: 0.55 + 0.02 * s, lambda s: 0.65 + 0.02 * s],
+    )
     result = claim_row(evaluate_claims(EMPTY, EMPTY, table, SETTINGS), "C5")
-    random_minus_top = np.array([0.2 + 0.02 * s for s in range(5)])  # smaller than bottom - top = 0.3 + 0.01 s
+    random_minus_top = np.array(
+        [0.2 + 0.02 * s for s in range(5)]
+    )  # smaller than bottom - top = 0.3 + 0.01 s
     assert result["effect_size"] == pytest.approx(random_minus_top.mean())
     assert (result["ci_low"], result["ci_high"]) == pytest.approx(
         bootstrap_confidence_interval(random_minus_top, n_resamples=2000, seed=1)
@@ -318,8 +389,9 @@ def test_c5_supported_with_hand_computed_effect():
 
 
 def test_c5_not_supported_when_top_ablation_keeps_invariance_highest():
-    table = invariance_table(range(4), top=lambda s: 0.8, bottom=lambda s: 0.5 + 0.01 * s,
-                             random_draws=[lambda s: 0.6])
+    table = invariance_table(
+        range(4), top=lambda s: 0.8, bottom=lambda s: 0.5 + 0.01 * s, random_draws=[lambda s: 0.6]
+    )
     result = claim_row(evaluate_claims(EMPTY, EMPTY, table, SETTINGS), "C5")
     assert result["effect_size"] == pytest.approx(0.5 + 0.015 - 0.8) and result["verdict"] == "not supported"
 

@@ -6,7 +6,11 @@ import torch
 from torch import nn
 
 from selectivity.checkpoints import LoadedNetwork
-from selectivity.class_selectivity import class_conditional_means, class_selectivity_index, class_selectivity_table
+from selectivity.class_selectivity import (
+    class_conditional_means,
+    class_selectivity_index,
+    class_selectivity_table,
+)
 from selectivity.models import AnalysableNetwork, ConvLayerSpec, ConvReluBN
 
 torch.set_num_threads(1)
@@ -79,7 +83,9 @@ LABELS = [0, 0, 1, 1, 1, 2, 2, 2, 2, 2]  # unequal classes: 2, 3, 5 images
 
 def test_class_conditional_means_of_the_hand_built_network():
     network = colour_network()
-    means = class_conditional_means(network, colour_images(LABELS), torch.tensor(LABELS), ["conv1"], 3, batch_size=4)
+    means = class_conditional_means(
+        network, colour_images(LABELS), torch.tensor(LABELS), ["conv1"], 3, batch_size=4
+    )
     expected = np.array([[1, 0, 0], [3, 1, 1], [1, 1, 1], [0, 0, 0]], dtype=float)
     np.testing.assert_allclose(means["conv1"], expected, atol=1e-12)
 
@@ -87,7 +93,13 @@ def test_class_conditional_means_of_the_hand_built_network():
 def test_class_selectivity_table_of_the_hand_built_network():
     network = colour_network()
     table = class_selectivity_table(
-        network, colour_images(LABELS), torch.tensor(LABELS), ["conv1"], IDENTIFIERS, num_classes=3, batch_size=3
+        network,
+        colour_images(LABELS),
+        torch.tensor(LABELS),
+        ["conv1"],
+        IDENTIFIERS,
+        num_classes=3,
+        batch_size=3,
     )
     assert list(table.columns) == COLUMNS
     assert (table[list(IDENTIFIERS)] == list(IDENTIFIERS.values())).all().all()

@@ -47,7 +47,11 @@ BAD_CONFIGS = [
         "training.checkpoint_epochs: [8] lie beyond the last epoch",
     ),
     ("empty seed list", {"networks": {"seeds": []}}, "networks.seeds: []"),
-    ("unknown model", {"networks": {"models": ["resnet50"]}}, "networks.models[0]: 'resnet50' is not allowed"),
+    (
+        "unknown model",
+        {"networks": {"models": ["resnet50"]}},
+        "networks.models[0]: 'resnet50' is not allowed",
+    ),
     ("unknown dataset", {"dataset": {"name": "mnist"}}, "dataset.name: 'mnist' is not allowed"),
     ("unknown device", {"device": "tpu"}, "device: 'tpu' is not allowed"),
     (

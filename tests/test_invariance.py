@@ -90,7 +90,9 @@ def test_a_shared_component_raises_raw_correlation_but_not_normalised_invariance
     generator = torch.Generator().manual_seed(0)
     images, dimensions, rho = 300, 2000, 0.6
     representations = torch.randn(images, dimensions, generator=generator)
-    shifted = rho * representations + (1 - rho**2) ** 0.5 * torch.randn(images, dimensions, generator=generator)
+    shifted = rho * representations + (1 - rho**2) ** 0.5 * torch.randn(
+        images, dimensions, generator=generator
+    )
     partners = torch.from_numpy(other_image_partners(images, seed=0))
     shared = 1.5 * torch.randn(dimensions, generator=generator)
 
@@ -188,7 +190,9 @@ def test_shift_invariance_equals_a_direct_computation(network, smooth_images):
         seed=5,
         batch_size=4,
     )
-    table = shift_invariance(network, smooth_images, scores, settings, IDENTIFIERS).set_index(["condition", "draw"])
+    table = shift_invariance(network, smooth_images, scores, settings, IDENTIFIERS).set_index(
+        ["condition", "draw"]
+    )
     generator = layer_generator(5, network.model.layer_index("conv2"))
     random_draws = [rank_units(scores["conv2"], 0.5, "random", generator) for _ in range(2)]
     ablated = {("top", 0): rank_units(scores["conv2"], 0.5, "top", None), ("random", 1): random_draws[1]}
@@ -202,15 +206,21 @@ def test_shift_invariance_equals_a_direct_computation(network, smooth_images):
         row = table.loc[key]
         assert row.shift_correlation_mean == pytest.approx(r_shift.mean(), abs=1e-6)
         assert row.other_correlation_mean == pytest.approx(r_other, abs=1e-6)
-        assert row.normalised_invariance_mean == pytest.approx(normalised_invariance(r_shift, r_other).mean(), abs=1e-5)
+        assert row.normalised_invariance_mean == pytest.approx(
+            normalised_invariance(r_shift, r_other).mean(), abs=1e-5
+        )
     assert table.loc[("top", 0)].shift_correlation_mean != table.loc[("intact", 0)].shift_correlation_mean
 
 
 def test_shift_invariance_does_not_depend_on_the_batch_size(network, smooth_images):
     scores = gosi_scores(network)
     base = dict(measured_layers=("conv4", "fc1"), ablated_layers=("conv1",), shifts=(1,), random_draws=1)
-    whole = shift_invariance(network, smooth_images, scores, InvarianceSettings(**base, batch_size=9), IDENTIFIERS)
-    pieces = shift_invariance(network, smooth_images, scores, InvarianceSettings(**base, batch_size=2), IDENTIFIERS)
+    whole = shift_invariance(
+        network, smooth_images, scores, InvarianceSettings(**base, batch_size=9), IDENTIFIERS
+    )
+    pieces = shift_invariance(
+        network, smooth_images, scores, InvarianceSettings(**base, batch_size=2), IDENTIFIERS
+    )
     numbers = [c for c in COLUMNS if c.endswith(("_mean", "_sem"))]
     np.testing.assert_allclose(whole[numbers].to_numpy(), pieces[numbers].to_numpy(), rtol=1e-5, atol=1e-6)
 

@@ -34,7 +34,9 @@ def test_cnn7_responses_are_post_relu_pre_bn_and_outputs_post_bn():
         for stage in model.stages:  # non-trivial BN so response and output differ
             stage.bn.running_mean.uniform_(0.1, 0.5)
             stage.bn.running_var.uniform_(0.5, 2.0)
-        run = model.run(torch.randn(4, 3, 32, 32), record_responses=model.layer_names, record_outputs=model.layer_names)
+        run = model.run(
+            torch.randn(4, 3, 32, 32), record_responses=model.layer_names, record_outputs=model.layer_names
+        )
     shapes = {name: tuple(r.shape) for name, r in run.responses.items()}
     assert shapes == {
         "conv1": (4, 32, 30, 30),

@@ -36,10 +36,23 @@ def metrics_table():
         for seed in (0, 1):
             for epoch in range(4):
                 accuracy = 0.1 + (0.2 - 0.3 * corruption) * epoch + 0.01 * seed
-                rows.append(dict(IDS, label_corruption=corruption, seed=seed, epoch=epoch, train_loss=2.0 - 0.3 * epoch,
-                                 train_accuracy=accuracy, train_loss_true_labels=2.0, train_accuracy_true_labels=accuracy,
-                                 validation_loss=2.1, validation_accuracy=accuracy, test_loss=2.2,
-                                 test_accuracy=accuracy, epoch_seconds=1.0))
+                rows.append(
+                    dict(
+                        IDS,
+                        label_corruption=corruption,
+                        seed=seed,
+                        epoch=epoch,
+                        train_loss=2.0 - 0.3 * epoch,
+                        train_accuracy=accuracy,
+                        train_loss_true_labels=2.0,
+                        train_accuracy_true_labels=accuracy,
+                        validation_loss=2.1,
+                        validation_accuracy=accuracy,
+                        test_loss=2.2,
+                        test_accuracy=accuracy,
+                        epoch_seconds=1.0,
+                    )
+                )
     return pd.DataFrame(rows)
 
 
@@ -54,9 +67,24 @@ def tuning_and_curves():
                 responses[unit, 1] = 1.0 + gosi * np.cos(np.deg2rad(2 * ORIENTATIONS))
                 responses[unit, 0] = 0.5
             for stimulus_set, value in (("gratings", gosi), ("shuffled", gosi / 4)):
-                rows.append(dict(IDS, label_corruption=0.0, seed=0, checkpoint="best", epoch=3, layer=layer,
-                                 layer_index=layer_index, unit=unit, stimulus_set=stimulus_set, osi=value, gosi=value,
-                                 preferred_spatial_frequency=1, dead=dead, selective=value > 0.33))
+                rows.append(
+                    dict(
+                        IDS,
+                        label_corruption=0.0,
+                        seed=0,
+                        checkpoint="best",
+                        epoch=3,
+                        layer=layer,
+                        layer_index=layer_index,
+                        unit=unit,
+                        stimulus_set=stimulus_set,
+                        osi=value,
+                        gosi=value,
+                        preferred_spatial_frequency=1,
+                        dead=dead,
+                        selective=value > 0.33,
+                    )
+                )
         curves[layer] = responses
     return pd.DataFrame(rows), curves
 
@@ -69,10 +97,26 @@ def summary_table():
                 accuracy = 0.1 + 0.05 * epoch * (1 - corruption) + 0.01 * seed
                 for layer_index, layer in enumerate(("conv1", "conv2", "fc1")):
                     for stimulus_set in ("gratings", "shuffled"):
-                        gosi = 0.2 + 0.02 * epoch * (1 - corruption) + 0.01 * seed if stimulus_set == "gratings" else 0.1
-                        rows.append(dict(IDS, label_corruption=corruption, seed=seed, checkpoint=checkpoint,
-                                         epoch=epoch, layer=layer, layer_index=layer_index, stimulus_set=stimulus_set,
-                                         mean_gosi=gosi, fraction_selective=gosi / 2, test_accuracy=accuracy))
+                        gosi = (
+                            0.2 + 0.02 * epoch * (1 - corruption) + 0.01 * seed
+                            if stimulus_set == "gratings"
+                            else 0.1
+                        )
+                        rows.append(
+                            dict(
+                                IDS,
+                                label_corruption=corruption,
+                                seed=seed,
+                                checkpoint=checkpoint,
+                                epoch=epoch,
+                                layer=layer,
+                                layer_index=layer_index,
+                                stimulus_set=stimulus_set,
+                                mean_gosi=gosi,
+                                fraction_selective=gosi / 2,
+                                test_accuracy=accuracy,
+                            )
+                        )
     return pd.DataFrame(rows)
 
 
@@ -81,11 +125,28 @@ def half_ablation_table():
     for seed in (0, 1, 2):
         for layer_index, layer in enumerate(("conv1", "conv2")):
             for ranking in ("gosi", "class_selectivity"):
-                conditions = [("top", 0, 0.5 + 0.1 * seed), ("bottom", 0, 0.1), ("random", 0, 0.2), ("random", 1, 0.4)]
+                conditions = [
+                    ("top", 0, 0.5 + 0.1 * seed),
+                    ("bottom", 0, 0.1),
+                    ("random", 0, 0.2),
+                    ("random", 1, 0.4),
+                ]
                 for condition, draw, increase in conditions:
-                    rows.append(dict(IDS, label_corruption=0.0, seed=seed, epoch=3, layer=layer,
-                                     layer_index=layer_index, ranking=ranking, condition=condition, draw=draw,
-                                     loss_increase_mean=increase, accuracy_change=-increase / 10))
+                    rows.append(
+                        dict(
+                            IDS,
+                            label_corruption=0.0,
+                            seed=seed,
+                            epoch=3,
+                            layer=layer,
+                            layer_index=layer_index,
+                            ranking=ranking,
+                            condition=condition,
+                            draw=draw,
+                            loss_increase_mean=increase,
+                            accuracy_change=-increase / 10,
+                        )
+                    )
     return pd.DataFrame(rows)
 
 
@@ -95,9 +156,20 @@ def cumulative_table():
         for layer_index, layer in enumerate(("conv1", "conv2", "fc1")):
             for ordering in ("gosi_descending", "gosi_ascending", "random"):
                 for fraction in (0.0, 0.5, 1.0):
-                    rows.append(dict(IDS, label_corruption=0.0, seed=seed, layer=layer, layer_index=layer_index,
-                                     ordering=ordering, draw=0, fraction_ablated=fraction,
-                                     test_accuracy=0.8 - 0.7 * fraction, test_loss=1.0 + fraction))
+                    rows.append(
+                        dict(
+                            IDS,
+                            label_corruption=0.0,
+                            seed=seed,
+                            layer=layer,
+                            layer_index=layer_index,
+                            ordering=ordering,
+                            draw=0,
+                            fraction_ablated=fraction,
+                            test_accuracy=0.8 - 0.7 * fraction,
+                            test_loss=1.0 + fraction,
+                        )
+                    )
     return pd.DataFrame(rows)
 
 
@@ -107,15 +179,35 @@ def invariance_table():
         for measured in ("conv5", "fc1"):
             for direction in ("horizontal", "vertical"):
                 for shift in (1, 2, 3):
-                    base = dict(IDS, label_corruption=0.0, seed=seed, measured_layer=measured, direction=direction,
-                                shift_px=shift, draw=0)
-                    rows.append(dict(base, ablated_layer="none", condition="intact",
-                                     normalised_invariance_mean=0.9 - 0.1 * shift, shift_correlation_mean=0.95))
+                    base = dict(
+                        IDS,
+                        label_corruption=0.0,
+                        seed=seed,
+                        measured_layer=measured,
+                        direction=direction,
+                        shift_px=shift,
+                        draw=0,
+                    )
+                    rows.append(
+                        dict(
+                            base,
+                            ablated_layer="none",
+                            condition="intact",
+                            normalised_invariance_mean=0.9 - 0.1 * shift,
+                            shift_correlation_mean=0.95,
+                        )
+                    )
                     for ablated in ("conv1", "conv2"):
                         for condition, value in (("top", 0.5), ("bottom", 0.7), ("random", 0.6)):
-                            rows.append(dict(base, ablated_layer=ablated, condition=condition,
-                                             normalised_invariance_mean=value - 0.1 * shift,
-                                             shift_correlation_mean=value + 0.2))
+                            rows.append(
+                                dict(
+                                    base,
+                                    ablated_layer=ablated,
+                                    condition=condition,
+                                    normalised_invariance_mean=value - 0.1 * shift,
+                                    shift_correlation_mean=value + 0.2,
+                                )
+                            )
     return pd.DataFrame(rows)
 
 
@@ -148,23 +240,33 @@ def only(table, **where):
 
 CASES = {
     "stimulus_sample": lambda pdf, png: plots.plot_stimulus_sample(
-        np.random.default_rng(0).random((5, 3, 8, 8)), [f"stimulus {i}" for i in range(5)], pdf, png),
+        np.random.default_rng(0).random((5, 3, 8, 8)), [f"stimulus {i}" for i in range(5)], pdf, png
+    ),
     "training_curves": lambda pdf, png: plots.plot_training_curves(metrics_table(), pdf, png, **FAST),
     "example_tuning_curves": lambda pdf, png: plots.plot_example_tuning_curves(
-        tuning_and_curves()[1], tuning_and_curves()[0], ORIENTATIONS, pdf, png),
+        tuning_and_curves()[1], tuning_and_curves()[0], ORIENTATIONS, pdf, png
+    ),
     "selectivity_distributions": lambda pdf, png: plots.plot_selectivity_distributions(
-        tuning_and_curves()[0], pdf, png, value="osi"),
-    "selectivity_by_depth": lambda pdf, png: plots.plot_selectivity_by_depth(summary_table(), pdf, png, **FAST),
+        tuning_and_curves()[0], pdf, png, value="osi"
+    ),
+    "selectivity_by_depth": lambda pdf, png: plots.plot_selectivity_by_depth(
+        summary_table(), pdf, png, **FAST
+    ),
     "selectivity_over_training": lambda pdf, png: plots.plot_selectivity_over_training(
-        only(summary_table(), layer=["conv1"]), pdf, png, **FAST),
+        only(summary_table(), layer=["conv1"]), pdf, png, **FAST
+    ),
     "selectivity_vs_accuracy": lambda pdf, png: plots.plot_selectivity_vs_accuracy(
-        only(summary_table(), layer=["conv1", "fc1"]), pdf, png),
+        only(summary_table(), layer=["conv1", "fc1"]), pdf, png
+    ),
     "half_ablation": lambda pdf, png: plots.plot_half_ablation(
-        half_ablation_table(), pdf, png, values=["loss_increase_mean"], **FAST),
+        half_ablation_table(), pdf, png, values=["loss_increase_mean"], **FAST
+    ),
     "cumulative_ablation": lambda pdf, png: plots.plot_cumulative_ablation(
-        only(cumulative_table(), layer=["conv2"]), pdf, png, **FAST),
+        only(cumulative_table(), layer=["conv2"]), pdf, png, **FAST
+    ),
     "shift_invariance": lambda pdf, png: plots.plot_shift_invariance(
-        only(invariance_table(), measured_layer=["fc1"], ablated_layer=["none", "conv1"]), pdf, png, **FAST),
+        only(invariance_table(), measured_layer=["fc1"], ablated_layer=["none", "conv1"]), pdf, png, **FAST
+    ),
 }
 
 
@@ -173,7 +275,10 @@ def test_plot_writes_pdf_and_png(name, tmp_path):
     pdf, png = tmp_path / "figures" / f"{name}.pdf", tmp_path / "figures" / f"{name}.png"
     CASES[name](pdf, png)
     check_written(pdf, png)
-    assert sorted(path.name for path in pdf.parent.iterdir()) == [f"{name}.pdf", f"{name}.png"]  # no temp files
+    assert sorted(path.name for path in pdf.parent.iterdir()) == [
+        f"{name}.pdf",
+        f"{name}.png",
+    ]  # no temp files
 
 
 # ---------------------------------------------------------------- figure contents
@@ -182,8 +287,12 @@ def test_plot_writes_pdf_and_png(name, tmp_path):
 def test_training_curves_layout_and_one_line_per_corruption_level():
     figure = training_curves_figure(metrics_table(), **FAST)
     assert len(figure.axes) == 8
-    assert [ax.get_title() for ax in figure.axes[:4]] == ["train (trained labels)", "train (true labels)",
-                                                           "validation", "test"]
+    assert [ax.get_title() for ax in figure.axes[:4]] == [
+        "train (trained labels)",
+        "train (true labels)",
+        "validation",
+        "test",
+    ]
     assert figure.axes[0].get_ylabel() == LOSS_LABEL and figure.axes[4].get_ylabel() == ACCURACY_LABEL
     assert figure.axes[4].get_xlabel() == "epoch"
     test_accuracy = figure.axes[7]
@@ -204,7 +313,10 @@ def test_example_tuning_curves_pick_most_median_and_least_selective_units():
     assert figure.axes[1].get_title() == "fc1: units 1 / 3 / 2\ngOSI 0.60 / 0.40 / 0.20"
     most_selective, median, least_selective = figure.axes[0].get_lines()
     assert [line.get_label() for line in (most_selective, median, least_selective)] == [
-        "most selective", "median", "least selective"]
+        "most selective",
+        "median",
+        "least selective",
+    ]
     x, y = most_selective.get_data()
     assert x[-1] == 180.0 and y[-1] == pytest.approx(y[0])  # closed at 180 deg
     assert y.max() == pytest.approx(1.0) and y[6] == pytest.approx(0.1 / 1.9)  # 90 deg: (1 - 0.9) / (1 + 0.9)
@@ -234,7 +346,10 @@ def test_selectivity_distributions_one_panel_per_layer_in_depth_order():
     assert [ax.get_title() for ax in figure.axes] == ["conv1: 3 units (+1 dead, not shown)", "fc1: 4 units"]
     assert figure.axes[0].get_xlabel() == "gOSI"
     assert [text.get_text() for text in figure.legends[0].get_texts()] == [
-        "gratings", "shuffled control", "selectivity\nthreshold 0.33"]
+        "gratings",
+        "shuffled control",
+        "selectivity\nthreshold 0.33",
+    ]
     with pytest.raises(ValueError, match="'peak'"):
         selectivity_distributions_figure(tuning, value="peak")
 
@@ -257,31 +372,48 @@ def test_cumulative_ablation_one_line_per_ordering():
     assert len(data_lines(figure.axes[0])) == 3
     np.testing.assert_allclose(data_lines(figure.axes[0])[0].get_ydata(), [0.8, 0.45, 0.1])
     assert [text.get_text() for text in figure.legends[0].get_texts()] == [
-        "highest gOSI first", "lowest gOSI first", "random order"]
+        "highest gOSI first",
+        "lowest gOSI first",
+        "random order",
+    ]
 
 
 def test_cumulative_ablation_gives_each_ranking_its_own_block_with_the_random_reference():
     table = cumulative_table()
     class_rows = table[table["ordering"] != "random"].assign(
-        ordering=lambda rows: rows["ordering"].str.replace("gosi", "class_selectivity"), test_accuracy=0.5)
+        ordering=lambda rows: rows["ordering"].str.replace("gosi", "class_selectivity"), test_accuracy=0.5
+    )
     figure = cumulative_ablation_figure(pd.concat([table, class_rows]), **FAST)
     assert len(figure.axes) == 6  # (gOSI, class selectivity) x 3 layers
     assert [subfigure.get_suptitle() for subfigure in figure.subfigs] == [
-        "ordered by gOSI", "ordered by class selectivity"]
+        "ordered by gOSI",
+        "ordered by class selectivity",
+    ]
     class_block_lines = data_lines(figure.axes[3])
     assert len(class_block_lines) == 3
-    np.testing.assert_allclose(class_block_lines[0].get_ydata(), [0.5, 0.5, 0.5])  # highest class selectivity first
+    np.testing.assert_allclose(
+        class_block_lines[0].get_ydata(), [0.5, 0.5, 0.5]
+    )  # highest class selectivity first
     np.testing.assert_allclose(class_block_lines[2].get_ydata(), [0.8, 0.45, 0.1])  # random, repeated
     assert len({ax.get_ylim() for ax in figure.axes}) == 1  # one y scale for both blocks
 
 
 def test_shift_invariance_grid_repeats_the_intact_reference():
-    figure = shift_invariance_figure(invariance_table(), layer_order_deep=["conv1", "conv2", "conv5", "fc1"], **FAST)
+    figure = shift_invariance_figure(
+        invariance_table(), layer_order_deep=["conv1", "conv2", "conv5", "fc1"], **FAST
+    )
     assert len(figure.axes) == 2 * 2 * 2  # (normalised, raw) x measured x ablated
     normalised, raw = figure.axes[:4], figure.axes[4:]
-    assert [ax.get_title() for ax in normalised] == ["conv5, conv1 ablated", "conv5, conv2 ablated",
-                                                     "fc1, conv1 ablated", "fc1, conv2 ablated"]
-    assert normalised[0].get_ylabel() == "normalised invariance" and raw[0].get_ylabel() == "shift correlation (raw)"
+    assert [ax.get_title() for ax in normalised] == [
+        "conv5, conv1 ablated",
+        "conv5, conv2 ablated",
+        "fc1, conv1 ablated",
+        "fc1, conv2 ablated",
+    ]
+    assert (
+        normalised[0].get_ylabel() == "normalised invariance"
+        and raw[0].get_ylabel() == "shift correlation (raw)"
+    )
     lines = data_lines(normalised[2])
     assert len(lines) == 4  # intact, top, bottom, random
     np.testing.assert_allclose(lines[0].get_ydata(), [0.8, 0.7, 0.6])
@@ -319,7 +451,9 @@ def test_half_ablation_shows_only_the_clean_networks_and_says_so():
     corrupted = clean.assign(label_corruption=0.5, loss_increase_mean=9.0)
     figure = half_ablation_figure(pd.concat([clean, corrupted]), **FAST)
     heights = [patch.get_height() for patch in figure.axes[0].patches if patch.get_width() > 0]
-    assert heights[:6] == pytest.approx([0.6, 0.6, 0.1, 0.1, 0.3, 0.3])  # the 0.5-corruption rows are left out
+    assert heights[:6] == pytest.approx(
+        [0.6, 0.6, 0.1, 0.1, 0.3, 0.3]
+    )  # the 0.5-corruption rows are left out
     assert "3 networks (seeds) with clean labels" in suptitle(figure)
     with pytest.raises(ValueError, match=r"label corruption 0.2.*\[0.0, 0.5\]"):
         half_ablation_figure(pd.concat([clean, corrupted]), label_corruption=0.2, **FAST)
@@ -347,8 +481,12 @@ def test_layer_names_are_rotated_so_that_they_never_overlap(n_layers, rotation):
     assert [label.get_text() for label in labels] == layers
     assert {label.get_rotation() for label in labels} == {rotation}
     half = half_ablation_table()
-    half = pd.concat([half[half["layer"] == "conv1"].assign(layer=name, layer_index=index)
-                      for index, name in enumerate(layers)])
+    half = pd.concat(
+        [
+            half[half["layer"] == "conv1"].assign(layer=name, layer_index=index)
+            for index, name in enumerate(layers)
+        ]
+    )
     bar_labels = half_ablation_figure(half, values=["loss_increase_mean"], **FAST).axes[0].get_xticklabels()
     assert {label.get_rotation() for label in bar_labels} == {rotation}
 
@@ -357,7 +495,15 @@ def test_epoch_axis_ticks_every_saved_epoch_and_labels_those_that_fit():
     figure, axes = new_figure(1, 2)
     paper_epochs = [0, 1, 2, 5, 10, 20, 50, 100, 150, 200]
     labelled = label_epoch_axis(axes[0, 0], paper_epochs, axis_width_inches=2.0)
-    assert labelled == [0, 1, 2, 5, 10, 50, 200]  # round epochs first; 20, 100 and 150 would touch a neighbour
+    assert labelled == [
+        0,
+        1,
+        2,
+        5,
+        10,
+        50,
+        200,
+    ]  # round epochs first; 20, 100 and 150 would touch a neighbour
     assert list(axes[0, 0].xaxis.get_minor_locator().tick_values(0, 200)) == paper_epochs
     positions = axes[0, 0].xaxis.get_transform().transform(np.asarray(labelled, float))
     gaps_inches = np.diff(positions) / (positions[-1] - positions[0]) * 2.0
@@ -377,8 +523,10 @@ def test_grid_fills_rows_evenly_and_keeps_x_labels_under_incomplete_rows():
     figure = selectivity_over_training_figure(summary_table(), **FAST)  # 3 layers: one row
     assert all(ax.get_xlabel() == "epoch" for ax in figure.axes if ax.get_title())
     tuning, curves = tuning_and_curves()
-    tuning = pd.concat([tuning] + [tuning[tuning["layer"] == "fc1"].assign(layer=f"fc{i}", layer_index=i)
-                                   for i in range(2, 7)])
+    tuning = pd.concat(
+        [tuning]
+        + [tuning[tuning["layer"] == "fc1"].assign(layer=f"fc{i}", layer_index=i) for i in range(2, 7)]
+    )
     curves.update({f"fc{i}": curves["fc1"] for i in range(2, 7)})
     figure = example_tuning_curves_figure(curves, tuning, ORIENTATIONS, max_columns=4)  # 7 panels: 4 + 3
     bottom_of_column = [ax for ax in figure.axes if ax.get_xlabel()]
@@ -403,16 +551,28 @@ def test_draw_figure_shows_the_clean_networks_in_the_model_layer_order(tmp_path)
 
 
 def test_stimulus_panels_are_square_and_titled():
-    figure = stimulus_sample_figure(np.random.default_rng(0).random((12, 3, 8, 8)), [f"s{i}" for i in range(12)],
-                                    max_columns=4, title="Grating stimuli")
+    figure = stimulus_sample_figure(
+        np.random.default_rng(0).random((12, 3, 8, 8)),
+        [f"s{i}" for i in range(12)],
+        max_columns=4,
+        title="Grating stimuli",
+    )
     assert len(figure.axes) == 12 and figure.get_suptitle() == "Grating stimuli"
     width, height = figure.get_size_inches()
     assert width == pytest.approx(4 * 1.6) and height > 3 * 1.6
 
 
 def test_network_bootstrap_band_holds_the_mean_and_needs_two_networks():
-    table = pd.DataFrame({"model": "cnn7", "dataset": "cifar10", "label_corruption": 0.0,
-                          "seed": [0, 0, 1, 1, 2], "epoch": [0, 1, 0, 1, 0], "test_loss": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    table = pd.DataFrame(
+        {
+            "model": "cnn7",
+            "dataset": "cifar10",
+            "label_corruption": 0.0,
+            "seed": [0, 0, 1, 1, 2],
+            "epoch": [0, 1, 0, 1, 0],
+            "test_loss": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
     band = plots.mean_with_network_bootstrap(table, "epoch", "test_loss", n_boot=200)
     assert band["epoch"].tolist() == [0, 1] and band["n_networks"].tolist() == [3, 2]
     np.testing.assert_allclose(band["mean"], [3.0, 3.0])

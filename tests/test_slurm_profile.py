@@ -17,10 +17,16 @@ import pytest
 
 from conftest import REPO, run_snakemake, snakemake_command, write_config
 
-pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm is not installed")
+pytest.importorskip(
+    "snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm is not installed"
+)
 
 TINY = {
-    "dataset": {"name": "synthetic", "validation_size": 50, "synthetic": {"train_size": 200, "test_size": 50}},
+    "dataset": {
+        "name": "synthetic",
+        "validation_size": 50,
+        "synthetic": {"train_size": 200, "test_size": 50},
+    },
     "networks": {"seeds": [0], "label_corruption": [0.0]},
     "training": {"epochs": 3, "checkpoint_epochs": [0]},
 }
@@ -49,7 +55,12 @@ def test_training_job_is_submitted_with_one_gpu_and_its_resources(tmp_path):
     ]  # fmt: skip
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     process = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120

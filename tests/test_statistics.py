@@ -53,7 +53,9 @@ def test_bootstrap_ci_is_reproducible_and_depends_on_seed():
 def test_bootstrap_ci_loop_and_vectorised_paths_agree():
     values = np.random.default_rng(1).normal(size=12)
     vectorised = bootstrap_confidence_interval(values, statistic=np.median, n_resamples=300, seed=2)
-    looped = bootstrap_confidence_interval(values, statistic=lambda sample: np.median(sample), n_resamples=300, seed=2)
+    looped = bootstrap_confidence_interval(
+        values, statistic=lambda sample: np.median(sample), n_resamples=300, seed=2
+    )
     assert vectorised == pytest.approx(looped)
 
 
@@ -88,7 +90,9 @@ def test_correlation_known_answers():
     assert correlation(x, np.exp(x)) == pytest.approx(1.0)  # monotone: Spearman 1
     assert correlation(x, -(x**3)) == pytest.approx(-1.0)
     # Centred: x = (-1, 0, 1), y = (-4/3, -1/3, 5/3); r = 3 / sqrt(2 * 42/9).
-    assert correlation([1.0, 2.0, 3.0], [1.0, 2.0, 4.0], method="pearson") == pytest.approx(3.0 / np.sqrt(2 * 42 / 9))
+    assert correlation([1.0, 2.0, 3.0], [1.0, 2.0, 4.0], method="pearson") == pytest.approx(
+        3.0 / np.sqrt(2 * 42 / 9)
+    )
 
 
 def test_correlation_undefined_cases_and_nan_pairs():

@@ -32,9 +32,19 @@ def tuning_table(seeds=(0, 1), epochs=(0, 1, 2), best_epoch=1) -> pd.DataFrame:
                         dead = layer == "conv1" and unit == 3
                         value = 0.0 if dead else scale * (gosi + 0.01 * epoch)
                         rows.append(
-                            dict(NETWORK, seed=seed, checkpoint=checkpoint, epoch=epoch, layer=layer,
-                                 layer_index=layer_index, unit=unit, stimulus_set=stimulus_set,
-                                 osi=0.0 if dead else scale * osi, gosi=value, dead=dead)
+                            dict(
+                                NETWORK,
+                                seed=seed,
+                                checkpoint=checkpoint,
+                                epoch=epoch,
+                                layer=layer,
+                                layer_index=layer_index,
+                                unit=unit,
+                                stimulus_set=stimulus_set,
+                                osi=0.0 if dead else scale * osi,
+                                gosi=value,
+                                dead=dead,
+                            )
                         )
     return pd.DataFrame(rows)
 
@@ -44,10 +54,22 @@ def metrics_table(seeds=(0, 1), epochs=(0, 1, 2)) -> pd.DataFrame:
     for seed in seeds:
         for epoch in epochs:
             accuracy = 0.1 + 0.2 * epoch + 0.01 * seed
-            rows.append(dict(NETWORK, seed=seed, epoch=epoch, train_loss=1.0, train_accuracy=accuracy,
-                             train_loss_true_labels=1.0, train_accuracy_true_labels=accuracy,
-                             validation_loss=2.0 - epoch, validation_accuracy=accuracy,
-                             test_loss=2.5 - epoch, test_accuracy=accuracy, epoch_seconds=1.0))
+            rows.append(
+                dict(
+                    NETWORK,
+                    seed=seed,
+                    epoch=epoch,
+                    train_loss=1.0,
+                    train_accuracy=accuracy,
+                    train_loss_true_labels=1.0,
+                    train_accuracy_true_labels=accuracy,
+                    validation_loss=2.0 - epoch,
+                    validation_accuracy=accuracy,
+                    test_loss=2.5 - epoch,
+                    test_accuracy=accuracy,
+                    epoch_seconds=1.0,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -130,10 +152,23 @@ def summary_rows(networks, layers=("conv1", "conv2")) -> pd.DataFrame:
         for layer_index, layer in enumerate(layers):
             for stimulus_set in ("gratings", "shuffled"):
                 value = gosi + 0.1 * layer_index if stimulus_set == "gratings" else 0.05
-                rows.append(dict(model="cnn7", dataset="cifar10", label_corruption=label_corruption, seed=seed,
-                                 checkpoint=checkpoint, epoch=epoch, layer=layer, layer_index=layer_index,
-                                 stimulus_set=stimulus_set, mean_gosi=value, fraction_selective=value,
-                                 selectivity_threshold=0.33, test_accuracy=accuracy))
+                rows.append(
+                    dict(
+                        model="cnn7",
+                        dataset="cifar10",
+                        label_corruption=label_corruption,
+                        seed=seed,
+                        checkpoint=checkpoint,
+                        epoch=epoch,
+                        layer=layer,
+                        layer_index=layer_index,
+                        stimulus_set=stimulus_set,
+                        mean_gosi=value,
+                        fraction_selective=value,
+                        selectivity_threshold=0.33,
+                        test_accuracy=accuracy,
+                    )
+                )
     return pd.DataFrame(rows)
 
 
@@ -144,8 +179,18 @@ def test_correlations_across_epochs_known_signs_and_epoch_choice():
         + [(0.0, 1, 2, "best", 10.0, 0.0)]  # best checkpoint: must not enter
     )
     table = correlations_across_epochs(summary)
-    assert list(table.columns) == ["model", "dataset", "label_corruption", "seed", "layer", "layer_index",
-                                   "measure", "method", "correlation", "n_epochs"]
+    assert list(table.columns) == [
+        "model",
+        "dataset",
+        "label_corruption",
+        "seed",
+        "layer",
+        "layer_index",
+        "measure",
+        "method",
+        "correlation",
+        "n_epochs",
+    ]
     assert table.loc[table["seed"] == 0, "correlation"].tolist() == pytest.approx([1.0, 1.0])
     assert table.loc[table["seed"] == 1, "correlation"].tolist() == pytest.approx([-1.0, -1.0])
     assert (table["n_epochs"] == 4).all()
@@ -160,8 +205,17 @@ def test_correlations_across_epochs_undefined_when_selectivity_never_changes():
 
 def test_summarise_across_seeds_fisher_mean_and_ci():
     per_network = pd.DataFrame(
-        dict(model="cnn7", dataset="cifar10", label_corruption=0.0, layer="conv1", layer_index=0,
-             measure="mean_gosi", method="spearman", seed=[0, 1, 2, 3], correlation=[0.2, 0.6, 0.9, np.nan])
+        dict(
+            model="cnn7",
+            dataset="cifar10",
+            label_corruption=0.0,
+            layer="conv1",
+            layer_index=0,
+            measure="mean_gosi",
+            method="spearman",
+            seed=[0, 1, 2, 3],
+            correlation=[0.2, 0.6, 0.9, np.nan],
+        )
     )
     table = summarise_across_seeds(per_network, n_resamples=500, seed=4)
     assert len(table) == 1
@@ -178,8 +232,16 @@ def test_summarise_across_seeds_fisher_mean_and_ci():
 
 def test_summarise_across_seeds_refuses_mixed_carried_columns():
     per_network = pd.DataFrame(
-        dict(model="cnn7", dataset="cifar10", label_corruption=0.0, layer="conv1", layer_index=0,
-             measure=["mean_gosi", "mean_osi"], seed=[0, 1], correlation=[0.1, 0.2])
+        dict(
+            model="cnn7",
+            dataset="cifar10",
+            label_corruption=0.0,
+            layer="conv1",
+            layer_index=0,
+            measure=["mean_gosi", "mean_osi"],
+            seed=[0, 1],
+            correlation=[0.1, 0.2],
+        )
     )
     with pytest.raises(ValueError, match="measure"):
         summarise_across_seeds(per_network, n_resamples=10)
@@ -189,12 +251,18 @@ def test_summarise_across_seeds_refuses_mixed_carried_columns():
 
 def test_select_checkpoint_final_is_each_networks_last_saved_epoch():
     summary = summary_rows(
-        [(0.0, 0, 0, "epoch", 0.1, 0.1), (0.0, 0, 5, "epoch", 0.2, 0.2), (0.0, 0, 3, "best", 0.3, 0.3),
-         (0.2, 0, 0, "epoch", 0.1, 0.1), (0.2, 0, 4, "epoch", 0.2, 0.2)]
+        [
+            (0.0, 0, 0, "epoch", 0.1, 0.1),
+            (0.0, 0, 5, "epoch", 0.2, 0.2),
+            (0.0, 0, 3, "best", 0.3, 0.3),
+            (0.2, 0, 0, "epoch", 0.1, 0.1),
+            (0.2, 0, 4, "epoch", 0.2, 0.2),
+        ]
     )
     final = select_checkpoint(summary, "final")
     assert sorted(final[["label_corruption", "epoch"]].drop_duplicates().itertuples(index=False)) == [
-        (0.0, 5), (0.2, 4)
+        (0.0, 5),
+        (0.2, 4),
     ]
     assert set(select_checkpoint(summary, "best")["epoch"]) == {3}
     with pytest.raises(ValueError, match="last"):
@@ -205,8 +273,10 @@ def test_correlations_across_networks_uses_final_epochs():
     networks = []
     for index, corruption in enumerate([0.0, 0.2, 0.4, 0.6, 0.8]):
         # Final accuracy falls with corruption, gOSI too; epoch 0 is inversely related (must be ignored).
-        networks += [(corruption, 0, 0, "epoch", 0.1 * index, 0.1),
-                     (corruption, 0, 10, "epoch", 0.5 - 0.1 * index, 0.9 - 0.15 * index)]
+        networks += [
+            (corruption, 0, 0, "epoch", 0.1 * index, 0.1),
+            (corruption, 0, 10, "epoch", 0.5 - 0.1 * index, 0.9 - 0.15 * index),
+        ]
     table = correlations_across_networks(summary_rows(networks), n_resamples=300)
     assert len(table) == 2  # conv1, conv2
     assert table["correlation"].tolist() == pytest.approx([1.0, 1.0])
@@ -229,16 +299,28 @@ def test_causal_summary_averages_draws_within_networks_before_resampling():
 
     rows = []
     for seed, top in enumerate([0.5, 0.7, 0.9]):
-        base = dict(model="cnn7", dataset="d", label_corruption=0.0, seed=seed, layer="conv1", layer_index=0,
-                    ranking="gosi", accuracy_change=-0.1)
+        base = dict(
+            model="cnn7",
+            dataset="d",
+            label_corruption=0.0,
+            seed=seed,
+            layer="conv1",
+            layer_index=0,
+            ranking="gosi",
+            accuracy_change=-0.1,
+        )
         rows.append(dict(base, condition="top", draw=0, loss_increase_mean=top))
         # two random draws per network: 0.1 and 0.3 -> network mean 0.2 for every seed
-        rows += [dict(base, condition="random", draw=d, loss_increase_mean=v) for d, v in enumerate([0.1, 0.3])]
+        rows += [
+            dict(base, condition="random", draw=d, loss_increase_mean=v) for d, v in enumerate([0.1, 0.3])
+        ]
     summary = summarise_causal_table(pd.DataFrame(rows), "half_ablation", n_resamples=500)
     loss = summary[summary.value == "loss_increase_mean"].set_index("condition")
     assert loss.loc["top", "estimate"] == pytest.approx(0.7)
     assert loss.loc["random", "estimate"] == pytest.approx(0.2)
-    assert loss.loc["random", "ci_low"] == pytest.approx(0.2) and loss.loc["random", "ci_high"] == pytest.approx(0.2)
+    assert loss.loc["random", "ci_low"] == pytest.approx(0.2) and loss.loc[
+        "random", "ci_high"
+    ] == pytest.approx(0.2)
     assert (loss["n_networks"] == 3).all()
     assert 0.5 <= loss.loc["top", "ci_low"] < 0.7 < loss.loc["top", "ci_high"] <= 0.9
     with pytest.raises(ValueError, match="kind must be one of"):

@@ -46,7 +46,9 @@ def test_branch_is_planned_only_when_enabled(tmp_path):
     off = dry_run_jobs(run_snakemake(tmp_path, write_config(tmp_path, demo_with()), "-n"))
     assert not any(rule.startswith(("vgg16", "plot_vgg16")) for rule in off)
     on = dry_run_jobs(
-        run_snakemake(tmp_path, write_config(tmp_path, demo_with(vgg16={"enabled": True, "weights": "random"})), "-n")
+        run_snakemake(
+            tmp_path, write_config(tmp_path, demo_with(vgg16={"enabled": True, "weights": "random"})), "-n"
+        )
     )
     assert on["vgg16_tuning"] == 1 and on["vgg16_summary"] == 1
     assert "vgg16_half_ablation" not in on  # no ImageNet folder: no causal tests
@@ -55,7 +57,8 @@ def test_branch_is_planned_only_when_enabled(tmp_path):
         run_snakemake(
             tmp_path,
             write_config(
-                tmp_path, demo_with(vgg16={"enabled": True, "weights": "random", "imagenet_val_dir": str(folder)})
+                tmp_path,
+                demo_with(vgg16={"enabled": True, "weights": "random", "imagenet_val_dir": str(folder)}),
             ),
             "-n",
         )
@@ -68,7 +71,10 @@ def test_tuning_ablation_and_invariance_run_with_random_weights(tmp_path):
     folder = fake_imagenet_folder(tmp_path / "imagenet_val")
     config = demo_with(
         tuning={"orientations": 4, "phases": 1, "spatial_frequencies": 2},
-        causal={"ablation": {"random_draws": 1}, "invariance": {"shifts": [2], "directions": ["horizontal"], "random_draws": 1}},
+        causal={
+            "ablation": {"random_draws": 1},
+            "invariance": {"shifts": [2], "directions": ["horizontal"], "random_draws": 1},
+        },
         vgg16={
             "enabled": True,
             "weights": "random",

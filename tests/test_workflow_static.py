@@ -28,6 +28,15 @@ def test_snakefiles_are_formatted():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_python_sources_are_formatted():
+    black = shutil.which("black")  # comes with snakefmt
+    if black is None:
+        pytest.skip("black is not installed")
+    folders = ["src", "tests", "benchmarks", "workflow/scripts"]
+    result = subprocess.run([black, "--check", *folders], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("config", ["config.yaml", "config/demo.yaml", "config/cifar10_subset.yaml"])
 def test_shipped_config_builds_its_dag(config):
     if config == "config/cifar10_subset.yaml" and not SHARED_DATASET.exists():

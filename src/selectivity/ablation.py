@@ -75,11 +75,15 @@ def require_evaluation_mode(network: LoadedNetwork) -> None:
 def check_images_and_labels(images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
     """Raise a ValueError naming the problem if images are not float NCHW (with one label each)."""
     if not torch.is_floating_point(images) or images.dim() != 4:
-        raise ValueError(f"images must be float (N, C, H, W) in [0, 1], got {images.dtype} {tuple(images.shape)}")
+        raise ValueError(
+            f"images must be float (N, C, H, W) in [0, 1], got {images.dtype} {tuple(images.shape)}"
+        )
     if len(images) == 0:
         raise ValueError("no images given")
     if labels is not None and (labels.dim() != 1 or len(labels) != len(images)):
-        raise ValueError(f"labels must be a vector with one label per image ({len(images)}), got {tuple(labels.shape)}")
+        raise ValueError(
+            f"labels must be a vector with one label per image ({len(images)}), got {tuple(labels.shape)}"
+        )
 
 
 # ---- which units ---------------------------------------------------------------------
@@ -107,7 +111,11 @@ class AblationSettings:
             raise ValueError(f"ablation fraction must be in (0, 1], got {self.fraction}")
         if self.random_draws < 1:
             raise ValueError(f"random_draws must be at least 1, got {self.random_draws}")
-        if len(fractions) < 2 or any(not 0 <= f <= 1 for f in fractions) or list(fractions) != sorted(set(fractions)):
+        if (
+            len(fractions) < 2
+            or any(not 0 <= f <= 1 for f in fractions)
+            or list(fractions) != sorted(set(fractions))
+        ):
             raise ValueError(
                 f"cumulative_fractions must be at least two distinct increasing values in [0, 1], got {fractions}"
             )
@@ -166,7 +174,9 @@ def keep_mask(units: int, ablated: Sequence[int] | np.ndarray) -> torch.Tensor:
     """A (units,) float keep mask: 0 for the ablated units, 1 for the others."""
     ablated = np.asarray(ablated, dtype=np.int64)
     if ablated.size and (ablated.min() < 0 or ablated.max() >= units):
-        raise ValueError(f"ablated unit indices must be in 0..{units - 1}, got {ablated.min()}..{ablated.max()}")
+        raise ValueError(
+            f"ablated unit indices must be in 0..{units - 1}, got {ablated.min()}..{ablated.max()}"
+        )
     mask = torch.ones(units, dtype=torch.float32)
     mask[torch.from_numpy(ablated)] = 0.0
     return mask
@@ -212,7 +222,9 @@ def _stack_masks(network: LoadedNetwork, layer: str, keep_masks: Sequence[torch.
     masks = torch.stack([torch.as_tensor(m, dtype=torch.float32).cpu() for m in keep_masks])
     units = network.model.units(layer)
     if masks.dim() != 2 or masks.shape[1] != units:
-        raise ValueError(f"keep masks for {layer} must each have {units} entries, got shape {tuple(masks.shape)}")
+        raise ValueError(
+            f"keep masks for {layer} must each have {units} entries, got shape {tuple(masks.shape)}"
+        )
     return masks
 
 
@@ -266,7 +278,9 @@ def per_image_losses(
             raise ValueError("keep masks were given without a layer to apply them to")
         unique_masks, inverse = None, torch.zeros(1, dtype=torch.long)
     else:
-        unique_masks, inverse = torch.unique(_stack_masks(network, layer, keep_masks), dim=0, return_inverse=True)
+        unique_masks, inverse = torch.unique(
+            _stack_masks(network, layer, keep_masks), dim=0, return_inverse=True
+        )
         unique_masks = unique_masks.to(device)
     conditions = 1 if unique_masks is None else len(unique_masks)
     rows_per_pass = max_rows or (GPU_ROWS_PER_PASS if device.type == "cuda" else 1)
@@ -319,7 +333,9 @@ def naive_per_image_losses(
     correct = np.empty((len(masks), len(images)), dtype=bool)
     with torch.no_grad():
         for index, mask in enumerate(masks):
-            for batch in image_batches(len(images), batch_size, progress, f"naive losses {layer or 'intact'}"):
+            for batch in image_batches(
+                len(images), batch_size, progress, f"naive losses {layer or 'intact'}"
+            ):
                 inputs = network.prepare_inputs(images[batch].to(network.device))
                 ablation = None if mask is None else {layer: mask.to(network.device)}
                 logits = network.model(inputs, ablation=ablation)
@@ -334,16 +350,22 @@ LossEvaluator = Callable[..., tuple[np.ndarray, np.ndarray]]
 # ---- half ablation -------------------------------------------------------------------
 
 
-def _layer_scores(unit_scores: Mapping[str, Mapping[str, np.ndarray]], layer: str, units: int) -> dict[str, np.ndarray]:
+def _layer_scores(
+    unit_scores: Mapping[str, Mapping[str, np.ndarray]], layer: str, units: int
+) -> dict[str, np.ndarray]:
     """The rankings available for ``layer`` (gOSI is required), each checked against its unit count."""
     if layer not in unit_scores.get("gosi", {}):
-        raise KeyError(f"no gOSI scores for layer {layer!r}; scored layers: {sorted(unit_scores.get('gosi', {}))}")
+        raise KeyError(
+            f"no gOSI scores for layer {layer!r}; scored layers: {sorted(unit_scores.get('gosi', {}))}"
+        )
     present = {}
     for ranking in RANKINGS:
         if layer in unit_scores.get(ranking, {}):
             scores = np.asarray(unit_scores[ranking][layer], dtype=np.float64)
             if scores.shape != (units,):
-                raise ValueError(f"{ranking} scores of {layer} have shape {scores.shape}, the layer has {units} units")
+                raise ValueError(
+                    f"{ranking} scores of {layer} have shape {scores.shape}, the layer has {units} units"
+                )
             present[ranking] = scores
     return present
 
@@ -371,7 +393,9 @@ def half_ablation(
     ``loss_evaluator`` is :func:`per_image_losses` or, for checks, :func:`naive_per_image_losses`.
     """
     if len(images) < 2:
-        raise ValueError(f"half ablation needs at least 2 test images for a standard error, got {len(images)}")
+        raise ValueError(
+            f"half ablation needs at least 2 test images for a standard error, got {len(images)}"
+        )
     model = network.model
     intact_losses, intact_correct = loss_evaluator(network, images, labels, None, [], settings.batch_size)
     intact_losses, intact_correct = intact_losses[0], intact_correct[0]
@@ -383,7 +407,9 @@ def half_ablation(
         scores = _layer_scores(unit_scores, layer, units)
         count = units_to_ablate(settings.fraction, units)
         # The distinct conditions: (top, bottom) per ranking, then the random draws, which all rankings share.
-        ablated = [rank_units(s, settings.fraction, c, None) for s in scores.values() for c in ("top", "bottom")]
+        ablated = [
+            rank_units(s, settings.fraction, c, None) for s in scores.values() for c in ("top", "bottom")
+        ]
         random_orders = random_unit_orders(units, settings.random_draws, settings.seed, layer_index)
         ablated += [order[:count] for order in random_orders]
         logger.info("half ablation of %s: %d of %d units, %d conditions", layer, count, units, len(ablated))
@@ -418,7 +444,12 @@ def half_ablation(
             random_mean = increases[random_rows].mean(axis=0)
             for comparison, other in (("top_vs_bottom", increases[bottom]), ("top_vs_random", random_mean)):
                 comparisons.append(
-                    {**base, "ranking": ranking, "comparison": comparison, **paired_comparison(increases[top], other)}
+                    {
+                        **base,
+                        "ranking": ranking,
+                        "comparison": comparison,
+                        **paired_comparison(increases[top], other),
+                    }
                 )
     return pd.DataFrame(rows), pd.DataFrame(comparisons)
 
@@ -485,7 +516,9 @@ def cumulative_ablation(
         scores = _layer_scores(unit_scores, layer, units)
         orderings = cumulative_orderings(scores, units, settings.random_draws, settings.seed, layer_index)
         counts = [units_to_ablate(fraction, units) for fraction in fractions]
-        logger.info("cumulative ablation of %s: %d orderings x %d fractions", layer, len(orderings), len(fractions))
+        logger.info(
+            "cumulative ablation of %s: %d orderings x %d fractions", layer, len(orderings), len(fractions)
+        )
         masks = [keep_mask(units, order[:count]) for _, _, order in orderings for count in counts]
         losses, correct = loss_evaluator(network, images, labels, layer, masks, settings.batch_size)
         # Rows are ordering-major: (orderings, fractions) after averaging over images.

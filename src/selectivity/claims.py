@@ -93,7 +93,9 @@ VERDICT_RULES: dict[str, str] = {
     "C5": "Per clean network: normalised shift invariance of the higher layers after ablating the bottom "
     "50% of a lower layer's units by gOSI minus after the top 50%, and after a random 50% (mean over "
     "draws) minus after the top 50%, each averaged over measured layers, ablated layers, directions and "
-    "shifts; effect size = the smaller of the two across-network means." + _POSITIVE_VERDICT + _JOINT_RESAMPLING,
+    "shifts; effect size = the smaller of the two across-network means."
+    + _POSITIVE_VERDICT
+    + _JOINT_RESAMPLING,
     "C6": "Per clean network, over all layers of the half-ablation table: test-loss increase after "
     "ablating the top 50% of units by class selectivity minus after a random 50% (mean over draws); "
     "effect size = the across-network mean. Supported (not more harmful) if the lower bound of its "
@@ -155,7 +157,9 @@ class ClaimSettings:
         if self.n_resamples < 1:
             raise ValueError(f"n_resamples must be positive, got {self.n_resamples!r}")
         if self.min_networks < 3:
-            raise ValueError(f"min_networks must be at least 3 (a correlation needs 3 points), got {self.min_networks!r}")
+            raise ValueError(
+                f"min_networks must be at least 3 (a correlation needs 3 points), got {self.min_networks!r}"
+            )
         for name in ("tuning_checkpoint", "across_network_checkpoint"):
             if getattr(self, name) not in CHECKPOINT_CHOICES:
                 raise ValueError(f"{name} must be one of {CHECKPOINT_CHOICES}, got {getattr(self, name)!r}")
@@ -263,7 +267,10 @@ def _two_difference_claim(
     components = []
     for index in range(len(columns)):
         low, high = bootstrap_confidence_interval(
-            values[:, index], confidence=settings.confidence, n_resamples=settings.n_resamples, seed=settings.seed
+            values[:, index],
+            confidence=settings.confidence,
+            n_resamples=settings.n_resamples,
+            seed=settings.seed,
         )
         components.append((float(means[index]), low, high))
     effect = float(np.min(means)) if len(values) else float("nan")
@@ -278,8 +285,10 @@ def claim_selective_units_exist(summary: pd.DataFrame, settings: ClaimSettings) 
     if summary.empty:
         return ClaimResult("No tuning summary rows.")
     require_columns(
-        summary, list(NETWORK_COLUMNS) + ["checkpoint", "epoch", "layer", "stimulus_set", "fraction_selective",
-                                          "selectivity_threshold"], "summary"
+        summary,
+        list(NETWORK_COLUMNS)
+        + ["checkpoint", "epoch", "layer", "stimulus_set", "fraction_selective", "selectivity_threshold"],
+        "summary",
     )
     thresholds = summary["selectivity_threshold"].unique()
     if not np.allclose(thresholds, settings.selectivity_threshold):
@@ -297,7 +306,10 @@ def claim_selective_units_exist(summary: pd.DataFrame, settings: ClaimSettings) 
             f"{list(settings.higher_layers)}."
         )
     fractions = rows.pivot_table(
-        index=list(NETWORK_COLUMNS) + ["layer"], columns="stimulus_set", values="fraction_selective", aggfunc="mean"
+        index=list(NETWORK_COLUMNS) + ["layer"],
+        columns="stimulus_set",
+        values="fraction_selective",
+        aggfunc="mean",
     )
     if not {"gratings", "shuffled"} <= set(fractions.columns):
         return ClaimResult("Inconclusive: the summary lacks the gratings or the shuffled stimulus set.")
@@ -325,7 +337,12 @@ def claim_selective_units_exist(summary: pd.DataFrame, settings: ClaimSettings) 
         f"{_bootstrap_note(settings)}, networks resampled jointly." + _too_few(n, settings)
     )
     return ClaimResult(
-        statistic, effect, ci_low, ci_high, n, _n_seeds(per_network),
+        statistic,
+        effect,
+        ci_low,
+        ci_high,
+        n,
+        _n_seeds(per_network),
         _positive_verdict(ci_low, ci_high, n, settings),
     )
 
@@ -344,17 +361,23 @@ def claim_selectivity_rises_with_accuracy(summary: pd.DataFrame, settings: Claim
     for network, epochs in averaged.groupby(list(NETWORK_COLUMNS), sort=True):
         r = correlation(epochs["mean_gosi"], epochs["test_accuracy"], method=settings.correlation_method)
         records.append(dict(zip(NETWORK_COLUMNS, network), correlation=r, n_epochs=len(epochs)))
-    per_network = pd.DataFrame.from_records(records, columns=list(NETWORK_COLUMNS) + ["correlation", "n_epochs"])
+    per_network = pd.DataFrame.from_records(
+        records, columns=list(NETWORK_COLUMNS) + ["correlation", "n_epochs"]
+    )
     defined = per_network.dropna(subset=["correlation"])
     n = len(defined)
     effect = fisher_mean(defined["correlation"])
     ci_low, ci_high = bootstrap_confidence_interval(
-        defined["correlation"], statistic=fisher_mean, confidence=settings.confidence,
-        n_resamples=settings.n_resamples, seed=settings.seed,
+        defined["correlation"],
+        statistic=fisher_mean,
+        confidence=settings.confidence,
+        n_resamples=settings.n_resamples,
+        seed=settings.seed,
     )
     epochs_text = (
         f"its {_count_range(defined['n_epochs'])} saved epochs (epoch 0 included when saved)"
-        if n else "its saved epochs"
+        if n
+        else "its saved epochs"
     )
     statistic = (
         f"Per network (label corruption {settings.reference_label_corruption}): {settings.correlation_method.capitalize()} "
@@ -364,7 +387,13 @@ def claim_selectivity_rises_with_accuracy(summary: pd.DataFrame, settings: Claim
         + _too_few(n, settings)
     )
     return ClaimResult(
-        statistic, effect, ci_low, ci_high, n, _n_seeds(defined), _positive_verdict(ci_low, ci_high, n, settings)
+        statistic,
+        effect,
+        ci_low,
+        ci_high,
+        n,
+        _n_seeds(defined),
+        _positive_verdict(ci_low, ci_high, n, settings),
     )
 
 
@@ -381,8 +410,12 @@ def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: Cla
     x, y = networks["mean_gosi"].to_numpy(float), networks["test_accuracy"].to_numpy(float)
     effect = correlation(x, y, method=settings.correlation_method)
     ci_low, ci_high = bootstrap_correlation_ci(
-        x, y, method=settings.correlation_method, confidence=settings.confidence,
-        n_resamples=settings.n_resamples, seed=settings.seed,
+        x,
+        y,
+        method=settings.correlation_method,
+        confidence=settings.confidence,
+        n_resamples=settings.n_resamples,
+        seed=settings.seed,
     )
     levels = sorted(float(level) for level in networks["label_corruption"].unique())
     verdict = _positive_verdict(ci_low, ci_high, n, settings)
@@ -399,11 +432,16 @@ def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: Cla
     return ClaimResult(statistic, effect, ci_low, ci_high, n, _n_seeds(networks), verdict)
 
 
-def _loss_increase_by_condition(half_ablation: pd.DataFrame, ranking: str, layers: Sequence[str]) -> pd.DataFrame:
+def _loss_increase_by_condition(
+    half_ablation: pd.DataFrame, ranking: str, layers: Sequence[str]
+) -> pd.DataFrame:
     """Per network and layer, the loss increase of each condition (random averaged over draws)."""
     rows = half_ablation[(half_ablation["ranking"] == ranking) & half_ablation["layer"].isin(list(layers))]
     return rows.pivot_table(
-        index=list(NETWORK_COLUMNS) + ["layer"], columns="condition", values="loss_increase_mean", aggfunc="mean"
+        index=list(NETWORK_COLUMNS) + ["layer"],
+        columns="condition",
+        values="loss_increase_mean",
+        aggfunc="mean",
     )
 
 
@@ -418,7 +456,8 @@ def _mean_over_layers(per_layer: pd.Series, layers: Sequence[str]) -> pd.Series:
 def _check_half_ablation(half_ablation: pd.DataFrame) -> None:
     require_columns(
         half_ablation,
-        list(NETWORK_COLUMNS) + ["layer", "layer_index", "ranking", "condition", "draw", "loss_increase_mean"],
+        list(NETWORK_COLUMNS)
+        + ["layer", "layer_index", "ranking", "condition", "draw", "loss_increase_mean"],
         "half ablation",
     )
     _check_one_checkpoint(half_ablation, "half ablation")
@@ -433,7 +472,9 @@ def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimS
     rows = rows[rows["ranking"] == "gosi"]
     lower = _layers_present(settings.lower_layers, rows["layer"])
     if not lower:
-        return ClaimResult(f"Inconclusive: no gOSI-ranked half ablation of the lower layers {list(settings.lower_layers)}.")
+        return ClaimResult(
+            f"Inconclusive: no gOSI-ranked half ablation of the lower layers {list(settings.lower_layers)}."
+        )
     by_condition = _loss_increase_by_condition(rows, "gosi", lower)
     if not {"top", "bottom", "random"} <= set(by_condition.columns):
         return ClaimResult("Inconclusive: the half-ablation table lacks a top, bottom or random condition.")
@@ -446,9 +487,12 @@ def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimS
         join="inner",
     ).reset_index()
     n = len(per_network)
-    effect, ci_low, ci_high, ((bottom_mean, bottom_low, bottom_high), (random_mean, random_low, random_high)) = (
-        _two_difference_claim(per_network, ("top_minus_bottom", "top_minus_random"), settings)
-    )
+    (
+        effect,
+        ci_low,
+        ci_high,
+        ((bottom_mean, bottom_low, bottom_high), (random_mean, random_low, random_high)),
+    ) = _two_difference_claim(per_network, ("top_minus_bottom", "top_minus_random"), settings)
     statistic = (
         f"Per network (label corruption {settings.reference_label_corruption}), test cross-entropy increase "
         f"after ablating the top 50% of units by gOSI minus after the bottom 50%: mean {_number(bottom_mean)}, "
@@ -458,18 +502,28 @@ def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimS
         f"resampled jointly." + _too_few(n, settings)
     )
     return ClaimResult(
-        statistic, effect, ci_low, ci_high, n, _n_seeds(per_network),
+        statistic,
+        effect,
+        ci_low,
+        ci_high,
+        n,
+        _n_seeds(per_network),
         _positive_verdict(ci_low, ci_high, n, settings),
     )
 
 
-def claim_selective_ablation_lowers_invariance(invariance: pd.DataFrame, settings: ClaimSettings) -> ClaimResult:
+def claim_selective_ablation_lowers_invariance(
+    invariance: pd.DataFrame, settings: ClaimSettings
+) -> ClaimResult:
     """C5: per clean network, normalised invariance after bottom/random ablation minus after top ablation."""
     if invariance.empty:
         return ClaimResult("No shift-invariance rows.")
     cell = ["measured_layer", "ablated_layer", "direction", "shift_px"]
-    require_columns(invariance, list(NETWORK_COLUMNS) + cell + ["condition", "draw", "normalised_invariance_mean"],
-                    "shift invariance")
+    require_columns(
+        invariance,
+        list(NETWORK_COLUMNS) + cell + ["condition", "draw", "normalised_invariance_mean"],
+        "shift invariance",
+    )
     _check_one_checkpoint(invariance, "shift invariance")
     rows = _reference_networks(invariance, settings)
     measured = _layers_present(settings.higher_layers, rows["measured_layer"])
@@ -481,10 +535,15 @@ def claim_selective_ablation_lowers_invariance(invariance: pd.DataFrame, setting
         )
     rows = rows[rows["measured_layer"].isin(measured) & rows["ablated_layer"].isin(ablated)]
     by_condition = rows.pivot_table(
-        index=list(NETWORK_COLUMNS) + cell, columns="condition", values="normalised_invariance_mean", aggfunc="mean"
+        index=list(NETWORK_COLUMNS) + cell,
+        columns="condition",
+        values="normalised_invariance_mean",
+        aggfunc="mean",
     )
     if not {"top", "bottom", "random"} <= set(by_condition.columns):
-        return ClaimResult("Inconclusive: the shift-invariance table lacks a top, bottom or random condition.")
+        return ClaimResult(
+            "Inconclusive: the shift-invariance table lacks a top, bottom or random condition."
+        )
     differences = pd.DataFrame(
         {
             "bottom_minus_top": by_condition["bottom"] - by_condition["top"],
@@ -497,9 +556,12 @@ def claim_selective_ablation_lowers_invariance(invariance: pd.DataFrame, setting
     complete = cells_per_network[cells_per_network == n_cells].index
     per_network = differences.groupby(level=list(NETWORK_COLUMNS)).mean().loc[complete].reset_index()
     n = len(per_network)
-    effect, ci_low, ci_high, ((bottom_mean, bottom_low, bottom_high), (random_mean, random_low, random_high)) = (
-        _two_difference_claim(per_network, ("bottom_minus_top", "random_minus_top"), settings)
-    )
+    (
+        effect,
+        ci_low,
+        ci_high,
+        ((bottom_mean, bottom_low, bottom_high), (random_mean, random_low, random_high)),
+    ) = _two_difference_claim(per_network, ("bottom_minus_top", "random_minus_top"), settings)
     statistic = (
         f"Per network (label corruption {settings.reference_label_corruption}), normalised shift invariance of "
         f"higher layers {_names(measured)} after ablating 50% of lower layer {_names(ablated)} units: bottom minus top (by gOSI) "
@@ -509,12 +571,19 @@ def claim_selective_ablation_lowers_invariance(invariance: pd.DataFrame, setting
         f"CI by {_bootstrap_note(settings)}, networks resampled jointly." + _too_few(n, settings)
     )
     return ClaimResult(
-        statistic, effect, ci_low, ci_high, n, _n_seeds(per_network),
+        statistic,
+        effect,
+        ci_low,
+        ci_high,
+        n,
+        _n_seeds(per_network),
         _positive_verdict(ci_low, ci_high, n, settings),
     )
 
 
-def claim_class_selective_ablation_not_worse(half_ablation: pd.DataFrame, settings: ClaimSettings) -> ClaimResult:
+def claim_class_selective_ablation_not_worse(
+    half_ablation: pd.DataFrame, settings: ClaimSettings
+) -> ClaimResult:
     """C6: per clean network, loss increase of top-50% class-selectivity ablation minus random, all layers."""
     if half_ablation.empty:
         return ClaimResult("No half-ablation rows.")
@@ -535,13 +604,17 @@ def claim_class_selective_ablation_not_worse(half_ablation: pd.DataFrame, settin
     n = len(per_network)
     effect = float(per_network.mean()) if n else float("nan")
     ci_low, ci_high = bootstrap_confidence_interval(
-        per_network.to_numpy(float), confidence=settings.confidence,
-        n_resamples=settings.n_resamples, seed=settings.seed,
+        per_network.to_numpy(float),
+        confidence=settings.confidence,
+        n_resamples=settings.n_resamples,
+        seed=settings.seed,
     )
     gosi_counterpart = top_minus_random("gosi")
     gosi_low, gosi_high = bootstrap_confidence_interval(
-        gosi_counterpart.to_numpy(float), confidence=settings.confidence,
-        n_resamples=settings.n_resamples, seed=settings.seed,
+        gosi_counterpart.to_numpy(float),
+        confidence=settings.confidence,
+        n_resamples=settings.n_resamples,
+        seed=settings.seed,
     )
     if n < settings.min_networks or not np.isfinite(ci_low):
         verdict = INCONCLUSIVE
@@ -553,7 +626,8 @@ def claim_class_selective_ablation_not_worse(half_ablation: pd.DataFrame, settin
         f"over layers {_names(layers)}: effect size = mean over networks, {_interval(ci_low, ci_high, settings)} by "
         f"{_bootstrap_note(settings)}. For comparison, the same with units ranked by gOSI: mean "
         f"{_number(float(gosi_counterpart.mean()) if len(gosi_counterpart) else float('nan'))}, "
-        f"{_interval(gosi_low, gosi_high, settings)} over {len(gosi_counterpart)} networks." + _too_few(n, settings)
+        f"{_interval(gosi_low, gosi_high, settings)} over {len(gosi_counterpart)} networks."
+        + _too_few(n, settings)
     )
     return ClaimResult(statistic, effect, ci_low, ci_high, n, _n_seeds(per_network.reset_index()), verdict)
 

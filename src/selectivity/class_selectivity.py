@@ -47,7 +47,9 @@ def class_conditional_means(
     check_images_and_labels(images, labels)
     labels = torch.as_tensor(labels, dtype=torch.long).cpu()
     if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"labels must be in 0..{num_classes - 1}, got {int(labels.min())}..{int(labels.max())}")
+        raise ValueError(
+            f"labels must be in 0..{num_classes - 1}, got {int(labels.min())}..{int(labels.max())}"
+        )
     counts = torch.bincount(labels, minlength=num_classes)
     if (counts == 0).any():
         missing = torch.nonzero(counts == 0).flatten().tolist()
@@ -65,7 +67,9 @@ def class_selectivity_index(class_means: np.ndarray) -> np.ndarray:
     """(units, classes) non-negative class means -> (units,) index; 0 where every mean is 0."""
     class_means = np.asarray(class_means, dtype=np.float64)
     if class_means.ndim != 2 or class_means.shape[1] < 2:
-        raise ValueError(f"class means must be (units, classes) with at least 2 classes, got {class_means.shape}")
+        raise ValueError(
+            f"class means must be (units, classes) with at least 2 classes, got {class_means.shape}"
+        )
     if (class_means < 0).any():
         raise ValueError(
             f"class means must be non-negative (post-ReLU responses); unit {int(np.argwhere(class_means < 0)[0, 0])} "
@@ -93,14 +97,18 @@ def class_selectivity_table(
     ``mean_activation`` is the unit's mean response over all images (weighted by class
     sizes); ``preferred_class`` is the class with the largest mean (lowest index on ties).
     """
-    means = class_conditional_means(network, images, labels, layers, num_classes, batch_size, progress=progress)
+    means = class_conditional_means(
+        network, images, labels, layers, num_classes, batch_size, progress=progress
+    )
     class_sizes = torch.bincount(torch.as_tensor(labels).cpu(), minlength=num_classes).double().numpy()
     tables = []
     for layer in layers:
         layer_means = means[layer]
         index = class_selectivity_index(layer_means)
         dead = ~(layer_means > 0).any(axis=1)
-        logger.info("%s: mean class selectivity %.3f, dead %d of %d", layer, index.mean(), dead.sum(), len(index))
+        logger.info(
+            "%s: mean class selectivity %.3f, dead %d of %d", layer, index.mean(), dead.sum(), len(index)
+        )
         table = pd.DataFrame(
             {
                 "layer": layer,

@@ -39,7 +39,9 @@ def _describe(error) -> str:
     if error.validator == "enum":
         return f"{key}: {value!r} is not allowed; choose one of {error.validator_value}"
     if error.validator == "oneOf":
-        return f"{key}: {value!r} is not allowed; expected {error.schema.get('description', 'see the schema')}"
+        return (
+            f"{key}: {value!r} is not allowed; expected {error.schema.get('description', 'see the schema')}"
+        )
     return f"{key}: {value!r} is invalid: {error.message}"
 
 
@@ -87,9 +89,7 @@ def _check_layers(key: str, layers: list[str], models: list[str]) -> None:
         known = model_layer_names(model)
         unknown = [layer for layer in layers if layer not in known]
         if unknown:
-            raise ConfigError(
-                f"{key}: {unknown} are not layers of {model}; its layers are {known}"
-            )
+            raise ConfigError(f"{key}: {unknown} are not layers of {model}; its layers are {known}")
 
 
 def check_config(config: Mapping[str, Any]) -> None:
@@ -160,7 +160,9 @@ class Network:
 
     @property
     def path(self) -> str:
-        return f"{self.model}/{self.dataset}/corruption{corruption_label(self.label_corruption)}/seed{self.seed}"
+        return (
+            f"{self.model}/{self.dataset}/corruption{corruption_label(self.label_corruption)}/seed{self.seed}"
+        )
 
 
 @dataclass(frozen=True)

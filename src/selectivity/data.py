@@ -147,7 +147,9 @@ def validate_arrays(
                 f"{source}: {name} must have shape (N, H, H, 3) (square RGB, channels last), got {x.shape}"
             )
     if x_train.shape[1:] != x_test.shape[1:]:
-        raise DatasetError(f"{source}: train images {x_train.shape[1:]} and test images {x_test.shape[1:]} differ")
+        raise DatasetError(
+            f"{source}: train images {x_train.shape[1:]} and test images {x_test.shape[1:]} differ"
+        )
     for name, y, x in (("y_train", y_train, x_train), ("y_test", y_test, x_test)):
         if not np.issubdtype(y.dtype, np.integer):
             raise DatasetError(f"{source}: {name} must hold integer labels, got dtype {y.dtype}")

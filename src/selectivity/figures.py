@@ -37,7 +37,9 @@ def _stimuli(inputs, model, options, pdf_path, png_path) -> None:
 
     # Only phase 0 is shown: generating one phase (the same image as phase 0 of the full set)
     # keeps the 224-px VGG16 set small.
-    stimuli = grating_stimuli(options["image_size"], options["orientations"], 1, options["spatial_frequencies"])
+    stimuli = grating_stimuli(
+        options["image_size"], options["orientations"], 1, options["spatial_frequencies"]
+    )
     n_sf, n_ori = stimuli.images.shape[:2]
     # Rows: the lowest, a middle and the highest spatial frequency; columns: four orientations 45 deg apart.
     orientation_picks = sorted({round(i * n_ori / 4) for i in range(4)})

@@ -199,7 +199,9 @@ def _ablation_groups(
         ablated += [("random", draw, order[:count]) for draw, order in enumerate(random_orders)]
         numbers = list(range(len(labels), len(labels) + len(ablated)))
         labels += [(layer, condition, draw) for condition, draw, _ in ablated]
-        masks = torch.stack([keep_mask(units, units_ablated) for *_, units_ablated in ablated]).to(network.device)
+        masks = torch.stack([keep_mask(units, units_ablated) for *_, units_ablated in ablated]).to(
+            network.device
+        )
         groups.append(_AblationGroup(layer, numbers, masks, above))
     return groups, labels
 
@@ -256,7 +258,8 @@ def shift_invariance(
     keys = [
         (number, layer)
         for layer in measured
-        for number in [0] + [n for group in groups if layer in group.measured_layers for n in group.condition_numbers]
+        for number in [0]
+        + [n for group in groups if layer in group.measured_layers for n in group.condition_numbers]
     ]
     shifts = [(direction, shift) for direction in settings.directions for shift in settings.shifts]
     partners = other_image_partners(len(images), settings.seed)
@@ -279,7 +282,9 @@ def shift_invariance(
                 other[key][batch] = pearson_rows(reference[key], unrelated[key])
             del unrelated
             for direction, shift in shifts:
-                moved = _condition_representations(network, shift_images(originals, shift, direction), groups, measured)
+                moved = _condition_representations(
+                    network, shift_images(originals, shift, direction), groups, measured
+                )
                 for key in keys:
                     shifted[(*key, direction, shift)][batch] = pearson_rows(reference[key], moved[key])
     other = {key: values.cpu().numpy() for key, values in other.items()}

@@ -241,9 +241,7 @@ def build_model(name: str, num_classes: int = 10, input_size: int = 32, **kwargs
         from selectivity.vgg import build_vgg16  # torchvision's VGG is only imported when asked for
 
         return build_vgg16(**kwargs)
-    raise ValueError(
-        f"unknown model {name!r}; available: {', '.join(TRAINABLE_MODELS + PRETRAINED_MODELS)}"
-    )
+    raise ValueError(f"unknown model {name!r}; available: {', '.join(TRAINABLE_MODELS + PRETRAINED_MODELS)}")
 
 
 def conv_net_spec(name: str, num_classes: int = 10, input_size: int = 32) -> ConvNetSpec:

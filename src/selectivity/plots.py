@@ -40,7 +40,13 @@ from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
 from selectivity.io import atomic_path
 from selectivity.statistics import correlation
-from selectivity.summaries import NETWORK_COLUMNS, PUBLISHED_CHECKPOINT, as_bool, require_columns, select_checkpoint
+from selectivity.summaries import (
+    NETWORK_COLUMNS,
+    PUBLISHED_CHECKPOINT,
+    as_bool,
+    require_columns,
+    select_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +141,9 @@ def styled(build: Callable) -> Callable:
 def corruption_palette(levels) -> dict[float, tuple]:
     """A fixed colour per label-corruption fraction (the same in every figure)."""
     colour_map = matplotlib.colormaps[CORRUPTION_COLOURMAP]
-    return {float(level): colour_map(_CORRUPTION_COLOUR_RANGE * float(level)) for level in sorted(set(levels))}
+    return {
+        float(level): colour_map(_CORRUPTION_COLOUR_RANGE * float(level)) for level in sorted(set(levels))
+    }
 
 
 def new_figure(
@@ -192,7 +200,9 @@ def finish_grid(
             ax.set_ylabel(ylabel if column == 0 else "")
 
 
-def save_figure(figure: Figure, pdf_path: str | os.PathLike, png_path: str | os.PathLike, dpi: int = DPI) -> None:
+def save_figure(
+    figure: Figure, pdf_path: str | os.PathLike, png_path: str | os.PathLike, dpi: int = DPI
+) -> None:
     """Write ``figure`` to both paths (atomically) and release it."""
     logger.info("writing figure %s and %s", pdf_path, png_path)
     width, height = figure.get_size_inches() * dpi
@@ -204,7 +214,9 @@ def save_figure(figure: Figure, pdf_path: str | os.PathLike, png_path: str | os.
     figure.clear()
 
 
-def layer_order(table: pd.DataFrame, layer_column: str = "layer", index_column: str = "layer_index") -> list[str]:
+def layer_order(
+    table: pd.DataFrame, layer_column: str = "layer", index_column: str = "layer_index"
+) -> list[str]:
     """Layer names from shallow to deep (by ``index_column`` when present, else first appearance)."""
     if index_column in table.columns:
         pairs = table[[layer_column, index_column]].drop_duplicates().sort_values(index_column)
@@ -219,8 +231,13 @@ def set_layer_ticks(ax, positions: Sequence[float], layers: Sequence[str]) -> No
     more (VGG16's 20), where names at 45 degrees would need twice the width.
     """
     rotation = LAYER_TICK_ROTATION if len(layers) <= MAX_LAYERS_AT_45_DEGREES else 90
-    ax.set_xticks(list(positions), list(layers), rotation=rotation, ha="right" if rotation < 90 else "center",
-                  rotation_mode="anchor" if rotation < 90 else "default")
+    ax.set_xticks(
+        list(positions),
+        list(layers),
+        rotation=rotation,
+        ha="right" if rotation < 90 else "center",
+        rotation_mode="anchor" if rotation < 90 else "default",
+    )
 
 
 def layer_panel_width(n_layers: int, inches_per_layer: float = 0.2) -> float:
@@ -271,8 +288,12 @@ def _checkpoint_description(table: pd.DataFrame) -> str:
     if "checkpoint" not in table.columns:
         return ""
     kinds = set(table["checkpoint"])
-    epochs = sorted(int(epoch) for epoch in pd.unique(table["epoch"].dropna())) if "epoch" in table.columns else []
-    epoch_range = "" if not epochs else f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}-{epochs[-1]}"
+    epochs = (
+        sorted(int(epoch) for epoch in pd.unique(table["epoch"].dropna())) if "epoch" in table.columns else []
+    )
+    epoch_range = (
+        "" if not epochs else f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}-{epochs[-1]}"
+    )
     if kinds == {PUBLISHED_CHECKPOINT}:
         return "published weights"
     if kinds == {"best"}:
@@ -286,7 +307,9 @@ def _corruption_description(label_corruption: float) -> str:
     return "clean labels" if label_corruption == 0 else f"label corruption {label_corruption:g}"
 
 
-def select_label_corruption(table: pd.DataFrame, label_corruption: float | None, table_name: str) -> pd.DataFrame:
+def select_label_corruption(
+    table: pd.DataFrame, label_corruption: float | None, table_name: str
+) -> pd.DataFrame:
     """The networks trained with ``label_corruption`` (all networks when None)."""
     if label_corruption is None:
         return table
@@ -397,8 +420,13 @@ def stimulus_sample_figure(
     for ax, image, image_title in zip(axes.flat, images, titles):
         pixels = image.transpose(1, 2, 0)
         # 'antialiased' filters when shrinking a 224-px grating (no moire) and keeps pixels sharp when enlarging
-        ax.imshow(pixels[..., 0] if pixels.shape[-1] == 1 else pixels, cmap="gray", vmin=0.0, vmax=1.0,
-                  interpolation="antialiased")
+        ax.imshow(
+            pixels[..., 0] if pixels.shape[-1] == 1 else pixels,
+            cmap="gray",
+            vmin=0.0,
+            vmax=1.0,
+            interpolation="antialiased",
+        )
         ax.set_title(image_title, fontsize=8)
         ax.set_axis_off()
     remove_unused(figure, axes, len(images))
@@ -441,7 +469,9 @@ def mean_with_network_bootstrap(
     present = np.isfinite(values)
     counts = present.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # x where every resample lacks data: NaN, dropped below
+        warnings.simplefilter(
+            "ignore", RuntimeWarning
+        )  # x where every resample lacks data: NaN, dropped below
         mean = np.where(counts > 0, np.nansum(values, axis=0) / np.maximum(counts, 1), np.nan)
         samples = np.random.default_rng(seed).integers(0, len(values), size=(n_boot, len(values)))
         resampled = values[samples]  # (n_boot, networks, x)
@@ -450,8 +480,15 @@ def mean_with_network_bootstrap(
         tail = 50.0 * (1.0 - confidence)
         low, high = np.nanpercentile(means, [tail, 100.0 - tail], axis=0)
     enough = counts >= 2
-    return pd.DataFrame({x: wide.columns.to_numpy(), "mean": mean, "low": np.where(enough, low, np.nan),
-                         "high": np.where(enough, high, np.nan), "n_networks": counts})
+    return pd.DataFrame(
+        {
+            x: wide.columns.to_numpy(),
+            "mean": mean,
+            "low": np.where(enough, low, np.nan),
+            "high": np.where(enough, high, np.nan),
+            "n_networks": counts,
+        }
+    )
 
 
 @styled
@@ -477,17 +514,25 @@ def training_curves_figure(
                 networks = metrics[np.isclose(metrics["label_corruption"].astype(float), level)]
                 curve = mean_with_network_bootstrap(networks, "epoch", value, confidence, n_boot, seed)
                 ax.plot(curve["epoch"], curve["mean"], color=palette[level], linewidth=1.5, label=str(level))
-                ax.fill_between(curve["epoch"], curve["low"], curve["high"], color=palette[level], alpha=0.2,
-                                linewidth=0)
+                ax.fill_between(
+                    curve["epoch"], curve["low"], curve["high"], color=palette[level], alpha=0.2, linewidth=0
+                )
             ax.set_title(panel if row == 0 else "")
             ax.set_xlabel("epoch" if row == 1 else "")
             ax.set_ylabel(ylabel if column == 0 else "")
-    figure.legend(*axes[0, 0].get_legend_handles_labels(), title="label corruption", loc="outside right center",
-                  frameon=False)
+    figure.legend(
+        *axes[0, 0].get_legend_handles_labels(),
+        title="label corruption",
+        loc="outside right center",
+        frameon=False,
+    )
     n_networks = _network_count(metrics)
-    _set_title(figure, f"Training of {title}: loss and accuracy per epoch (epoch 0 = initialisation)",
-               f"{_networks_description(metrics)}; one line per label-corruption level: mean over its seeds"
-               + (f", band: {100 * confidence:g}% bootstrap CI across seeds" if n_networks > 1 else ""))
+    _set_title(
+        figure,
+        f"Training of {title}: loss and accuracy per epoch (epoch 0 = initialisation)",
+        f"{_networks_description(metrics)}; one line per label-corruption level: mean over its seeds"
+        + (f", band: {100 * confidence:g}% bootstrap CI across seeds" if n_networks > 1 else ""),
+    )
     return figure
 
 
@@ -531,7 +576,10 @@ def _network_identity(table: pd.DataFrame) -> str:
 
 @styled
 def example_tuning_curves_figure(
-    curves: Mapping[str, np.ndarray], tuning: pd.DataFrame, orientations_deg: Sequence[float], max_columns: int = 5
+    curves: Mapping[str, np.ndarray],
+    tuning: pd.DataFrame,
+    orientations_deg: Sequence[float],
+    max_columns: int = 5,
 ) -> Figure:
     """One panel per layer with three example units' tuning curves at their preferred SF.
 
@@ -542,8 +590,11 @@ def example_tuning_curves_figure(
     is closed at 180 deg (= 0 deg). One panel per layer keeps VGG16's 20 layers on a page.
     """
     _check_not_empty(tuning, "tuning")
-    require_columns(tuning, ["layer", "layer_index", "unit", "stimulus_set", "gosi", "dead",
-                             "preferred_spatial_frequency"], "tuning")
+    require_columns(
+        tuning,
+        ["layer", "layer_index", "unit", "stimulus_set", "gosi", "dead", "preferred_spatial_frequency"],
+        "tuning",
+    )
     gratings = tuning[tuning["stimulus_set"] == "gratings"]
     if gratings.duplicated(["layer", "unit"]).any():
         raise ValueError("the tuning table holds several rows per unit: pass one checkpoint of one network")
@@ -566,8 +617,15 @@ def example_tuning_curves_figure(
             curve = responses[int(unit["unit"]), int(unit["preferred_spatial_frequency"])]
             curve = curve / curve.max()
             colour, marker = styles[kind]
-            ax.plot(closed_orientations, np.append(curve, curve[0]), marker=marker, markersize=3, linewidth=1.2,
-                    color=colour, label=kind)
+            ax.plot(
+                closed_orientations,
+                np.append(curve, curve[0]),
+                marker=marker,
+                markersize=3,
+                linewidth=1.2,
+                color=colour,
+                label=kind,
+            )
         ax.set_xticks([0, 45, 90, 135, 180])
         ax.set_ylim(0.0, 1.08)
         if examples:
@@ -577,13 +635,19 @@ def example_tuning_curves_figure(
         else:
             ax.set_title(f"{layer}: no responsive unit", fontsize=8)
     finish_grid(figure, axes, len(layers), xlabel="orientation (deg)", ylabel="response / peak")
-    handles = [Line2D([], [], color=colour, marker=marker, markersize=4, label=f"{kind} unit")
-               for kind, colour, marker in EXAMPLE_UNIT_STYLES]
-    figure.legend(handles=handles, title="responsive unit\n(ranked by gOSI)", loc="outside right center",
-                  frameon=False)
-    _set_title(figure, f"Example orientation tuning curves, {_network_identity(tuning)}",
-               "per layer the most selective, median and least selective responsive unit; response at the unit's "
-               "preferred spatial frequency, maximum over phases, divided by its peak")
+    handles = [
+        Line2D([], [], color=colour, marker=marker, markersize=4, label=f"{kind} unit")
+        for kind, colour, marker in EXAMPLE_UNIT_STYLES
+    ]
+    figure.legend(
+        handles=handles, title="responsive unit\n(ranked by gOSI)", loc="outside right center", frameon=False
+    )
+    _set_title(
+        figure,
+        f"Example orientation tuning curves, {_network_identity(tuning)}",
+        "per layer the most selective, median and least selective responsive unit; response at the unit's "
+        "preferred spatial frequency, maximum over phases, divided by its peak",
+    )
     return figure
 
 
@@ -621,9 +685,20 @@ def selectivity_distributions_figure(
     figure, axes = new_figure(n_rows, n_cols, sharex=True)
     for ax, layer in zip(axes.flat, layers):
         layer_rows = responsive[responsive["layer"] == layer]
-        sns.histplot(data=layer_rows, x=value, hue="stimulus_set", hue_order=list(STIMULUS_SET_COLOURS),
-                     palette=STIMULUS_SET_COLOURS, stat="density", common_norm=False, element="step", bins=bins,
-                     binrange=(0.0, 1.0), legend=False, ax=ax)
+        sns.histplot(
+            data=layer_rows,
+            x=value,
+            hue="stimulus_set",
+            hue_order=list(STIMULUS_SET_COLOURS),
+            palette=STIMULUS_SET_COLOURS,
+            stat="density",
+            common_norm=False,
+            element="step",
+            bins=bins,
+            binrange=(0.0, 1.0),
+            legend=False,
+            ax=ax,
+        )
         if value == "gosi" and selectivity_threshold is not None:
             ax.axvline(selectivity_threshold, color="0.3", linestyle=":", linewidth=1)
         layer_units = tuning[(tuning["layer"] == layer) & (tuning["stimulus_set"] == "gratings")]
@@ -632,16 +707,28 @@ def selectivity_distributions_figure(
         ax.set_title(f"{layer}: {len(layer_units) - n_dead} units{dead_note}", fontsize=8)
         ax.set_xlim(0.0, 1.0)
     finish_grid(figure, axes, len(layers), xlabel=_label(value), ylabel="density")
-    handles = [Patch(facecolor=matplotlib.colors.to_rgba(colour, 0.25), edgecolor=colour,
-                     label=STIMULUS_SET_LABELS[name]) for name, colour in STIMULUS_SET_COLOURS.items()]
+    handles = [
+        Patch(
+            facecolor=matplotlib.colors.to_rgba(colour, 0.25),
+            edgecolor=colour,
+            label=STIMULUS_SET_LABELS[name],
+        )
+        for name, colour in STIMULUS_SET_COLOURS.items()
+    ]
     if value == "gosi" and selectivity_threshold is not None:
-        handles.append(Line2D([], [], color="0.3", linestyle=":",
-                              label=f"selectivity\nthreshold {selectivity_threshold:g}"))
+        handles.append(
+            Line2D(
+                [], [], color="0.3", linestyle=":", label=f"selectivity\nthreshold {selectivity_threshold:g}"
+            )
+        )
     figure.legend(handles=handles, title="stimulus set", loc="outside right center", frameon=False)
-    _set_title(figure, f"{_label(value)} distribution per layer, {title}",
-               f"{_selection_description(tuning, label_corruption)}; responsive units"
-               f"{' pooled over networks' if _network_count(tuning) > 1 else ''}; gratings vs the shuffled-stimulus "
-               f"control (chance)")
+    _set_title(
+        figure,
+        f"{_label(value)} distribution per layer, {title}",
+        f"{_selection_description(tuning, label_corruption)}; responsive units"
+        f"{' pooled over networks' if _network_count(tuning) > 1 else ''}; gratings vs the shuffled-stimulus "
+        f"control (chance)",
+    )
     return figure
 
 
@@ -680,23 +767,44 @@ def selectivity_by_depth_figure(
     colour = {} if several_levels else {"color": next(iter(palette.values()))}
     figure, axes = new_figure(1, len(measures), panel_width=layer_panel_width(len(layers)))
     for ax, measure in zip(axes.flat, measures):
-        sns.lineplot(data=data, x="layer_index", y=measure, hue="label corruption" if several_levels else None,
-                     palette=palette if several_levels else None, style="stimulus set", style_order=style_order,
-                     markers=True, errorbar=_errorbar(confidence), n_boot=n_boot, seed=seed, ax=ax, **colour)
+        sns.lineplot(
+            data=data,
+            x="layer_index",
+            y=measure,
+            hue="label corruption" if several_levels else None,
+            palette=palette if several_levels else None,
+            style="stimulus set",
+            style_order=style_order,
+            markers=True,
+            errorbar=_errorbar(confidence),
+            n_boot=n_boot,
+            seed=seed,
+            ax=ax,
+            **colour,
+        )
         set_layer_ticks(ax, sorted(rows["layer_index"].unique()), layers)
         ax.set_xlabel("layer")
         ax.set_ylabel(_label(measure))
         ax.set_ylim(bottom=0.0)
     _figure_legend(figure, axes)
     n_networks = _network_count(rows)
-    lines = "one line per label-corruption level and stimulus set" if several_levels else "one line per stimulus set"
-    interval = f" (mean over seeds with {100 * confidence:g}% bootstrap CI across seeds)" if n_networks > 1 else ""
+    lines = (
+        "one line per label-corruption level and stimulus set"
+        if several_levels
+        else "one line per stimulus set"
+    )
+    interval = (
+        f" (mean over seeds with {100 * confidence:g}% bootstrap CI across seeds)" if n_networks > 1 else ""
+    )
     threshold = rows["selectivity_threshold"].iloc[0] if "selectivity_threshold" in rows.columns else None
     shows_fraction = threshold is not None and "fraction_selective" in measures
     selective = f"; selective: gOSI > {threshold:g}" if shows_fraction else ""
-    _set_title(figure, f"Orientation selectivity by depth, {title}",
-               f"{_selection_description(rows, None)}; {lines}{interval}; dashed: shuffled-stimulus control"
-               f"{selective}")
+    _set_title(
+        figure,
+        f"Orientation selectivity by depth, {title}",
+        f"{_selection_description(rows, None)}; {lines}{interval}; dashed: shuffled-stimulus control"
+        f"{selective}",
+    )
     return figure
 
 
@@ -713,7 +821,9 @@ def _roundness(epoch: float) -> tuple[int, float]:
     return ({1.0: 1, 5.0: 2, 2.0: 3}.get(mantissa, 4), epoch)
 
 
-def label_epoch_axis(ax, epochs: Sequence[float], axis_width_inches: float, fontsize: float = 8.0) -> list[float]:
+def label_epoch_axis(
+    ax, epochs: Sequence[float], axis_width_inches: float, fontsize: float = 8.0
+) -> list[float]:
     """A symmetric-log epoch axis with a minor tick at every saved epoch and labels that never collide.
 
     The first and last saved epochs are always labelled; then the others, roundest first
@@ -727,7 +837,10 @@ def label_epoch_axis(ax, epochs: Sequence[float], axis_width_inches: float, font
     epochs = sorted({float(epoch) for epoch in epochs})
     positions = ax.xaxis.get_transform().transform(np.asarray(epochs))
     span = positions[-1] - positions[0] if len(epochs) > 1 else 1.0
-    inches = {epoch: (position - positions[0]) / span * axis_width_inches for epoch, position in zip(epochs, positions)}
+    inches = {
+        epoch: (position - positions[0]) / span * axis_width_inches
+        for epoch, position in zip(epochs, positions)
+    }
 
     def half_width(epoch: float) -> float:
         return len(f"{epoch:g}") * 0.64 * fontsize / 72 / 2
@@ -736,8 +849,10 @@ def label_epoch_axis(ax, epochs: Sequence[float], axis_width_inches: float, font
     for epoch in sorted(epochs[1:-1], key=_roundness):
         below = max(label for label in labelled if label < epoch)
         above = min(label for label in labelled if label > epoch)
-        fits = all(abs(inches[epoch] - inches[neighbour]) >= half_width(epoch) + half_width(neighbour) + 0.06
-                   for neighbour in (below, above))
+        fits = all(
+            abs(inches[epoch] - inches[neighbour]) >= half_width(epoch) + half_width(neighbour) + 0.06
+            for neighbour in (below, above)
+        )
         if fits:
             labelled = sorted(labelled + [epoch])
     ax.xaxis.set_major_locator(FixedLocator(labelled))
@@ -764,13 +879,30 @@ def selectivity_over_training_figure(
     stay visible next to epoch 0 (the initialisation); every saved epoch has a tick.
     """
     _check_not_empty(summary, "summary")
-    require_columns(summary, ["checkpoint", "epoch", "layer", "layer_index", "stimulus_set", measure,
-                              "test_accuracy", "label_corruption"], "summary")
+    require_columns(
+        summary,
+        [
+            "checkpoint",
+            "epoch",
+            "layer",
+            "layer_index",
+            "stimulus_set",
+            measure,
+            "test_accuracy",
+            "label_corruption",
+        ],
+        "summary",
+    )
     title = _model_dataset_title(summary, "summary")
-    rows = summary[(summary["checkpoint"] == "epoch") & (summary["stimulus_set"] == stimulus_set)
-                   & np.isclose(summary["label_corruption"].astype(float), label_corruption)]
+    rows = summary[
+        (summary["checkpoint"] == "epoch")
+        & (summary["stimulus_set"] == stimulus_set)
+        & np.isclose(summary["label_corruption"].astype(float), label_corruption)
+    ]
     if rows.empty:
-        raise ValueError(f"the summary has no saved epochs of networks with label corruption {label_corruption}")
+        raise ValueError(
+            f"the summary has no saved epochs of networks with label corruption {label_corruption}"
+        )
     layers = layer_order(rows)
     epochs = sorted(rows["epoch"].unique())
     n_rows, n_cols = grid(len(layers), max_columns)
@@ -778,28 +910,65 @@ def selectivity_over_training_figure(
     figure, axes = new_figure(n_rows, n_cols, sharex=True, panel_width=panel_width)
     for index, (ax, layer) in enumerate(zip(axes.flat, layers)):
         layer_rows = rows[rows["layer"] == layer]
-        sns.lineplot(data=layer_rows, x="epoch", y=measure, color=STIMULUS_SET_COLOURS["gratings"], marker="o",
-                     markersize=4, errorbar=_errorbar(confidence), n_boot=n_boot, seed=seed, legend=False, ax=ax)
+        sns.lineplot(
+            data=layer_rows,
+            x="epoch",
+            y=measure,
+            color=STIMULUS_SET_COLOURS["gratings"],
+            marker="o",
+            markersize=4,
+            errorbar=_errorbar(confidence),
+            n_boot=n_boot,
+            seed=seed,
+            legend=False,
+            ax=ax,
+        )
         accuracy_ax = ax.twinx()
-        sns.lineplot(data=layer_rows, x="epoch", y="test_accuracy", color=ACCURACY_COLOUR, linestyle="--",
-                     errorbar=_errorbar(confidence), n_boot=n_boot, seed=seed, legend=False, ax=accuracy_ax)
+        sns.lineplot(
+            data=layer_rows,
+            x="epoch",
+            y="test_accuracy",
+            color=ACCURACY_COLOUR,
+            linestyle="--",
+            errorbar=_errorbar(confidence),
+            n_boot=n_boot,
+            seed=seed,
+            legend=False,
+            ax=accuracy_ax,
+        )
         label_epoch_axis(ax, epochs, axis_width_inches=panel_width - 1.3)
         ax.set_title(layer)
         last_in_row = index % n_cols == n_cols - 1 or index == len(layers) - 1
         accuracy_ax.set_ylabel(_label("test_accuracy") if last_in_row else "")
         accuracy_ax.set_ylim(0.0, 1.0)
     finish_grid(figure, axes, len(layers), xlabel="epoch", ylabel=_label(measure))
-    handles = [Line2D([], [], color=STIMULUS_SET_COLOURS["gratings"], marker="o", markersize=4,
-                      label=f"{_label(measure)}\n(left axis)"),
-               Line2D([], [], color=ACCURACY_COLOUR, linestyle="--", label="test accuracy\n(right axis)")]
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=STIMULUS_SET_COLOURS["gratings"],
+            marker="o",
+            markersize=4,
+            label=f"{_label(measure)}\n(left axis)",
+        ),
+        Line2D([], [], color=ACCURACY_COLOUR, linestyle="--", label="test accuracy\n(right axis)"),
+    ]
     figure.legend(handles=handles, loc="outside right center", frameon=False)
     n_networks = _network_count(rows)
-    interval = (f"lines: mean over seeds, bands: {100 * confidence:g}% bootstrap CI across seeds" if n_networks > 1
-                else "one network")
-    set_name = "" if stimulus_set == "gratings" else f" ({STIMULUS_SET_LABELS.get(stimulus_set, stimulus_set)})"
-    _set_title(figure, f"{_label(measure)}{set_name} and test accuracy over training, {title}",
-               f"{_networks_description(rows)} with {_corruption_description(label_corruption)}; saved epochs "
-               f"(0 = initialisation; symmetric-log axis); {interval}")
+    interval = (
+        f"lines: mean over seeds, bands: {100 * confidence:g}% bootstrap CI across seeds"
+        if n_networks > 1
+        else "one network"
+    )
+    set_name = (
+        "" if stimulus_set == "gratings" else f" ({STIMULUS_SET_LABELS.get(stimulus_set, stimulus_set)})"
+    )
+    _set_title(
+        figure,
+        f"{_label(measure)}{set_name} and test accuracy over training, {title}",
+        f"{_networks_description(rows)} with {_corruption_description(label_corruption)}; saved epochs "
+        f"(0 = initialisation; symmetric-log axis); {interval}",
+    )
     return figure
 
 
@@ -836,18 +1005,31 @@ def selectivity_vs_accuracy_figure(
     figure, axes = new_figure(n_rows, n_cols, sharey=True)
     for ax, layer in zip(axes.flat, layers):
         layer_rows = data[data["layer"] == layer]
-        sns.scatterplot(data=layer_rows, x=measure, y="test_accuracy", hue="label corruption", palette=palette,
-                        ax=ax)
+        sns.scatterplot(
+            data=layer_rows, x=measure, y="test_accuracy", hue="label corruption", palette=palette, ax=ax
+        )
         if len(layer_rows) >= 2 and layer_rows[measure].nunique() > 1:
-            sns.regplot(data=layer_rows, x=measure, y="test_accuracy", scatter=False, color="0.3", seed=seed,
-                        ci=100 * confidence, line_kws={"linewidth": 1.2}, ax=ax)
+            sns.regplot(
+                data=layer_rows,
+                x=measure,
+                y="test_accuracy",
+                scatter=False,
+                color="0.3",
+                seed=seed,
+                ci=100 * confidence,
+                line_kws={"linewidth": 1.2},
+                ax=ax,
+            )
         r = correlation(layer_rows[measure], layer_rows["test_accuracy"], method=method)
         ax.set_title(f"{layer}: {method.capitalize()} r = {r:.2f} (n = {len(layer_rows)})", fontsize=8)
     finish_grid(figure, axes, len(layers), xlabel=_label(measure), ylabel=_label("test_accuracy"))
     _figure_legend(figure, axes)
-    _set_title(figure, f"Orientation selectivity vs generalization across networks, {title}",
-               f"{_selection_description(rows, None)}; one point per network; grey: least-squares line with "
-               f"{100 * confidence:g}% bootstrap CI band; r: {method.capitalize()} correlation across networks")
+    _set_title(
+        figure,
+        f"Orientation selectivity vs generalization across networks, {title}",
+        f"{_selection_description(rows, None)}; one point per network; grey: least-squares line with "
+        f"{100 * confidence:g}% bootstrap CI band; r: {method.capitalize()} correlation across networks",
+    )
     return figure
 
 
@@ -878,8 +1060,14 @@ def _sem_error_bars(
             layer = layers[int(round(bar.get_x() + bar.get_width() / 2))]
             match = per_network[(per_network["layer"] == layer) & (per_network["condition"] == condition)]
             if len(match):
-                ax.errorbar(bar.get_x() + bar.get_width() / 2, match[value].iloc[0], yerr=match[sem].iloc[0],
-                            color="0.2", linewidth=1.2, capsize=0)
+                ax.errorbar(
+                    bar.get_x() + bar.get_width() / 2,
+                    match[value].iloc[0],
+                    yerr=match[sem].iloc[0],
+                    color="0.2",
+                    linewidth=1.2,
+                    capsize=0,
+                )
 
 
 @styled
@@ -898,46 +1086,84 @@ def half_ablation_figure(
     A single network (VGG16) gets ± SEM over test images where the table has it.
     """
     _check_not_empty(half_ablation, "half ablation")
-    require_columns(half_ablation, list(NETWORK_COLUMNS) + ["layer", "layer_index", "ranking", "condition",
-                                                             *values], "half ablation")
+    require_columns(
+        half_ablation,
+        list(NETWORK_COLUMNS) + ["layer", "layer_index", "ranking", "condition", *values],
+        "half ablation",
+    )
     title = _model_dataset_title(half_ablation, "half ablation")
     rows = select_label_corruption(half_ablation, label_corruption, "half ablation")
     sem_values = [value for value in values if SEM_COLUMNS.get(value) in rows.columns]
-    per_network = _per_network_means(rows, ["layer", "layer_index", "ranking", "condition"],
-                                     list(values) + [SEM_COLUMNS[value] for value in sem_values])
+    per_network = _per_network_means(
+        rows,
+        ["layer", "layer_index", "ranking", "condition"],
+        list(values) + [SEM_COLUMNS[value] for value in sem_values],
+    )
     single_network = _network_count(per_network) == 1
-    rankings = [ranking for ranking in ("gosi", "class_selectivity") if ranking in set(per_network["ranking"])]
+    rankings = [
+        ranking for ranking in ("gosi", "class_selectivity") if ranking in set(per_network["ranking"])
+    ]
     rankings += sorted(set(per_network["ranking"]) - set(rankings))
     layers = layer_order(per_network)
-    conditions = [condition for condition in ("top", "bottom", "random") if condition in set(per_network["condition"])]
-    figure, axes = new_figure(len(values), len(rankings), sharey="row",
-                              panel_width=layer_panel_width(len(layers), inches_per_layer=0.3))
+    conditions = [
+        condition for condition in ("top", "bottom", "random") if condition in set(per_network["condition"])
+    ]
+    figure, axes = new_figure(
+        len(values),
+        len(rankings),
+        sharey="row",
+        panel_width=layer_panel_width(len(layers), inches_per_layer=0.3),
+    )
     for column, ranking in enumerate(rankings):
         ranking_rows = per_network[per_network["ranking"] == ranking]
         for row, value in enumerate(values):
             ax = axes[row, column]
-            sns.barplot(data=ranking_rows, x="layer", y=value, order=layers, hue="condition", hue_order=conditions,
-                        palette=CONDITION_COLOURS, saturation=1.0, err_kws={"linewidth": 1.2},
-                        errorbar=None if single_network else _errorbar(confidence), n_boot=n_boot, seed=seed, ax=ax)
+            sns.barplot(
+                data=ranking_rows,
+                x="layer",
+                y=value,
+                order=layers,
+                hue="condition",
+                hue_order=conditions,
+                palette=CONDITION_COLOURS,
+                saturation=1.0,
+                err_kws={"linewidth": 1.2},
+                errorbar=None if single_network else _errorbar(confidence),
+                n_boot=n_boot,
+                seed=seed,
+                ax=ax,
+            )
             if single_network and value in sem_values:
                 _sem_error_bars(ax, ranking_rows, value, layers, conditions)
             ax.axhline(0.0, color="0.5", linewidth=0.8)
-            ax.set_title(f"ranked by {'gOSI' if ranking == 'gosi' else ranking.replace('_', ' ')}" if row == 0 else "")
+            ax.set_title(
+                f"ranked by {'gOSI' if ranking == 'gosi' else ranking.replace('_', ' ')}" if row == 0 else ""
+            )
             set_layer_ticks(ax, range(len(layers)), layers)
             ax.set_xlabel("ablated layer" if row == len(values) - 1 else "")
             ax.set_ylabel(_label(value) if column == 0 else "")
     percentage = _ablated_percentage(rows)
-    _figure_legend(figure, axes, rename={condition: f"{condition} {percentage}" for condition in conditions},
-                   title="units ablated\n(by the ranking)")
+    _figure_legend(
+        figure,
+        axes,
+        rename={condition: f"{condition} {percentage}" for condition in conditions},
+        title="units ablated\n(by the ranking)",
+    )
     if single_network:
-        interval = (f"one network: error bars ± SEM over test images ({', '.join(_label(v) for v in sem_values)})"
-                    if sem_values else "one network: no interval across networks")
+        interval = (
+            f"one network: error bars ± SEM over test images ({', '.join(_label(v) for v in sem_values)})"
+            if sem_values
+            else "one network: no interval across networks"
+        )
     else:
         interval = f"bars: mean over networks, error bars: {100 * confidence:g}% bootstrap CI across networks"
-    _set_title(figure, f"Half ablation: test performance after ablating the top, bottom or a random {percentage} "
-                       f"of one layer's units, {title}",
-               f"{_selection_description(rows, label_corruption)}; random: mean over draws within each network; "
-               f"{interval}")
+    _set_title(
+        figure,
+        f"Half ablation: test performance after ablating the top, bottom or a random {percentage} "
+        f"of one layer's units, {title}",
+        f"{_selection_description(rows, label_corruption)}; random: mean over draws within each network; "
+        f"{interval}",
+    )
     return figure
 
 
@@ -976,20 +1202,33 @@ def cumulative_ablation_figure(
     ``label_corruption`` (None: all) are shown; random draws are averaged within each network.
     """
     _check_not_empty(curves, "cumulative ablation")
-    require_columns(curves, list(NETWORK_COLUMNS) + ["layer", "layer_index", "ordering", "fraction_ablated", value],
-                    "cumulative ablation")
+    require_columns(
+        curves,
+        list(NETWORK_COLUMNS) + ["layer", "layer_index", "ordering", "fraction_ablated", value],
+        "cumulative ablation",
+    )
     title = _model_dataset_title(curves, "cumulative ablation")
     rows = select_label_corruption(curves, label_corruption, "cumulative ablation")
     per_network = _per_network_means(rows, ["layer", "layer_index", "ordering", "fraction_ablated"], [value])
     present = set(per_network["ordering"])
-    families = [(name, [o for o in orderings if o in present]) for name, orderings in ORDERING_FAMILIES
-                if present & set(orderings) - {"random"}]
-    families += [("other orderings", sorted(present - {o for _, orderings in ORDERING_FAMILIES for o in orderings}))]
+    families = [
+        (name, [o for o in orderings if o in present])
+        for name, orderings in ORDERING_FAMILIES
+        if present & set(orderings) - {"random"}
+    ]
+    families += [
+        ("other orderings", sorted(present - {o for _, orderings in ORDERING_FAMILIES for o in orderings}))
+    ]
     families = [(name, orderings) for name, orderings in families if orderings] or [("random", ["random"])]
     layers = layer_order(per_network)
     n_rows, n_cols = grid(len(layers), max_columns)
-    figure = Figure(figsize=(GRID_PANEL_WIDTH * n_cols + LEGEND_WIDTH,
-                             (GRID_PANEL_HEIGHT * n_rows + 0.3) * len(families)), layout="constrained")
+    figure = Figure(
+        figsize=(
+            GRID_PANEL_WIDTH * n_cols + LEGEND_WIDTH,
+            (GRID_PANEL_HEIGHT * n_rows + 0.3) * len(families),
+        ),
+        layout="constrained",
+    )
     FigureCanvasAgg(figure)
     blocks = figure.subfigures(len(families), 1, squeeze=False)[:, 0]
     n_networks = _network_count(per_network)
@@ -997,11 +1236,22 @@ def cumulative_ablation_figure(
     for block, (family, orderings) in zip(blocks, families):
         axes = block.subplots(n_rows, n_cols, squeeze=False, sharex=True, sharey=True)
         for ax, layer in zip(axes.flat, layers):
-            sns.lineplot(data=per_network[per_network["layer"] == layer], x="fraction_ablated", y=value,
-                         hue="ordering", hue_order=orderings, palette=ORDERING_COLOURS,
-                         errorbar=_errorbar(confidence) if n_networks > 1 else None, n_boot=n_boot, seed=seed, ax=ax)
+            sns.lineplot(
+                data=per_network[per_network["layer"] == layer],
+                x="fraction_ablated",
+                y=value,
+                hue="ordering",
+                hue_order=orderings,
+                palette=ORDERING_COLOURS,
+                errorbar=_errorbar(confidence) if n_networks > 1 else None,
+                n_boot=n_boot,
+                seed=seed,
+                ax=ax,
+            )
             ax.set_title(layer)
-        finish_grid(block, axes, len(layers), xlabel="fraction of the layer's units ablated", ylabel=_label(value))
+        finish_grid(
+            block, axes, len(layers), xlabel="fraction of the layer's units ablated", ylabel=_label(value)
+        )
         if len(families) > 1:
             block.suptitle(f"ordered by {family}", fontsize=9, fontweight="bold")
         all_axes += list(axes.flat[: len(layers)])
@@ -1014,13 +1264,24 @@ def cumulative_ablation_figure(
                 handles.setdefault(text.get_text(), handle)
             legend.remove()
     order = [o for o in ORDERING_COLOURS if o in handles] + sorted(set(handles) - set(ORDERING_COLOURS))
-    figure.legend([handles[o] for o in order], [ORDERING_LABELS.get(o, o) for o in order], title="ablation order",
-                  loc="outside right center", frameon=False)
-    interval = (f"lines: mean over networks, bands: {100 * confidence:g}% bootstrap CI across networks"
-                if n_networks > 1 else "one network")
-    _set_title(figure, f"Cumulative ablation: {_quantity(value)} as more of one layer's units are ablated, {title}",
-               f"{_selection_description(rows, label_corruption)}; random order: mean over draws within each "
-               f"network; {interval}")
+    figure.legend(
+        [handles[o] for o in order],
+        [ORDERING_LABELS.get(o, o) for o in order],
+        title="ablation order",
+        loc="outside right center",
+        frameon=False,
+    )
+    interval = (
+        f"lines: mean over networks, bands: {100 * confidence:g}% bootstrap CI across networks"
+        if n_networks > 1
+        else "one network"
+    )
+    _set_title(
+        figure,
+        f"Cumulative ablation: {_quantity(value)} as more of one layer's units are ablated, {title}",
+        f"{_selection_description(rows, label_corruption)}; random order: mean over draws within each "
+        f"network; {interval}",
+    )
     return figure
 
 
@@ -1050,9 +1311,14 @@ def _sem_bands(ax, rows: pd.DataFrame, value: str, conditions: Sequence[str]) ->
     for condition in conditions:
         condition_rows = rows[rows["condition"] == condition].sort_values("shift_px")
         if len(condition_rows):
-            ax.fill_between(condition_rows["shift_px"], condition_rows[value] - condition_rows[sem],
-                            condition_rows[value] + condition_rows[sem], color=CONDITION_COLOURS[condition],
-                            alpha=0.2, linewidth=0)
+            ax.fill_between(
+                condition_rows["shift_px"],
+                condition_rows[value] - condition_rows[sem],
+                condition_rows[value] + condition_rows[sem],
+                color=CONDITION_COLOURS[condition],
+                alpha=0.2,
+                linewidth=0,
+            )
 
 
 @styled
@@ -1073,20 +1339,29 @@ def shift_invariance_figure(
     networks with ``label_corruption`` (None: all) are shown.
     """
     _check_not_empty(invariance, "shift invariance")
-    require_columns(invariance, list(NETWORK_COLUMNS) + ["measured_layer", "ablated_layer", "condition",
-                                                          "shift_px", *INVARIANCE_VALUES], "shift invariance")
+    require_columns(
+        invariance,
+        list(NETWORK_COLUMNS)
+        + ["measured_layer", "ablated_layer", "condition", "shift_px", *INVARIANCE_VALUES],
+        "shift invariance",
+    )
     title = _model_dataset_title(invariance, "shift invariance")
     rows = select_label_corruption(invariance, label_corruption, "shift invariance")
     sem_columns = [SEM_COLUMNS[value] for value in INVARIANCE_VALUES if SEM_COLUMNS[value] in rows.columns]
-    per_network = _per_network_means(rows, ["measured_layer", "ablated_layer", "condition", "shift_px"],
-                                     list(INVARIANCE_VALUES) + sem_columns)
+    per_network = _per_network_means(
+        rows,
+        ["measured_layer", "ablated_layer", "condition", "shift_px"],
+        list(INVARIANCE_VALUES) + sem_columns,
+    )
     n_networks = _network_count(per_network)
 
     def ordered(names) -> list[str]:
         names = [str(name) for name in pd.unique(names)]
         if layer_order_deep is None:
             return names
-        return sorted(names, key=lambda name: list(layer_order_deep).index(name) if name in layer_order_deep else 1e9)
+        return sorted(
+            names, key=lambda name: list(layer_order_deep).index(name) if name in layer_order_deep else 1e9
+        )
 
     intact = per_network[per_network["condition"] == "intact"]
     ablated_rows = per_network[per_network["condition"] != "intact"]
@@ -1097,8 +1372,13 @@ def shift_invariance_figure(
     side_by_side = len(ablated_layers) <= 2
     n_rows, n_cols = len(measured_layers), len(ablated_layers)
     block_width, block_height = GRID_PANEL_WIDTH * n_cols, GRID_PANEL_HEIGHT * n_rows + 0.3
-    figure = Figure(figsize=(block_width * (2 if side_by_side else 1) + LEGEND_WIDTH,
-                             block_height * (1 if side_by_side else 2)), layout="constrained")
+    figure = Figure(
+        figsize=(
+            block_width * (2 if side_by_side else 1) + LEGEND_WIDTH,
+            block_height * (1 if side_by_side else 2),
+        ),
+        layout="constrained",
+    )
     FigureCanvasAgg(figure)
     blocks = figure.subfigures(1, 2) if side_by_side else figure.subfigures(2, 1)
     all_axes = []
@@ -1107,15 +1387,29 @@ def shift_invariance_figure(
         for row, measured in enumerate(measured_layers):
             for column, ablated in enumerate(ablated_layers):
                 ax = axes[row, column]
-                panel_rows = pd.concat([
-                    intact[intact["measured_layer"] == measured],
-                    ablated_rows[(ablated_rows["measured_layer"] == measured)
-                                 & (ablated_rows["ablated_layer"] == ablated)],
-                ])
-                sns.lineplot(data=panel_rows, x="shift_px", y=value, hue="condition", hue_order=conditions,
-                             palette=CONDITION_COLOURS, marker="o", markersize=4,
-                             errorbar=_errorbar(confidence) if n_networks > 1 else None, n_boot=n_boot, seed=seed,
-                             ax=ax)
+                panel_rows = pd.concat(
+                    [
+                        intact[intact["measured_layer"] == measured],
+                        ablated_rows[
+                            (ablated_rows["measured_layer"] == measured)
+                            & (ablated_rows["ablated_layer"] == ablated)
+                        ],
+                    ]
+                )
+                sns.lineplot(
+                    data=panel_rows,
+                    x="shift_px",
+                    y=value,
+                    hue="condition",
+                    hue_order=conditions,
+                    palette=CONDITION_COLOURS,
+                    marker="o",
+                    markersize=4,
+                    errorbar=_errorbar(confidence) if n_networks > 1 else None,
+                    n_boot=n_boot,
+                    seed=seed,
+                    ax=ax,
+                )
                 if n_networks == 1 and SEM_COLUMNS[value] in panel_rows.columns:
                     _sem_bands(ax, panel_rows, value, conditions)
                 ax.set_xticks(shifts)
@@ -1129,10 +1423,13 @@ def shift_invariance_figure(
         interval = f"lines: mean over networks, bands: {100 * confidence:g}% bootstrap CI across networks"
     else:
         interval = "one network: bands ± SEM over test images" if sem_columns else "one network"
-    _set_title(figure, f"Shift invariance of higher layers after ablating lower-layer units, {title}",
-               f"{_selection_description(rows, label_corruption)}; panel: measured layer, ablated layer; per image "
-               f"the Pearson correlation of the representations of the image and of the image shifted by d px, "
-               f"averaged over horizontal and vertical shifts and random draws; {interval}")
+    _set_title(
+        figure,
+        f"Shift invariance of higher layers after ablating lower-layer units, {title}",
+        f"{_selection_description(rows, label_corruption)}; panel: measured layer, ablated layer; per image "
+        f"the Pearson correlation of the representations of the image and of the image shifted by d px, "
+        f"averaged over horizontal and vertical shifts and random draws; {interval}",
+    )
     return figure
 
 

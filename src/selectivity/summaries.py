@@ -161,12 +161,16 @@ def selectivity_summary(
     summary["selectivity_threshold"] = float(selectivity_threshold)
     logger.info("summarised %d unit rows into %d layer rows", len(units), len(summary))
     summary = _attach_metrics(summary, metrics)
-    return summary.sort_values(list(CHECKPOINT_COLUMNS) + ["layer_index", "stimulus_set"]).reset_index(drop=True)
+    return summary.sort_values(list(CHECKPOINT_COLUMNS) + ["layer_index", "stimulus_set"]).reset_index(
+        drop=True
+    )
 
 
 def _check_summary(summary: pd.DataFrame, measure: str) -> None:
     require_columns(
-        summary, list(CHECKPOINT_COLUMNS) + list(LAYER_COLUMNS) + ["stimulus_set", measure, "test_accuracy"], "summary"
+        summary,
+        list(CHECKPOINT_COLUMNS) + list(LAYER_COLUMNS) + ["stimulus_set", measure, "test_accuracy"],
+        "summary",
     )
 
 
@@ -255,9 +259,11 @@ def summarise_across_seeds(
             n_undefined=int(len(group) - finite.size),
         )
         records.append(record)
-    columns = list(group_columns) + carried + [
-        "value", "average", "estimate", "ci_low", "ci_high", "n_networks", "n_undefined"
-    ]
+    columns = (
+        list(group_columns)
+        + carried
+        + ["value", "average", "estimate", "ci_low", "ci_high", "n_networks", "n_undefined"]
+    )
     return pd.DataFrame.from_records(records, columns=columns)
 
 
@@ -302,10 +308,21 @@ def correlations_across_networks(
                 n_seeds=group["seed"].nunique(),
             )
         )
-    columns = ["model", "dataset"] + list(LAYER_COLUMNS) + [
-        "checkpoint", "measure", "method", "correlation", "ci_low", "ci_high",
-        "n_networks", "n_label_corruption_levels", "n_seeds",
-    ]
+    columns = (
+        ["model", "dataset"]
+        + list(LAYER_COLUMNS)
+        + [
+            "checkpoint",
+            "measure",
+            "method",
+            "correlation",
+            "ci_low",
+            "ci_high",
+            "n_networks",
+            "n_label_corruption_levels",
+            "n_seeds",
+        ]
+    )
     return pd.DataFrame.from_records(records, columns=columns)
 
 
@@ -355,7 +372,11 @@ def concatenate_tables(paths: Iterable[str]) -> pd.DataFrame:
 
 def _per_network_means(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
     """Average over random draws (and any other repeated rows) within each network first."""
-    return table.groupby(list(NETWORK_COLUMNS) + list(keys), dropna=False, sort=True)[list(values)].mean().reset_index()
+    return (
+        table.groupby(list(NETWORK_COLUMNS) + list(keys), dropna=False, sort=True)[list(values)]
+        .mean()
+        .reset_index()
+    )
 
 
 def summarise_causal_table(
@@ -375,7 +396,10 @@ def summarise_causal_table(
     :func:`summarise_across_seeds` (one row per value).
     """
     layouts = {
-        "half_ablation": (("layer", "layer_index", "ranking", "condition"), ("loss_increase_mean", "accuracy_change")),
+        "half_ablation": (
+            ("layer", "layer_index", "ranking", "condition"),
+            ("loss_increase_mean", "accuracy_change"),
+        ),
         "shift_invariance": (
             ("measured_layer", "ablated_layer", "condition", "direction", "shift_px"),
             ("normalised_invariance_mean", "shift_correlation_mean"),
