@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from selectivity import plots
-from selectivity.architectures import CONV_NET_SPECS, VGG16_LAYERS
+from selectivity.config import ConfigError, model_layer_names
 from selectivity.summaries import select_checkpoint
 
 PathLike = str | os.PathLike
@@ -120,11 +120,10 @@ def _cumulative_ablation(inputs, model, options, pdf_path, png_path) -> None:
 
 def model_layer_order(model: str) -> list[str] | None:
     """The analysed layers of ``model`` from shallow to deep (None for a model unknown here)."""
-    if model in CONV_NET_SPECS:
-        return CONV_NET_SPECS[model].layer_names()
-    if model == "vgg16_imagenet":
-        return list(VGG16_LAYERS)
-    return None
+    try:
+        return model_layer_names(model)
+    except ConfigError:
+        return None
 
 
 def _shift_invariance(inputs, model, options, pdf_path, png_path) -> None:
