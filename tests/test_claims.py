@@ -8,6 +8,7 @@ from selectivity.claims import (
     CLAIM_IDS,
     VERDICT_RULES,
     ClaimSettings,
+    claims_html,
     evaluate_claims,
 )
 from selectivity.statistics import bootstrap_confidence_interval, bootstrap_correlation_ci, fisher_mean
@@ -421,6 +422,17 @@ def test_one_block_of_claims_per_model():
     table = evaluate_claims(summary, EMPTY, EMPTY, SETTINGS)
     assert len(table) == 12
     assert claim_row(table, "C1", model="cnn11")["n_networks"] == 3
+
+
+def test_each_model_uses_its_own_lower_and_higher_layers():
+    points = [checkpoint(0.0, seed, 10, 0.5, 0.8) for seed in range(3)]
+    summary = pd.concat([summary_table(points), summary_table(points, model="cnn11")])
+    layers = {"cnn11": {"lower_layers": ["block1"], "higher_layers": ["block9"]}}
+    table = evaluate_claims(summary, EMPTY, EMPTY, SETTINGS, layers)
+    cnn11 = claim_row(table, "C1", model="cnn11")
+    assert cnn11["verdict"] == "inconclusive" and "block1" in cnn11["statistic"]
+    assert claim_row(table, "C1", model="cnn7")["n_networks"] == 3  # cnn7 keeps SETTINGS' layers
+    assert "cnn11: lower layers block1, higher layers block9" in claims_html(table, SETTINGS, layers)
 
 
 def test_settings_validation_names_the_bad_value():

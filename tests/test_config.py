@@ -60,6 +60,16 @@ BAD_CONFIGS = [
         "claims.lower_layers: ['conv9'] are not layers of cnn7",
     ),
     (
+        "layer roles for a model that is not trained",
+        {"claims": {"higher_layers": {"cnn11": ["conv9"]}}},
+        "claims.higher_layers: ['cnn11'] are not in networks.models",
+    ),
+    (
+        "a layer role that is neither default, a list nor a mapping",
+        {"causal": {"invariance": {"measured_layers": "all"}}},
+        "causal.invariance.measured_layers: 'all' is not allowed",
+    ),
+    (
         "local dataset without a path",
         {"dataset": {"name": "cifar10", "source": "local", "local_path": None}},
         "dataset.local_path: null",

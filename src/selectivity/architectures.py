@@ -84,6 +84,29 @@ CNN11_SPEC = ConvNetSpec(
 CONV_NET_SPECS: dict[str, ConvNetSpec] = {spec.name: spec for spec in (CNN7_SPEC, CNN11_SPEC)}
 
 
+@dataclass(frozen=True)
+class LayerRoles:
+    """Which analysed layers count as "lower" and "higher" for the claims and shift invariance.
+
+    ``lower`` layers are ablated (C4, C5, and the invariance test) and their selectivity is
+    related to generalization (C2, C3); ``higher`` layers are measured for shift invariance
+    (C5) and, with the lower ones, tested for selective units (C1).
+    """
+
+    lower: tuple[str, ...]
+    higher: tuple[str, ...]
+
+
+# Defaults per architecture; config keys claims.lower_layers/higher_layers and
+# causal.invariance.ablated_layers/measured_layers override them (see selectivity.config).
+# cnn7 [A]: the paper's lower layers are conv1-conv2, its higher ones conv5-fc1.
+# cnn11 [D]: the same proportions of depth (first 3 of 12 layers; last 4).
+DEFAULT_LAYER_ROLES: dict[str, LayerRoles] = {
+    "cnn7": LayerRoles(lower=("conv1", "conv2"), higher=("conv5", "conv6", "fc1")),
+    "cnn11": LayerRoles(lower=("conv1", "conv2", "conv3"), higher=("conv9", "conv10", "conv11", "fc1")),
+}
+
+
 # torchvision's VGG16 analysed as in the paper: every conv, every max-pool, fc1 and fc2.
 VGG16_LAYERS: tuple[str, ...] = (
     "conv1_1", "conv1_2", "pool1",

@@ -19,9 +19,10 @@ Shared conventions (all in :class:`ClaimSettings`):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -660,25 +661,41 @@ def _rows_of(table: pd.DataFrame, model, dataset) -> pd.DataFrame:
     return table[(table["model"] == model) & (table["dataset"] == dataset)]
 
 
+def settings_for_model(
+    settings: ClaimSettings, model: str | None, layers_by_model: Mapping[str, Mapping] | None
+) -> ClaimSettings:
+    """``settings`` with ``model``'s own lower and higher layers, where ``layers_by_model`` names them."""
+    if not layers_by_model or model not in layers_by_model:
+        return settings
+    layers = layers_by_model[model]
+    return dataclasses.replace(
+        settings, lower_layers=tuple(layers["lower_layers"]), higher_layers=tuple(layers["higher_layers"])
+    )
+
+
 def evaluate_claims(
     summary: pd.DataFrame,
     half_ablation: pd.DataFrame,
     invariance: pd.DataFrame,
     settings: ClaimSettings,
+    layers_by_model: Mapping[str, Mapping] | None = None,
 ) -> pd.DataFrame:
     """One row per claim C1..C6 (per model and dataset found in the tables).
 
     ``summary`` comes from :func:`selectivity.summaries.selectivity_summary` (all
     networks and checkpoints); ``half_ablation`` and ``invariance`` are the concatenated
     per-network causal tables with their identifier columns. A missing table is an
-    empty DataFrame and makes its claims inconclusive. Columns: :data:`CLAIM_COLUMNS`.
+    empty DataFrame and makes its claims inconclusive. ``layers_by_model`` maps a model
+    to its ``{"lower_layers": [...], "higher_layers": [...]}`` (architectures differ);
+    models it does not name use ``settings``' layers. Columns: :data:`CLAIM_COLUMNS`.
     """
     tables = {"summary": summary, "half_ablation": half_ablation, "invariance": invariance}
     records = []
     for model, dataset in _model_dataset_pairs(tables):
+        model_settings = settings_for_model(settings, model, layers_by_model)
         for claim, (table_name, evaluate) in _CLAIMS.items():
             logger.info("evaluating %s for %s / %s", claim, model, dataset)
-            result = evaluate(_rows_of(tables[table_name], model, dataset), settings)
+            result = evaluate(_rows_of(tables[table_name], model, dataset), model_settings)
             records.append(
                 dict(
                     model=model,
@@ -698,7 +715,23 @@ def evaluate_claims(
     return pd.DataFrame.from_records(records, columns=list(CLAIM_COLUMNS))
 
 
-def claims_html(claims: pd.DataFrame, settings: ClaimSettings) -> str:
+def _layers_description(
+    claims: pd.DataFrame, settings: ClaimSettings, layers_by_model: Mapping[str, Mapping] | None
+) -> str:
+    parts = []
+    for model in dict.fromkeys(claims["model"]):
+        model_settings = settings_for_model(settings, model, layers_by_model)
+        prefix = f"{model}: " if model is not None and pd.notna(model) else ""
+        parts.append(
+            f"{prefix}lower layers {', '.join(model_settings.lower_layers)}, higher layers "
+            f"{', '.join(model_settings.higher_layers)}"
+        )
+    return "; ".join(parts)
+
+
+def claims_html(
+    claims: pd.DataFrame, settings: ClaimSettings, layers_by_model: Mapping[str, Mapping] | None = None
+) -> str:
     """The claims table as a self-contained HTML page for the Snakemake report."""
     from html import escape
 
@@ -721,8 +754,8 @@ def claims_html(claims: pd.DataFrame, settings: ClaimSettings) -> str:
         f"<h2>Claims C1-C6: verdicts computed from this run</h2>"
         f"<p>{100 * settings.confidence:g}% percentile-bootstrap intervals over networks "
         f"({settings.n_resamples} resamples, seed {settings.seed}); at least {settings.min_networks} "
-        f"networks per verdict; lower layers {', '.join(settings.lower_layers)}, higher layers "
-        f"{', '.join(settings.higher_layers)}; gOSI threshold {settings.selectivity_threshold}.</p>"
+        f"networks per verdict; {_layers_description(claims, settings, layers_by_model)}; "
+        f"gOSI threshold {settings.selectivity_threshold}.</p>"
         "<table><tr><th>model</th><th>claim</th><th>statement</th><th>statistic</th><th>effect size</th>"
         f"<th>{100 * settings.confidence:g}% CI</th><th>networks</th><th>seeds</th><th>verdict</th></tr>"
         + "".join(rows)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from selectivity.architectures import CONV_NET_SPECS, VGG16_LAYERS
+from selectivity.architectures import CONV_NET_SPECS, DEFAULT_LAYER_ROLES, VGG16_LAYERS, LayerRoles
 
 
 class ConfigError(ValueError):
@@ -79,6 +79,50 @@ def saved_epochs(training: Mapping[str, Any]) -> list[int]:
     return sorted(set(training["checkpoint_epochs"]) | {training["epochs"]})
 
 
+# Config keys that name lower/higher layers: each takes "default" (the architecture's
+# layers, selectivity.architectures.DEFAULT_LAYER_ROLES), a list (every model), or a
+# mapping model -> list (models left out get their default).
+LAYER_ROLE_KEYS = {
+    "claims.lower_layers": ("claims", "lower_layers", "lower"),
+    "claims.higher_layers": ("claims", "higher_layers", "higher"),
+    "causal.invariance.ablated_layers": ("invariance", "ablated_layers", "lower"),
+    "causal.invariance.measured_layers": ("invariance", "measured_layers", "higher"),
+}
+
+
+def _section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    return config["causal"]["invariance"] if name == "invariance" else config[name]
+
+
+def configured_layers(config: Mapping[str, Any], key: str, model: str) -> list[str]:
+    """The layers one of :data:`LAYER_ROLE_KEYS` names for ``model``."""
+    section, name, role = LAYER_ROLE_KEYS[key]
+    value = _section(config, section)[name]
+    if isinstance(value, Mapping):
+        value = value.get(model, "default")
+    if value == "default":
+        if model not in DEFAULT_LAYER_ROLES:
+            raise ConfigError(f"{key}: {model} has no default {role} layers; list them for {model}")
+        return list(getattr(DEFAULT_LAYER_ROLES[model], role))
+    return list(value)
+
+
+def layer_roles(config: Mapping[str, Any], model: str) -> LayerRoles:
+    """The claims' lower and higher layers of ``model`` (config claims.lower_layers/higher_layers)."""
+    return LayerRoles(
+        lower=tuple(configured_layers(config, "claims.lower_layers", model)),
+        higher=tuple(configured_layers(config, "claims.higher_layers", model)),
+    )
+
+
+def invariance_layers(config: Mapping[str, Any], model: str) -> tuple[list[str], list[str]]:
+    """(ablated, measured) layers of the shift-invariance test for ``model``."""
+    return (
+        configured_layers(config, "causal.invariance.ablated_layers", model),
+        configured_layers(config, "causal.invariance.measured_layers", model),
+    )
+
+
 def ablation_layers(config: Mapping[str, Any], model: str) -> list[str]:
     layers = config["causal"]["ablation"]["layers"]
     return model_layer_names(model) if layers == "all" else list(layers)
@@ -123,19 +167,24 @@ def check_config(config: Mapping[str, Any]) -> None:
     models = list(config["networks"]["models"])
     if config["causal"]["ablation"]["layers"] != "all":
         _check_layers("causal.ablation.layers", config["causal"]["ablation"]["layers"], models)
-    invariance = config["causal"]["invariance"]
-    _check_layers("causal.invariance.ablated_layers", invariance["ablated_layers"], models)
-    _check_layers("causal.invariance.measured_layers", invariance["measured_layers"], models)
-    _check_layers("claims.lower_layers", config["claims"]["lower_layers"], models)
-    _check_layers("claims.higher_layers", config["claims"]["higher_layers"], models)
+    for key in LAYER_ROLE_KEYS:
+        section, name, _ = LAYER_ROLE_KEYS[key]
+        value = _section(config, section)[name]
+        if isinstance(value, Mapping):
+            strangers = sorted(set(value) - set(models))
+            if strangers:
+                raise ConfigError(f"{key}: {strangers} are not in networks.models {models}")
+        for model in models:
+            _check_layers(key, configured_layers(config, key, model), [model])
     for model in models:
         order = model_layer_names(model)
-        deepest_ablated = max(order.index(layer) for layer in invariance["ablated_layers"])
-        shallow = [layer for layer in invariance["measured_layers"] if order.index(layer) <= deepest_ablated]
+        ablated, measured = invariance_layers(config, model)
+        deepest_ablated = max(order.index(layer) for layer in ablated)
+        shallow = [layer for layer in measured if order.index(layer) <= deepest_ablated]
         if shallow:
             raise ConfigError(
                 f"causal.invariance.measured_layers: {shallow} are not deeper than the ablated layers "
-                f"{invariance['ablated_layers']} in {model}; an ablation cannot change them"
+                f"{ablated} in {model}; an ablation cannot change them"
             )
     fractions = config["causal"]["ablation"]["cumulative_fractions"]
     if 0 not in fractions or 1 not in fractions:

@@ -110,6 +110,7 @@ rule evaluate_claims:
         runtime=30,
     params:
         settings=claim_settings(),
+        layers=claim_layers(),
     script:
         "../scripts/evaluate_claims.py"
 

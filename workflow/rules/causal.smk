@@ -109,7 +109,7 @@ rule shift_invariance:
         mem_mb=6000,
         runtime=60,
     params:
-        settings=invariance_settings(),
+        settings=invariance_settings,
         test_images=config["causal"]["invariance"]["test_images"],
         checkpoint_name=causal_checkpoint_name(),
         device=config["device"],

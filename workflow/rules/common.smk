@@ -13,6 +13,8 @@ from selectivity.config import (
     ConfigError,
     ablation_layers,
     check_config,
+    invariance_layers,
+    layer_roles,
     validate_config,
     corruption_label,
     model_layer_names,
@@ -184,11 +186,12 @@ def ablation_settings(wildcards):
     return ablation_settings_for(wildcards.network.split("/")[0])
 
 
-def invariance_settings():
+def invariance_settings(wildcards):
     invariance = config["causal"]["invariance"]
+    ablated, measured = invariance_layers(config, wildcards.network.split("/")[0])
     return {
-        "measured_layers": invariance["measured_layers"],
-        "ablated_layers": invariance["ablated_layers"],
+        "measured_layers": measured,
+        "ablated_layers": ablated,
         "shifts": invariance["shifts"],
         "directions": invariance["directions"],
         "fraction": config["causal"]["ablation"]["fraction"],
@@ -239,11 +242,18 @@ def collected_table_inputs(wildcards):
     return per_network_files(COLLECTED_TABLES[wildcards.table])
 
 
+def claim_layers():
+    """Each model's lower and higher layers for the claims."""
+    return {
+        model: {"lower_layers": list(roles.lower), "higher_layers": list(roles.higher)}
+        for model in config["networks"]["models"]
+        for roles in [layer_roles(config, model)]
+    }
+
+
 def claim_settings():
     claims = config["claims"]
     return {
-        "lower_layers": claims["lower_layers"],
-        "higher_layers": claims["higher_layers"],
         "selectivity_threshold": config["tuning"]["selectivity_threshold"],
         "confidence": claims["confidence"],
         "n_resamples": claims["bootstrap_resamples"],

@@ -15,6 +15,7 @@ claims = evaluate_claims(
     pd.read_csv(snakemake.input.half_ablation),
     pd.read_csv(snakemake.input.shift_invariance),
     settings,
+    snakemake.params.layers,
 )
 for row in claims.itertuples():
     logger.info(
@@ -28,4 +29,4 @@ for row in claims.itertuples():
         row.n_networks,
     )
 save_table(claims, snakemake.output.table)
-save_text(claims_html(claims, settings), snakemake.output.html)
+save_text(claims_html(claims, settings, snakemake.params.layers), snakemake.output.html)
