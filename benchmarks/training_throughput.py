@@ -10,7 +10,7 @@ Times, on one device and in one run:
     (device-resident data, batched augmentation, no host synchronisation);
 (c) ``grouped``: the same with K networks stacked into one.
 With ``--graphs`` on a CUDA device, (b) and (c) are also timed with the training
-step captured as a CUDA graph (``TrainingSettings.compile``).
+step captured as a CUDA graph (``TrainingSettings.cuda_graphs``).
 
 Throughput is in network-steps per second (K networks x steps / s): one
 network-step is one optimiser step of one network on a batch of 32. The data are
@@ -105,7 +105,7 @@ def time_naive(args, images, labels, device) -> float:
 
 def time_lockstep(args, copies, images, labels, device, graphs) -> float:
     """Seconds for ``args.steps`` steps of K stacked networks (after untimed warm-up steps)."""
-    settings = TrainingSettings(epochs=1, compile=graphs, deterministic=args.deterministic)
+    settings = TrainingSettings(epochs=1, cuda_graphs=graphs, deterministic=args.deterministic)
     seeds = list(range(copies))
     networks = [initial_network(args.model, seed) for seed in seeds]
     with device_numerics(device, settings):
@@ -115,6 +115,7 @@ def time_lockstep(args, copies, images, labels, device, graphs) -> float:
             [stream_generator(s, "augmentation") for s in seeds],
             len(images),
             settings,
+            tuple(images.shape[-2:]),
         )
         trainer.set_plan(plan)
         trainer.train_steps(0, args.warmup_steps)  # includes the graph capture

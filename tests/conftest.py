@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import os
-import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE_ENV = dict(os.environ, PYTHONHASHSEED="0")
 SHARED_DATASET = REPO.parent / "shared" / "datasets" / "cifar10-subset.npz"
 
 
@@ -43,24 +45,81 @@ def snakemake_command() -> list[str]:
     return [executable]
 
 
+def merged_config(*configs: dict) -> dict:
+    """Later configs laid over earlier ones key by key, as Snakemake combines config files."""
+    from snakemake.utils import update_config
+
+    result: dict = {}
+    for config in configs:
+        update_config(result, copy.deepcopy(config))
+    return result
+
+
+def read_yaml(path: Path) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+# What a run of config/demo.yaml sees: config.yaml's values (equal to the schema defaults,
+# tests/test_reliability.py checks) with demo.yaml over them.
+DEMO_CONFIG_FILE = REPO / "config" / "demo.yaml"
+DEMO_CONFIG = merged_config(read_yaml(REPO / "config.yaml"), read_yaml(DEMO_CONFIG_FILE))
+# The smallest configuration that runs every rule (synthetic data, two 2-epoch networks).
+TINY_CONFIG_FILE = REPO / "tests" / "configs" / "tiny.yaml"
+TINY_CONFIG = read_yaml(TINY_CONFIG_FILE)
+
+
 def write_config(directory: Path, config: dict, name: str = "test_config.yaml") -> Path:
     path = Path(directory) / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
-def planned_jobs(output: str) -> dict[str, int]:
-    """Rule -> number of jobs from Snakemake's "Job stats" table ({} when nothing is to be done)."""
-    if "Nothing to be done" in output:
-        return {}
-    match = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal\s+(\d+)", output, re.S)
-    assert match, f"no job stats table in Snakemake's output:\n{output[-3000:]}"
-    counts = {}
-    for line in match.group(1).splitlines():
-        rule, count = line.split()
-        counts[rule] = int(count)
-    assert sum(counts.values()) == int(match.group(2))
-    return counts
+@dataclass
+class Plan:
+    """What Snakemake would run, read from ``--dry-run --detailed-summary`` (a tab-separated table).
+
+    ``pending`` maps every output file that would be (re)made to its rule and the status
+    Snakemake gives it ("missing", "params changed", "ok" when only upstream reruns, ...).
+    """
+
+    pending: dict[str, tuple[str, str]]
+
+    def rules(self, prefix: str = "") -> set[str]:
+        return {rule for rule, _ in self.pending.values() if rule.startswith(prefix)}
+
+    def outputs_of(self, prefix: str) -> set[str]:
+        return {path for path, (rule, _) in self.pending.items() if rule.startswith(prefix)}
+
+    def statuses(self, rule: str) -> set[str]:
+        return {status for name, status in self.pending.values() if name == rule}
+
+
+def parse_detailed_summary(text: str) -> Plan:
+    lines = [line for line in text.splitlines() if "\t" in line]
+    assert lines and lines[0].startswith("output_file\t"), f"no detailed summary in:\n{text[-3000:]}"
+    header = lines[0].split("\t")
+    pending = {}
+    for line in lines[1:]:
+        row = dict(zip(header, line.split("\t")))
+        if row["plan"] == "update pending":
+            pending[row["output_file"]] = (row["rule"], row["status"])
+    return Plan(pending)
+
+
+def planned(workdir: Path, *configfiles: Path, snakefile: Path = REPO / "Snakefile", targets=()) -> Plan:
+    """The plan of a dry run in ``workdir`` (config files in order, later ones win)."""
+    command = snakemake_command() + [
+        "--snakefile", str(snakefile), "--directory", str(workdir), "--dry-run", "--detailed-summary",
+        "--resources", "gpu=0", "--cores", "2", *targets, "--configfile", *map(str, configfiles),
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, cwd=workdir, env=SNAKEMAKE_ENV
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-6000:]}"
+        )
+    return parse_detailed_summary(result.stdout)
 
 
 def run_snakemake(
@@ -82,8 +141,9 @@ def run_snakemake(
         "--configfile",
         str(configfile),
     ]
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, env=SNAKEMAKE_ENV, cwd=workdir
+    )
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({result.returncode}): {' '.join(command)}\n"

@@ -54,7 +54,7 @@ def test_every_shift_matches_replicate_padding_reference(images, dy, dx):
 
 def test_each_image_gets_its_own_shift_and_flip(images):
     generator = torch.Generator().manual_seed(1)
-    shifts, flips = draw_shifts_and_flips(len(images), 3, True, generator)
+    shifts, flips = draw_shifts_and_flips(len(images), (32, 32), 0.1, True, generator)
     out = shift_and_flip(images, shifts, flips)
     for image, shifted, (dy, dx), flip in zip(images, out, shifts.tolist(), flips.tolist()):
         expected = reference_shift(image, dy, dx)
@@ -63,36 +63,45 @@ def test_each_image_gets_its_own_shift_and_flip(images):
         assert torch.equal(shifted, expected)
 
 
-def test_shift_distribution_covers_the_range_uniformly_and_flips_half():
-    shifts, flips = draw_shifts_and_flips(70_000, 3, True, torch.Generator().manual_seed(2))
+def test_shift_distribution_is_keras_nearest_neighbour_rounding_of_a_uniform_shift():
+    """Keras 2.0.8 at 32 px with range 0.1: U(-3.2, 3.2) px rounded to whole pixels."""
+    count = 64_000
+    shifts, flips = draw_shifts_and_flips(count, (32, 32), 0.1, True, torch.Generator().manual_seed(2))
     assert shifts.min() == -3 and shifts.max() == 3
+    # P(0) = P(+-1) = P(+-2) = 1/6.4 each; P(+-3) = 0.7/6.4 each (the interval [2.5, 3.2))
+    expected = torch.tensor([0.7, 1, 1, 1, 1, 1, 0.7], dtype=torch.float64) / 6.4 * count
     for axis in range(2):
         counts = torch.bincount(shifts[:, axis] + 3, minlength=7).double()
         assert len(counts) == 7
-        # 10,000 expected per value; 5 standard deviations is about 460
-        assert (counts - 10_000).abs().max() < 500
+        # at most 10,000 expected per value; 5 standard deviations is at most ~460
+        assert (counts - expected).abs().max() < 500
     # rows and columns are drawn independently: their correlation is ~0 (sd ~0.004)
     correlation = torch.corrcoef(shifts.T.double())[0, 1]
     assert abs(correlation) < 0.02
     assert abs(flips.double().mean() - 0.5) < 0.01
 
 
-def test_no_flip_and_zero_max_shift_draw_identity_parameters():
-    shifts, flips = draw_shifts_and_flips(100, 0, False, torch.Generator().manual_seed(3))
+def test_shift_range_scales_with_each_image_axis():
+    shifts, _ = draw_shifts_and_flips(20_000, (10, 40), 0.1, False, torch.Generator().manual_seed(6))
+    assert shifts[:, 0].abs().max() == 1 and shifts[:, 1].abs().max() == 4  # 1.0 and 4.0 px
+
+
+def test_no_flip_and_zero_shift_range_draw_identity_parameters():
+    shifts, flips = draw_shifts_and_flips(100, (32, 32), 0.0, False, torch.Generator().manual_seed(3))
     assert not shifts.any() and not flips.any()
 
 
 def test_same_generator_state_gives_same_augmentation(images):
-    a = random_shift_and_flip(images, 3, True, torch.Generator().manual_seed(4))
-    b = random_shift_and_flip(images, 3, True, torch.Generator().manual_seed(4))
-    c = random_shift_and_flip(images, 3, True, torch.Generator().manual_seed(5))
+    a = random_shift_and_flip(images, 0.3, True, torch.Generator().manual_seed(4))
+    b = random_shift_and_flip(images, 0.3, True, torch.Generator().manual_seed(4))
+    c = random_shift_and_flip(images, 0.3, True, torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
 
 
 def test_bad_arguments_are_named(images):
-    with pytest.raises(ValueError, match="max_shift"):
-        draw_shifts_and_flips(3, -1, True, torch.Generator())
+    with pytest.raises(ValueError, match="shift_range"):
+        draw_shifts_and_flips(3, (8, 8), -0.1, True, torch.Generator())
     with pytest.raises(ValueError, match="shifts"):
         shift_and_flip(images, torch.zeros(2, 2, dtype=torch.long), torch.zeros(6, dtype=torch.bool))
     with pytest.raises(ValueError, match="B, C, H, W"):

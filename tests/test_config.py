@@ -9,12 +9,19 @@ from __future__ import annotations
 import copy
 
 import pytest
-import yaml
 
-from conftest import REPO, run_snakemake, write_config
+from conftest import (
+    DEMO_CONFIG,
+    DEMO_CONFIG_FILE,
+    REPO,
+    merged_config,
+    read_yaml,
+    run_snakemake,
+    write_config,
+)
 from selectivity.config import (
     ConfigError,
-    check_config,
+    check_config_files,
     networks,
     saved_epochs,
     training_groups,
@@ -70,6 +77,47 @@ BAD_CONFIGS = [
         "causal.invariance.measured_layers: 'all' is not allowed",
     ),
     (
+        "not a number",
+        {"training": {"learning_rate": float("nan")}},
+        "training.learning_rate: nan is not a finite number",
+    ),
+    (
+        "corruption levels that name the same folder",
+        {"networks": {"label_corruption": [0.2, 0.2000000000001]}},
+        "both name the folder corruption0.20",
+    ),
+    (
+        "ablation fraction that ablates no unit",
+        {"causal": {"ablation": {"fraction": 0.01}}},
+        "causal.ablation.fraction: 0.01 ablates 0 of the 32 units of cnn7 conv1",
+    ),
+    (
+        "ablation fraction that ablates every unit",
+        {"causal": {"ablation": {"fraction": 0.99}}},
+        "causal.ablation.fraction: 0.99 ablates 32 of the 32 units of cnn7 conv1",
+    ),
+    ("odd number of orientations", {"tuning": {"orientations": 7}}, "tuning.orientations: 7 is odd"),
+    (
+        "spatial frequencies above the Nyquist limit",
+        {"tuning": {"spatial_frequencies": 25}},
+        "tuning.spatial_frequencies: 25 spatial frequencies exceed the Nyquist limit of 32-px inputs",
+    ),
+    (
+        "shifts as large as the image",
+        {"causal": {"invariance": {"shifts": [1, 32]}}},
+        "causal.invariance.shifts: [32] px are not smaller than half the 32-px image",
+    ),
+    (
+        "too few test images for every class",
+        {"causal": {"test_images": 5}},
+        "causal.test_images: 5 test images cannot contain all 10 classes",
+    ),
+    (
+        "a renamed key whose meaning changed",
+        {"training": {"max_shift_pixels": 3}},
+        "training.max_shift_pixels: 3 is no longer read; set training.shift_range instead",
+    ),
+    (
         "local dataset without a path",
         {"dataset": {"name": "cifar10", "source": "local", "local_path": None}},
         "dataset.local_path: null",
@@ -77,30 +125,14 @@ BAD_CONFIGS = [
 ]
 
 
-def demo_config() -> dict:
-    return yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-
-
 def full_config(fragment: dict) -> dict:
     """config.yaml extended by demo.yaml and the fragment, the way Snakemake merges config files."""
-
-    def merge(base, update):
-        for key, value in update.items():
-            if isinstance(value, dict) and isinstance(base.get(key), dict):
-                merge(base[key], value)
-            else:
-                base[key] = copy.deepcopy(value)
-        return base
-
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    return merge(merge(config, demo_config()), fragment)
+    return merged_config(DEMO_CONFIG, fragment)
 
 
 def test_shipped_configs_are_valid():
     for path in [REPO / "config.yaml", *sorted((REPO / "config").glob("*.yaml"))]:
-        config = full_config(yaml.safe_load(path.read_text()))
-        validate_config(config, SCHEMA)
-        check_config(config)
+        validate_config(full_config(read_yaml(path)), SCHEMA)
 
 
 @pytest.mark.parametrize("case, fragment, message", BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
@@ -108,27 +140,49 @@ def test_bad_config_is_rejected_by_the_package(case, fragment, message):
     config = full_config(fragment)
     with pytest.raises(ConfigError) as error:
         validate_config(config, SCHEMA)
-        check_config(config)
     assert message in str(error.value)
+
+
+# A few cases through a real `snakemake -n` (the rest differ only in the package check).
+THROUGH_SNAKEMAKE = (
+    "unknown key",
+    "zero epochs",
+    "not a number",
+    "layer that the model lacks",
+    "odd number of orientations",
+)
 
 
 @pytest.mark.parametrize(
     "case, fragment, message",
-    [BAD_CONFIGS[i] for i in (0, 3, 6, 8, 9, 10)],
-    ids=[BAD_CONFIGS[i][0] for i in (0, 3, 6, 8, 9, 10)],
+    [c for c in BAD_CONFIGS if c[0] in THROUGH_SNAKEMAKE],
+    ids=[c[0] for c in BAD_CONFIGS if c[0] in THROUGH_SNAKEMAKE],
 )
 def test_bad_config_stops_snakemake_before_any_job(tmp_path, case, fragment, message):
-    config = demo_config()
-    for key, value in fragment.items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            config[key].update(value)
-        else:
-            config[key] = value
+    config = merged_config(read_yaml(DEMO_CONFIG_FILE), fragment)
     result = run_snakemake(tmp_path, write_config(tmp_path, config), "-n", check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "Invalid configuration" in output and message in output
     assert not (tmp_path / "results").exists()
+
+
+def test_a_key_given_twice_in_a_config_file_is_refused(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("training:\n  epochs: 3\n  batch_size: 16\n  epochs: 4\n")
+    with pytest.raises(ConfigError, match="key 'epochs' appears twice in one mapping \\(lines 2 and 4\\)"):
+        check_config_files([path])
+    result = run_snakemake(tmp_path, path, "-n", check=False)
+    assert result.returncode != 0 and "appears twice" in result.stdout + result.stderr
+
+
+def test_the_old_name_of_cuda_graphs_is_read_with_a_deprecation_message():
+    config = full_config({"training": {"compile": True}})
+    messages = validate_config(config, SCHEMA)
+    assert config["training"]["cuda_graphs"] is True and "compile" not in config["training"]
+    assert messages == [
+        "training.compile is deprecated and was read as training.cuda_graphs; rename it in your config"
+    ]
 
 
 def test_networks_and_groups_follow_the_config():
@@ -145,9 +199,32 @@ def test_networks_and_groups_follow_the_config():
     ]
     assert nets[3].path == "cnn7/synthetic/corruption0.50/seed0"
     groups = training_groups(config)
-    assert [len(g.networks) for g in groups] == [2, 2, 2]
+    # blocks of seed values per corruption level: seeds {0, 1} and {2}
+    assert [[n.seed for n in g.networks] for g in groups] == [[0, 1], [2], [0, 1], [2]]
     assert sum((g.networks for g in groups), ()) == tuple(nets)
-    assert len({g.name for g in groups}) == 3
+    assert [g.name for g in groups] == [
+        "cnn7_synthetic_c0p00_s0_1",
+        "cnn7_synthetic_c0p00_s2",
+        "cnn7_synthetic_c0p50_s0_1",
+        "cnn7_synthetic_c0p50_s2",
+    ]
+
+
+@pytest.mark.parametrize("group_size", [1, 2, 5])
+def test_a_group_depends_only_on_its_members(group_size):
+    """Adding a seed or a corruption level leaves every other group as it was (name and members)."""
+    base = full_config({"networks": {"label_corruption": [0.0, 0.5], "seeds": [0, 1, 2, 3]}})
+    base["training"]["group_size"] = group_size
+    before = {g.name: g.networks for g in training_groups(base)}
+    for change in ({"seeds": [0, 1, 2, 3, 4]}, {"label_corruption": [0.0, 0.25, 0.5]}, {"seeds": [1, 2, 3]}):
+        changed = copy.deepcopy(base)
+        changed["networks"].update(change)
+        after = {g.name: g.networks for g in training_groups(changed)}
+        changed_networks = set(networks(changed)) ^ set(networks(base))
+        blocks = {(n.label_corruption, n.seed // group_size) for n in changed_networks}
+        for name in set(before) ^ set(after):  # groups that were added, dropped or re-formed
+            members = before.get(name) or after[name]
+            assert {(n.label_corruption, n.seed // group_size) for n in members} <= blocks, name
 
 
 def test_saved_epochs_always_include_the_last_epoch():

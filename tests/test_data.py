@@ -15,25 +15,28 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import selectivity.data as data
-from selectivity.data import (
+import selectivity.cifar10 as cifar10
+import selectivity.datasets
+from selectivity.cifar10 import (
     CIFAR10_CLASSES,
-    Dataset,
-    DatasetError,
-    Split,
-    build_dataset,
     download_cifar10,
-    load_split,
-    make_synthetic_dataset,
-    mean_image,
-    preprocess,
     read_cifar10_archive,
     read_cifar10_batches,
     read_npz_dataset,
+)
+from selectivity.data import (
+    Dataset,
+    DatasetError,
+    load_split,
+    mean_image,
+    preprocess,
     save_split,
     stratified_split,
     stratified_validation_counts,
+    validate_arrays,
 )
+from selectivity.datasets import build_dataset
+from selectivity.synthetic import make_synthetic_dataset, synthetic_class_orientations_deg
 
 REAL_SUBSET = Path(__file__).resolve().parents[2] / "shared/datasets/cifar10-subset.npz"
 IMAGES_PER_BATCH = 4
@@ -177,11 +180,11 @@ def test_batch_with_wrong_row_length_is_named(batches_folder):
 def test_expected_checksums_are_torchvisions_record():
     from torchvision.datasets import CIFAR10
 
-    md5s = data.cifar10_batch_md5s()
-    assert set(md5s) == {*data.CIFAR10_TRAIN_FILES, data.CIFAR10_TEST_FILE, data.CIFAR10_META_FILE}
+    md5s = cifar10.cifar10_batch_md5s()
+    assert set(md5s) == {*cifar10.CIFAR10_TRAIN_FILES, cifar10.CIFAR10_TEST_FILE, cifar10.CIFAR10_META_FILE}
     assert md5s["data_batch_1"] == "c99cafc152244af753f735de768cd75f"
-    assert data.CIFAR10_ARCHIVE_MD5 == CIFAR10.tgz_md5
-    assert data.CIFAR10_FOLDER_NAME == CIFAR10.base_folder
+    assert cifar10.CIFAR10_ARCHIVE_MD5 == CIFAR10.tgz_md5
+    assert cifar10.CIFAR10_FOLDER_NAME == CIFAR10.base_folder
 
 
 # ------------------------------------------------------------------ the archive
@@ -207,6 +210,21 @@ def test_truncated_archive_is_a_clear_dataset_error(batches_folder, tmp_path, ke
     archive.write_bytes(raw[: int(len(raw) * keep_fraction)])
     with pytest.raises(DatasetError, match=r"the archive is truncated or corrupted"):
         read_cifar10_archive(archive, verify_checksum=False)
+
+
+def test_an_archive_member_outside_its_folder_is_refused(batches_folder, tmp_path):
+    """torchvision extracts the archive; tarfile's data filter keeps it inside the temporary folder."""
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in sorted(p.name for p in batches_folder.iterdir()):
+            tar.add(batches_folder / name, arcname=f"cifar-10-batches-py/{name}")
+        payload = b"planted"
+        info = tarfile.TarInfo("../../planted.txt")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    with pytest.raises(DatasetError, match="the archive is truncated or corrupted"):
+        read_cifar10_archive(archive, verify_checksum=False)
+    assert not list(Path("/tmp").glob("planted.txt")) and not (tmp_path.parent / "planted.txt").exists()
 
 
 def test_archive_without_a_batch_names_the_member(batches_folder, tmp_path):
@@ -371,7 +389,7 @@ def test_build_dataset_rejects_bad_settings_by_name():
 
 
 def test_build_dataset_download_goes_through_torchvision(batches_folder, monkeypatch):
-    monkeypatch.setattr(data, "download_cifar10", lambda root: batches_folder)
+    monkeypatch.setattr(selectivity.datasets, "download_cifar10", lambda root: batches_folder)
     dataset = build_dataset(cifar10_settings(source="download", local_path="/ignored"))
     assert dataset.description == "CIFAR-10 (torchvision download, checksums not verified)"
     np.testing.assert_array_equal(dataset.x_test[0], known_image(6, 0))
@@ -466,7 +484,7 @@ def test_synthetic_test_set_does_not_depend_on_train_size():
 
 def test_synthetic_format_balance_and_names():
     dataset = make_synthetic_dataset(1003, 50, seed=0)
-    data.validate_arrays(dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)
+    validate_arrays(dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)
     assert dataset.x_train.shape == (1003, 32, 32, 3) and dataset.x_train.dtype == np.uint8
     counts = np.bincount(dataset.y_train, minlength=10)
     assert counts.max() - counts.min() <= 1 and counts.sum() == 1003
@@ -505,7 +523,7 @@ def dominant_grating(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def test_synthetic_class_cue_is_the_dominant_grating():
     dataset = make_synthetic_dataset(400, 10, seed=4)
     orientation, period = dominant_grating(dataset.x_train)
-    intended = data.synthetic_class_orientations_deg(10)[dataset.y_train]
+    intended = synthetic_class_orientations_deg(10)[dataset.y_train]
     error = np.abs((orientation - intended + 90) % 180 - 90)
     # Jitter is at most 21.6 deg, the grid adds 1.5; the rest are images where a distractor wins
     # (measured: 91% within 24 deg, 95% in the right band, over 1000 images).

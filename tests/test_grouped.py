@@ -140,6 +140,7 @@ def test_lockstep_training_in_double_precision_equals_separate_training():
             [stream_generator(s, "augmentation") for s in members],
             20,
             settings,
+            (32, 32),
         )
 
     together = LockstepTrainer(
@@ -242,7 +243,7 @@ def test_train_networks_grouped_writes_what_separate_runs_write(tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_grouped_training_on_cuda_with_graphs_matches_separate_training(tmp_path):
     dataset, split = tiny_dataset()
-    settings = TrainingSettings(epochs=2, batch_size=16, checkpoint_epochs=(0,), compile=True)
+    settings = TrainingSettings(epochs=2, batch_size=16, checkpoint_epochs=(0,), cuda_graphs=True)
     specs = [NetworkSpec("cnn7", "toy", p, s) for p, s in [(0.0, 10), (0.4, 11), (1.0, 12)]]
     grouped_out = outputs_for(tmp_path / "grouped", specs, settings)
     separate_out = outputs_for(tmp_path / "separate", specs, settings)

@@ -72,7 +72,7 @@ def test_training_job_is_submitted_with_one_gpu_and_its_resources(tmp_path):
         output = process.communicate(timeout=60)[0].decode(errors="replace")
     assert record.exists(), f"no sbatch call was made:\n{output[-4000:]}"
     submission = record.read_text()
-    assert "rule_train_cnn7_synthetic_size1_group0" in submission
+    assert "rule_train_cnn7_synthetic_c0p00_s0" in submission
     assert "--gpus=1" in submission  # gpu=1 becomes one GPU per training group job
     assert "-p gpu" in submission
     assert "--cpus-per-task=2" in submission  # the rule's threads

@@ -16,14 +16,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selectivity.checkpoints import load_checkpoint
+from selectivity.checkpoints import load_checkpoint, provenance_table
 from selectivity.data import Dataset, Split, load_dataset, save_dataset
+from selectivity.io import UnsafeFileError, load_torch
 from selectivity.training import (
     METRICS_COLUMNS,
     EpochPlan,
     LockstepTrainer,
     NetworkOutputs,
     NetworkSpec,
+    TrainingDivergedError,
     TrainingSettings,
     corrupt_labels,
     corrupted_positions,
@@ -82,8 +84,8 @@ def assert_same_results(a: NetworkOutputs, b: NetworkOutputs) -> None:
         pd.read_csv(b.metrics).drop(columns="epoch_seconds"),
     )
     for path_a, path_b in zip(all_checkpoints(a), all_checkpoints(b)):
-        blob_a = torch.load(path_a, weights_only=False)
-        blob_b = torch.load(path_b, weights_only=False)
+        blob_a = load_torch(path_a, "checkpoint")
+        blob_b = load_torch(path_b, "checkpoint")
         assert blob_a.keys() == blob_b.keys()
         for key in blob_a:
             if key == "state_dict":
@@ -129,7 +131,7 @@ def test_settings_save_the_requested_epochs_and_the_last():
     assert settings.saved_epochs() == [0, 5, 10]
     assert settings.checkpoint_epochs == (0, 5)  # lists from config files are normalised
     assert settings == TrainingSettings(epochs=10, checkpoint_epochs=(0, 5))
-    assert settings.adam_epsilon == 1e-7 and settings.batch_size == 32 and settings.max_shift_pixels == 3
+    assert settings.adam_epsilon == 1e-8 and settings.batch_size == 32 and settings.shift_range == 0.1
 
 
 @pytest.mark.parametrize(
@@ -140,7 +142,7 @@ def test_settings_save_the_requested_epochs_and_the_last():
         ({"epochs": 5, "precision": "fp16"}, "precision"),
         ({"epochs": 5, "precision": "bf16"}, "bf16 changes"),
         ({"epochs": 5, "batch_size": 0}, "batch_size"),
-        ({"epochs": 5, "max_shift_pixels": -1}, "max_shift_pixels"),
+        ({"epochs": 5, "shift_range": -0.1}, "shift_range"),
         ({"epochs": 5, "adam_betas": (0.9, 1.0)}, "adam_betas"),
     ],
 )
@@ -225,6 +227,7 @@ def test_epoch_plan_orders_are_permutations_and_independent_of_augmentation():
             [stream_generator(s, "augmentation") for s in (0, 1)],
             50,
             settings,
+            (32, 32),
         )
 
     augmented = plan(TrainingSettings(epochs=1))
@@ -446,6 +449,118 @@ def test_changed_settings_discard_the_stale_state(reference_run, tmp_path, caplo
     assert_same_results(outputs, reference_run[1])
 
 
+def interrupted_run(tmp_path: Path, settings: TrainingSettings = SETTINGS) -> None:
+    """Train SPEC until epoch 1 is saved, then stop (leaving a resume state in tmp_path/state)."""
+
+    def stop(epoch):
+        if epoch == 1:
+            raise Interrupted
+
+    dataset, split = tiny_dataset()
+    with pytest.raises(Interrupted):
+        train_networks(
+            [SPEC],
+            dataset,
+            split,
+            settings,
+            [outputs_for(tmp_path / "stale", SPEC, settings)],
+            tmp_path / "state",
+            "cpu",
+            progress=False,
+            epoch_callback=stop,
+        )
+
+
+def test_a_state_from_another_thread_count_is_discarded(reference_run, tmp_path, caplog):
+    """CPU results are bit-identical only at the same thread count, so such a state is not resumed."""
+    torch.set_num_threads(2)
+    interrupted_run(tmp_path)
+    torch.set_num_threads(1)
+    dataset, split = tiny_dataset()
+    outputs = outputs_for(tmp_path / "fresh", SPEC)
+    with caplog.at_level(logging.INFO, logger="selectivity.training"):
+        train_networks([SPEC], dataset, split, SETTINGS, [outputs], tmp_path / "state", "cpu", progress=False)
+    assert "made with other CPU threads" in caplog.text and "resuming" not in caplog.text
+    assert_same_results(outputs, reference_run[1])
+
+
+def test_a_state_from_other_code_or_data_is_discarded(reference_run, tmp_path, caplog, monkeypatch):
+    interrupted_run(tmp_path)
+    monkeypatch.setattr("selectivity.training.source_digest", lambda: "edited-code")
+    dataset, split = tiny_dataset()
+    dataset.x_train[0, 0, 0, 0] ^= 1  # one bit of one training image
+    outputs = outputs_for(tmp_path / "fresh", SPEC)
+    with caplog.at_level(logging.INFO, logger="selectivity.training"):
+        train_networks([SPEC], dataset, split, SETTINGS, [outputs], tmp_path / "state", "cpu", progress=False)
+    assert "made with other data, code" in caplog.text and "resuming" not in caplog.text
+
+
+def test_a_diverging_run_stops_at_the_first_non_finite_epoch_and_keeps_the_earlier_state(tmp_path):
+    settings = TrainingSettings(epochs=3, batch_size=16, checkpoint_epochs=(0, 1), learning_rate=1e6)
+    dataset, split = tiny_dataset()
+    outputs = outputs_for(tmp_path, SPEC, settings)
+    with pytest.raises(
+        TrainingDivergedError, match=r"cnn7/toy/corruption0.25/seed7: training diverged at epoch 1 "
+    ):
+        train_networks([SPEC], dataset, split, settings, [outputs], tmp_path / "state", "cpu", progress=False)
+    assert not any(path.exists() for path in [*all_checkpoints(outputs), outputs.metrics])
+    (state,) = (tmp_path / "state").glob("*/state.pt")
+    assert load_torch(state, "training state")["completed_epoch"] == 0
+    kept = sorted(path.name for path in state.parent.rglob("epoch*.pt"))
+    assert kept == ["epoch0.pt"]  # nothing of the diverged epoch was written
+    for name, tensor in load_torch(state.parent / "network0" / "epoch0.pt", "checkpoint")[
+        "state_dict"
+    ].items():
+        assert torch.isfinite(tensor).all(), name
+
+
+class Payload:
+    """An object whose unpickling would run code: it creates the file ``marker``."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_resume_state_with_a_code_payload_is_refused_and_never_runs(tmp_path):
+    interrupted_run(tmp_path)
+    (state,) = (tmp_path / "state").glob("*/state.pt")
+    marker = tmp_path / "payload-ran"
+    planted = load_torch(state, "training state")
+    planted["rows"] = Payload(marker)
+    torch.save(planted, state)
+    dataset, split = tiny_dataset()
+    with pytest.raises(UnsafeFileError, match="refusing to load training state .*state.pt"):
+        train_networks(
+            [SPEC],
+            dataset,
+            split,
+            SETTINGS,
+            [outputs_for(tmp_path / "x", SPEC)],
+            tmp_path / "state",
+            "cpu",
+            progress=False,
+        )
+    assert not marker.exists()
+    assert state.exists()  # kept for inspection, not silently replaced
+
+
+def test_a_checkpoint_with_a_code_payload_is_refused_and_never_runs(reference_run, tmp_path):
+    _, reference = reference_run
+    marker = tmp_path / "payload-ran"
+    blob = load_torch(reference.best_checkpoint, "checkpoint")
+    blob["provenance"]["versions"] = Payload(marker)
+    planted = tmp_path / "best.pt"
+    torch.save(blob, planted)
+    for load in (load_checkpoint, lambda path: provenance_table([path])):
+        with pytest.raises(UnsafeFileError, match=f"refusing to load checkpoint {planted}"):
+            load(planted)
+    assert not marker.exists()
+    assert load_checkpoint(reference.best_checkpoint).epoch >= 1  # real checkpoints load safely
+
+
 def test_requests_that_cannot_be_trained_are_refused(tmp_path):
     dataset, split = tiny_dataset()
     outputs = outputs_for(tmp_path, SPEC)
@@ -486,7 +601,7 @@ def test_cuda_graph_steps_equal_eager_steps_and_leave_no_warmup_trace():
     labels = torch.randint(0, 10, (3, 40), generator=generator).to(device)
     states = {}
     for graphs in (False, True):
-        settings = TrainingSettings(epochs=2, batch_size=16, compile=graphs)
+        settings = TrainingSettings(epochs=2, batch_size=16, cuda_graphs=graphs)
         seeds = [0, 1, 2]
         shuffles = [stream_generator(s, "shuffling") for s in seeds]
         augmentations = [stream_generator(s, "augmentation") for s in seeds]
@@ -495,7 +610,7 @@ def test_cuda_graph_steps_equal_eager_steps_and_leave_no_warmup_trace():
                 [initial_network("cnn7", s) for s in seeds], images, labels, settings, device
             )
             for _ in range(2):  # two epochs of 16 + 16 + 8: graph replays and eager partial batches
-                trainer.set_plan(draw_epoch_plan(shuffles, augmentations, 40, settings))
+                trainer.set_plan(draw_epoch_plan(shuffles, augmentations, 40, settings, (32, 32)))
                 trainer.train_steps(0, trainer.steps_per_epoch)
             assert (trainer._graph is not None) == graphs
             states[graphs] = [trainer.network_state_dict(k) for k in range(3)]
@@ -509,7 +624,7 @@ def test_cuda_graph_steps_equal_eager_steps_and_leave_no_warmup_trace():
 @needs_cuda
 def test_cuda_training_with_graphs_is_deterministic_and_resumable(tmp_path):
     dataset, split = tiny_dataset()
-    settings = TrainingSettings(epochs=3, batch_size=16, checkpoint_epochs=(0, 1), compile=True)
+    settings = TrainingSettings(epochs=3, batch_size=16, checkpoint_epochs=(0, 1), cuda_graphs=True)
     reference = outputs_for(tmp_path / "reference", SPEC, settings)
     train_networks([SPEC], dataset, split, settings, [reference], tmp_path / "state", "cuda", progress=False)
 

@@ -39,7 +39,6 @@ Design choices [D] (for the README):
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
@@ -53,6 +52,7 @@ from tqdm.auto import tqdm
 
 from selectivity.checkpoints import LoadedNetwork
 from selectivity.statistics import mean_and_sem
+from selectivity.unit_counts import units_to_ablate
 
 logger = logging.getLogger(__name__)
 
@@ -121,16 +121,6 @@ class AblationSettings:
             )
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
-
-
-def units_to_ablate(fraction: float, units: int) -> int:
-    """``round(fraction * units)`` with halves rounded up (Python's round would go to even).
-
-    The tolerance keeps a nominal half a half: 0.35 * 90 is 31.499999999999996 in floats.
-    """
-    if not 0 <= fraction <= 1:
-        raise ValueError(f"fraction of units to ablate must be in [0, 1], got {fraction}")
-    return min(units, int(math.floor(fraction * units + 0.5 + 1e-9)))
 
 
 def layer_generator(seed: int, layer_index: int) -> np.random.Generator:

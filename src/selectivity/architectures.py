@@ -52,6 +52,11 @@ class ConvNetSpec:
             f"fc{i + 1}" for i in range(len(self.hidden_units))
         ]
 
+    def layer_units(self) -> dict[str, int]:
+        """Units (channels of a conv layer, units of an fc layer) of every analysed layer."""
+        counts = [conv.channels for conv in self.convs] + list(self.hidden_units)
+        return dict(zip(self.layer_names(), counts))
+
 
 # The paper's "7-layer CNN" (spec section 1): six valid 3x3 convs and one hidden FC layer.
 CNN7_SPEC = ConvNetSpec(
@@ -116,3 +121,10 @@ VGG16_LAYERS: tuple[str, ...] = (
     "conv5_1", "conv5_2", "conv5_3", "pool5",
     "fc1", "fc2",
 )  # fmt: skip
+VGG16_LAYER_UNITS: dict[str, int] = dict(
+    zip(
+        VGG16_LAYERS,
+        (64, 64, 64, 128, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512, 4096, 4096),
+    )
+)
+VGG16_INPUT_SIZE = 224

@@ -1,11 +1,12 @@
-"""Random shifts and horizontal flips as batched tensor ops (spec section 2).
+"""Random shifts and horizontal flips as batched tensor ops (docs/method.md §2).
 
-The author trained with Keras' ``ImageDataGenerator(width_shift_range=0.1,
-height_shift_range=0.1, horizontal_flip=True)`` whose fill mode is ``nearest``
-(edge replication). Here a shift is a whole number of pixels drawn uniformly from
-``[-max_shift, +max_shift]``, independently for rows and columns; Keras draws a real
-number in ``[-3.2, 3.2]`` px and interpolates linearly (our [D] choice: integer shifts,
-no interpolation blur). As in Keras the shift is applied first, then the flip.
+The author trained with Keras 2.0.8's ``ImageDataGenerator(width_shift_range=0.1,
+height_shift_range=0.1, horizontal_flip=True)`` [A]: for each image it draws a real
+shift uniformly from ``[-0.1 H, 0.1 H]`` rows and ``[-0.1 W, 0.1 W]`` columns
+(+-3.2 px at 32 px) and resamples with nearest-neighbour interpolation (``order=0``)
+and edge-replicated fill (``fill_mode="nearest"``), so the image moves by the shift
+rounded to whole pixels: 0 px with probability 1/6.4, +-1 and +-2 px with 1/6.4 each,
++-3 px with 0.7/6.4 each. The same here, then the flip (p = 0.5), as in Keras.
 
 Augmentation is split into *drawing* the random parameters (from an explicit
 generator) and *applying* given parameters, so that training can draw a whole
@@ -18,25 +19,29 @@ from __future__ import annotations
 import torch
 
 
-def _check_max_shift(max_shift: int) -> None:
-    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
-        raise ValueError(f"max_shift must be a non-negative whole number of pixels, got {max_shift!r}")
+def _check_shift_range(shift_range: float) -> None:
+    if isinstance(shift_range, bool) or not isinstance(shift_range, (int, float)) or not 0 <= shift_range < 1:
+        raise ValueError(f"shift_range must be a fraction of the image size in [0, 1), got {shift_range!r}")
 
 
 def draw_shifts_and_flips(
-    count: int, max_shift: int, flip: bool, generator: torch.Generator
+    count: int, image_size: tuple[int, int], shift_range: float, flip: bool, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random augmentation parameters for ``count`` images, on ``generator``'s device.
+    """Random augmentation parameters for ``count`` images of ``image_size`` = (H, W).
 
-    Returns ``shifts`` int64 ``(count, 2)``, the (row, column) shift of each image,
-    uniform on ``-max_shift..max_shift``, and ``flips`` bool ``(count,)``, True with
-    probability 0.5 when ``flip`` (all False otherwise, drawing nothing).
+    Returns ``shifts`` int64 ``(count, 2)``, the (row, column) shift of each image: a
+    uniform real number in ``[-shift_range * H, shift_range * H]`` (rows; W for columns)
+    rounded to the nearest pixel, as Keras' nearest-neighbour resampling does; and
+    ``flips`` bool ``(count,)``, True with probability 0.5 when ``flip`` (all False
+    otherwise, drawing nothing). Everything is drawn on ``generator``'s device.
     """
-    _check_max_shift(max_shift)
+    _check_shift_range(shift_range)
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
     device = generator.device
-    shifts = torch.randint(-max_shift, max_shift + 1, (count, 2), generator=generator, device=device)
+    extent = torch.tensor([float(image_size[0]), float(image_size[1])], device=device) * shift_range
+    uniform = torch.rand((count, 2), generator=generator, device=device, dtype=torch.float64)
+    shifts = torch.round((2 * uniform - 1) * extent).to(torch.long)
     if flip:
         flips = torch.randint(0, 2, (count,), generator=generator, device=device) == 1
     else:
@@ -76,12 +81,14 @@ def shift_and_flip(images: torch.Tensor, shifts: torch.Tensor, flips: torch.Tens
 
 
 def random_shift_and_flip(
-    images: torch.Tensor, max_shift: int, flip: bool, generator: torch.Generator
+    images: torch.Tensor, shift_range: float, flip: bool, generator: torch.Generator
 ) -> torch.Tensor:
     """Shift (edge-replicated) and maybe flip each image by parameters drawn from ``generator``.
 
     The parameters are drawn on the generator's device, so the same generator state
     gives the same augmentation whichever device holds the images.
     """
-    shifts, flips = draw_shifts_and_flips(images.shape[0], max_shift, flip, generator)
+    shifts, flips = draw_shifts_and_flips(
+        images.shape[0], tuple(images.shape[-2:]), shift_range, flip, generator
+    )
     return shift_and_flip(images, shifts, flips)

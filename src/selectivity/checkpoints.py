@@ -14,6 +14,10 @@ A checkpoint is a ``torch.save``'d dict (written atomically)::
     metrics       that epoch's row of the metrics table (may be empty for epoch 0)
     provenance    see :func:`selectivity.provenance.provenance`
 
+Everything besides the tensors is a plain value (str, int, float, bool, None, lists,
+dicts), so checkpoints load with ``torch.load(weights_only=True)``: a file that holds
+any other object is refused before anything in it can run.
+
 Grouped training writes exactly the same files as single training.
 """
 
@@ -25,7 +29,7 @@ from typing import Any
 
 import torch
 
-from selectivity.io import save_torch
+from selectivity.io import UnsafeFileError, load_torch, save_torch
 from selectivity.models import AnalysableNetwork, build_model
 
 CHECKPOINT_FORMAT = "selectivity-checkpoint/1"
@@ -86,12 +90,19 @@ def save_checkpoint(
     )
 
 
-def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedNetwork:
-    """Load a checkpoint into a fresh plain model in eval mode on ``device``."""
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint's dict, read safely (tensors and plain values only)."""
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        return load_torch(path, "checkpoint")
+    except UnsafeFileError:
+        raise
     except Exception as error:  # truncated or foreign files fail here
         raise ValueError(f"cannot read checkpoint {path}: {error}") from error
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedNetwork:
+    """Load a checkpoint into a fresh plain model in eval mode on ``device``."""
+    blob = read_checkpoint(path)
     missing = [k for k in REQUIRED_KEYS if not isinstance(blob, dict) or k not in blob]
     if missing or blob.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (missing {missing})")
@@ -125,7 +136,7 @@ def provenance_table(paths: list[str]) -> "pd.DataFrame":
 
     rows = []
     for path in paths:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        blob = read_checkpoint(path)
         record = blob.get("provenance", {})
         versions = record.get("versions", {})
         rows.append(

@@ -8,11 +8,28 @@ Everything here is plain Python on the config dict, so it is unit-tested without
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from selectivity.architectures import CONV_NET_SPECS, DEFAULT_LAYER_ROLES, VGG16_LAYERS, LayerRoles
+import yaml
+
+from selectivity.architectures import (
+    CONV_NET_SPECS,
+    DEFAULT_LAYER_ROLES,
+    VGG16_INPUT_SIZE,
+    VGG16_LAYER_UNITS,
+    LayerRoles,
+)
+from selectivity.stimuli import max_spatial_frequencies
+from selectivity.unit_counts import units_to_ablate
+
+# Both datasets (CIFAR-10 and the synthetic stand-in) are 32-px RGB images of 10 classes.
+DATASET_IMAGE_SIZE = 32
+DATASET_CLASSES = 10
 
 
 class ConfigError(ValueError):
@@ -45,20 +62,112 @@ def _describe(error) -> str:
     return f"{key}: {value!r} is invalid: {error.message}"
 
 
-def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> None:
-    """Check a config against the JSON schema; every problem is reported by key and value.
+# Keys that were renamed: old dotted key -> (new key, how an old value maps to a new one,
+# or None when there is no faithful mapping and the user must choose the new value).
+RENAMED_KEYS: dict[str, tuple[str, Any]] = {
+    "training.compile": ("training.cuda_graphs", lambda value: value),
+    "training.max_shift_pixels": ("training.shift_range", None),
+}
 
-    Snakemake's own ``validate`` (which also fills in the defaults) runs after this; this
-    pass exists to say *which key* is wrong in one line instead of dumping the schema.
+
+def migrate_renamed_keys(config: dict) -> list[str]:
+    """Move renamed keys to their new names in place; return a deprecation message for each."""
+    messages = []
+    for old_key, (new_key, convert) in RENAMED_KEYS.items():
+        section, old_name = old_key.split(".")
+        values = config.get(section)
+        if not isinstance(values, dict) or old_name not in values:
+            continue
+        new_name = new_key.split(".")[1]
+        if convert is None:
+            raise ConfigError(
+                f"{old_key}: {values[old_name]!r} is no longer read; set {new_key} instead (see the schema)"
+            )
+        # The old key wins: config.yaml sets the new one, so the old one comes from the user's file.
+        values[new_name] = convert(values.pop(old_name))
+        messages.append(f"{old_key} is deprecated and was read as {new_key}; rename it in your config")
+    return messages
+
+
+def fill_defaults(config: dict, schema: Mapping[str, Any]) -> None:
+    """Set every missing key that has a default in ``schema`` (recursively, in place)."""
+    for key, subschema in schema.get("properties", {}).items():
+        if key not in config and "default" in subschema:
+            config[key] = copy.deepcopy(subschema["default"])
+        if isinstance(config.get(key), dict) and "properties" in subschema:
+            fill_defaults(config[key], subschema)
+
+
+def _non_finite_numbers(value: Any, key: str = "") -> list[str]:
+    if isinstance(value, float) and not math.isfinite(value):
+        return [key or "(top level)"]
+    if isinstance(value, Mapping):
+        return [
+            k
+            for name, item in value.items()
+            for k in _non_finite_numbers(item, f"{key}.{name}" if key else str(name))
+        ]
+    if isinstance(value, (list, tuple)):
+        return [k for i, item in enumerate(value) for k in _non_finite_numbers(item, f"{key}[{i}]")]
+    return []
+
+
+def validate_config(config: dict, schema_path: str | Path) -> list[str]:
+    """The one check of a config before any job: renamed keys, defaults, schema, cross-key rules.
+
+    Fills in the schema's defaults in place (as Snakemake's ``validate`` would) and raises
+    :class:`ConfigError` naming every bad key and value in one line each. Returns the
+    deprecation messages of renamed keys, for the caller to show.
     """
     import jsonschema
-    import yaml
 
+    messages = migrate_renamed_keys(config)
     schema = yaml.safe_load(Path(schema_path).read_text())
+    fill_defaults(config, schema)
+    problems = [
+        f"{key}: {_lookup(config, key)!r} is not a finite number" for key in _non_finite_numbers(config)
+    ]
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        raise ConfigError("; ".join(_describe(error) for error in errors))
+    problems += [_describe(error) for error in errors]
+    if problems:
+        raise ConfigError("; ".join(problems))
+    check_config(config)
+    return messages
+
+
+def _lookup(config: Mapping[str, Any], key: str) -> Any:
+    value: Any = config
+    for part in key.replace("[", ".[").split("."):
+        value = value[int(part[1:-1])] if part.startswith("[") else value[part]
+    return value
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+
+def _construct_unique_mapping(loader, node, deep=False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(
+                f"{node.start_mark.name}: key {key!r} appears twice in one mapping (lines {seen[key] + 1} "
+                f"and {key_node.start_mark.line + 1}); YAML would silently keep only the last value"
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+def check_config_files(paths: list[str | Path]) -> None:
+    """Raise :class:`ConfigError` if a config file gives a key twice (the earlier value would be lost)."""
+    _UniqueKeyLoader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
+    )
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            yaml.load(handle, Loader=_UniqueKeyLoader)
 
 
 def corruption_label(fraction: float) -> str:
@@ -67,16 +176,83 @@ def corruption_label(fraction: float) -> str:
 
 
 def model_layer_names(model: str) -> list[str]:
+    """The analysed layers of a model, shallow to deep."""
+    return list(model_layer_units(model))
+
+
+def model_layer_units(model: str) -> dict[str, int]:
+    """Analysed layer -> number of units (channels or fc units), shallow to deep."""
     if model in CONV_NET_SPECS:
-        return CONV_NET_SPECS[model].layer_names()
+        return CONV_NET_SPECS[model].layer_units()
     if model == "vgg16_imagenet":
-        return list(VGG16_LAYERS)
+        return dict(VGG16_LAYER_UNITS)
     raise ConfigError(f"unknown model {model!r}")
 
 
+def model_input_size(config: Mapping[str, Any], model: str) -> int:
+    """The square input size of a model's images in pixels (32 for CIFAR-10 and the stand-in)."""
+    if model == "vgg16_imagenet":
+        return VGG16_INPUT_SIZE
+    spec = CONV_NET_SPECS.get(model)
+    size = DATASET_IMAGE_SIZE
+    if spec is not None:
+        try:
+            dataclasses.replace(spec, input_size=size).conv_output_sizes()
+        except ValueError as error:
+            raise ConfigError(f"networks.models: {model} cannot take {size}-px images: {error}") from None
+    return size
+
+
+def dataset_settings(dataset: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that build the canonical dataset file (params of prepare_dataset)."""
+    if dataset["name"] == "synthetic":
+        return {"name": "synthetic", "synthetic": dict(dataset["synthetic"])}
+    return {
+        "name": "cifar10",
+        "source": dataset["source"],
+        "local_path": dataset["local_path"],
+        "download_dir": dataset["download_dir"],
+        "verify_checksum": dataset["verify_checksum"],
+    }
+
+
+def local_dataset_files(dataset: Mapping[str, Any]) -> list[Path]:
+    """The files of a local CIFAR-10 copy (every file of a folder), or [] for other sources."""
+    if dataset["name"] != "cifar10" or dataset["source"] != "local" or not dataset["local_path"]:
+        return []
+    path = Path(dataset["local_path"])
+    if path.is_dir():
+        return sorted(file for file in path.rglob("*") if file.is_file())
+    return [path]
+
+
 def saved_epochs(training: Mapping[str, Any]) -> list[int]:
-    """Checkpoint epochs of a network: the configured ones plus the last epoch."""
+    """Checkpoint epochs of a network: the configured ones plus the last epoch, sorted, once each."""
     return sorted(set(training["checkpoint_epochs"]) | {training["epochs"]})
+
+
+def training_settings(training: Mapping[str, Any]) -> dict[str, Any]:
+    """The training settings that determine a network's weights, in a canonical form.
+
+    These are the params of the training rules, so only settings that change the weights
+    belong here, normalised so that equivalent configs give equal params: checkpoint
+    epochs sorted with the last epoch included; shift and flip settings only when
+    augmentation is on. Batch sizes of evaluation and CUDA-graph capture are read by the
+    job from the config (they do not change the weights); so are the device and GPU locks.
+    """
+    settings = {
+        "epochs": training["epochs"],
+        "batch_size": training["batch_size"],
+        "learning_rate": float(training["learning_rate"]),
+        "adam_betas": [float(beta) for beta in training["adam_betas"]],
+        "adam_epsilon": float(training["adam_epsilon"]),
+        "checkpoint_epochs": saved_epochs(training),
+        "augmentation": bool(training["augmentation"]),
+    }
+    if settings["augmentation"]:
+        settings["shift_range"] = float(training["shift_range"])
+        settings["horizontal_flip"] = bool(training["horizontal_flip"])
+    return settings
 
 
 # Config keys that name lower/higher layers: each takes "default" (the architecture's
@@ -137,21 +313,52 @@ def _check_layers(key: str, layers: list[str], models: list[str]) -> None:
 
 
 def check_config(config: Mapping[str, Any]) -> None:
-    """Raise :class:`ConfigError` for cross-key problems of a schema-valid config."""
-    training = config["training"]
+    """Raise :class:`ConfigError` for cross-key problems of a schema-valid config.
+
+    Each check stands for a failure that would otherwise happen late, in some job (or,
+    worse, give a verdict from an ablation that did nothing); the message names the key,
+    the value and what is allowed.
+    """
+    _check_training(config["training"])
+    _check_networks(config["networks"])
+    _check_dataset(config["dataset"])
+    _check_tuning(config)
+    _check_layer_names(config)
+    _check_ablation(config)
+    _check_invariance(config)
+    vgg = config["vgg16"]
+    if vgg["enabled"]:
+        _check_layers("vgg16.ablation_layers", vgg["ablation_layers"], ["vgg16_imagenet"])
+        _check_layers("vgg16.measured_layers", vgg["measured_layers"], ["vgg16_imagenet"])
+
+
+def _check_training(training: Mapping[str, Any]) -> None:
     late = [e for e in training["checkpoint_epochs"] if e > training["epochs"]]
     if late:
         raise ConfigError(
             f"training.checkpoint_epochs: {late} lie beyond the last epoch "
             f"(training.epochs = {training['epochs']}); allowed are 0..{training['epochs']}"
         )
-    for fraction in config["networks"]["label_corruption"]:
+
+
+def _check_networks(networks_section: Mapping[str, Any]) -> None:
+    labels: dict[str, float] = {}
+    for fraction in networks_section["label_corruption"]:
         if abs(round(fraction * 100) - fraction * 100) > 1e-9:
             raise ConfigError(
                 f"networks.label_corruption: {fraction} has more than two decimals; "
                 "use values like 0.25 (they name output folders, e.g. corruption0.25)"
             )
-    dataset = config["dataset"]
+        label = corruption_label(fraction)
+        if label in labels:
+            raise ConfigError(
+                f"networks.label_corruption: {labels[label]} and {fraction} both name the folder "
+                f"corruption{label}; list each level once"
+            )
+        labels[label] = fraction
+
+
+def _check_dataset(dataset: Mapping[str, Any]) -> None:
     if dataset["name"] == "cifar10" and dataset["source"] == "local" and not dataset["local_path"]:
         raise ConfigError(
             "dataset.local_path: null, but dataset.source is 'local'; give the path of a "
@@ -164,6 +371,29 @@ def check_config(config: Mapping[str, Any]) -> None:
                 f"dataset.validation_size: {dataset['validation_size']} must be smaller than "
                 f"dataset.synthetic.train_size ({train_size})"
             )
+
+
+def _check_tuning(config: Mapping[str, Any]) -> None:
+    tuning = config["tuning"]
+    if tuning["orientations"] % 2:
+        raise ConfigError(
+            f"tuning.orientations: {tuning['orientations']} is odd; the OSI compares each unit's preferred "
+            "orientation with the one 90 degrees away, which needs an even number of orientations"
+        )
+    requested = tuning["spatial_frequencies"]
+    if requested is None:
+        return
+    for model in _analysed_models(config):
+        size = model_input_size(config, model)
+        allowed = max_spatial_frequencies(size)
+        if requested > allowed:
+            raise ConfigError(
+                f"tuning.spatial_frequencies: {requested} spatial frequencies exceed the Nyquist limit of "
+                f"{size}-px inputs ({model}): the highest would have a period of at most 2 px; use at most {allowed}"
+            )
+
+
+def _check_layer_names(config: Mapping[str, Any]) -> None:
     models = list(config["networks"]["models"])
     if config["causal"]["ablation"]["layers"] != "all":
         _check_layers("causal.ablation.layers", config["causal"]["ablation"]["layers"], models)
@@ -176,7 +406,43 @@ def check_config(config: Mapping[str, Any]) -> None:
                 raise ConfigError(f"{key}: {strangers} are not in networks.models {models}")
         for model in models:
             _check_layers(key, configured_layers(config, key, model), [model])
-    for model in models:
+
+
+def _check_ablation(config: Mapping[str, Any]) -> None:
+    """Every ablated layer loses at least one unit and keeps at least one."""
+    causal = config["causal"]
+    fraction = causal["ablation"]["fraction"]
+    for model in config["networks"]["models"]:
+        units = model_layer_units(model)
+        ablated_layers = set(ablation_layers(config, model)) | set(invariance_layers(config, model)[0])
+        for layer in sorted(ablated_layers, key=list(units).index):
+            count = units_to_ablate(fraction, units[layer])
+            if not 0 < count < units[layer]:
+                raise ConfigError(
+                    f"causal.ablation.fraction: {fraction} ablates {count} of the {units[layer]} units of "
+                    f"{model} {layer}; the top/bottom/random comparison needs at least one unit ablated "
+                    "and one kept"
+                )
+    fractions = causal["ablation"]["cumulative_fractions"]
+    if 0 not in fractions or 1 not in fractions:
+        raise ConfigError(
+            f"causal.ablation.cumulative_fractions: {fractions} must include 0 and 1 "
+            "(the areas under the curves span the whole range)"
+        )
+    for key, count in (
+        ("causal.test_images", causal["test_images"]),
+        ("causal.invariance.test_images", causal["invariance"]["test_images"]),
+    ):
+        if count is not None and count < DATASET_CLASSES:
+            raise ConfigError(
+                f"{key}: {count} test images cannot contain all {DATASET_CLASSES} classes (class selectivity "
+                f"needs every class); use at least {DATASET_CLASSES}, or null for the whole test set"
+            )
+
+
+def _check_invariance(config: Mapping[str, Any]) -> None:
+    shifts = config["causal"]["invariance"]["shifts"]
+    for model in config["networks"]["models"]:
         order = model_layer_names(model)
         ablated, measured = invariance_layers(config, model)
         deepest_ablated = max(order.index(layer) for layer in ablated)
@@ -186,16 +452,18 @@ def check_config(config: Mapping[str, Any]) -> None:
                 f"causal.invariance.measured_layers: {shallow} are not deeper than the ablated layers "
                 f"{ablated} in {model}; an ablation cannot change them"
             )
-    fractions = config["causal"]["ablation"]["cumulative_fractions"]
-    if 0 not in fractions or 1 not in fractions:
-        raise ConfigError(
-            f"causal.ablation.cumulative_fractions: {fractions} must include 0 and 1 "
-            "(the areas under the curves span the whole range)"
-        )
-    vgg = config["vgg16"]
-    if vgg["enabled"]:
-        _check_layers("vgg16.ablation_layers", vgg["ablation_layers"], ["vgg16_imagenet"])
-        _check_layers("vgg16.measured_layers", vgg["measured_layers"], ["vgg16_imagenet"])
+        size = model_input_size(config, model)
+        too_large = [shift for shift in shifts if shift >= size // 2]
+        if too_large:
+            raise ConfigError(
+                f"causal.invariance.shifts: {too_large} px are not smaller than half the {size}-px image "
+                f"({model}); a shifted image would be mostly edge fill. Use shifts below {size // 2}"
+            )
+
+
+def _analysed_models(config: Mapping[str, Any]) -> list[str]:
+    models = list(config["networks"]["models"])
+    return models + (["vgg16_imagenet"] if config["vgg16"]["enabled"] else [])
 
 
 @dataclass(frozen=True)
@@ -216,11 +484,19 @@ class Network:
 
 @dataclass(frozen=True)
 class TrainingGroup:
-    """Networks trained together in one job (``training.group_size``)."""
+    """Networks trained together in one job (``training.group_size``), named by its members."""
 
-    name: str
     model: str
+    dataset: str
+    label_corruption: float
     networks: tuple[Network, ...]
+
+    @property
+    def name(self) -> str:
+        """What the job trains, e.g. ``cnn7_synthetic_c0p50_s0_1_2``: never a position in a list."""
+        corruption = corruption_label(self.label_corruption).replace(".", "p")
+        seeds = "_".join(str(n.seed) for n in self.networks)
+        return f"{self.model}_{self.dataset}_c{corruption}_s{seeds}"
 
 
 def networks(config: Mapping[str, Any]) -> list[Network]:
@@ -234,16 +510,19 @@ def networks(config: Mapping[str, Any]) -> list[Network]:
 
 
 def training_groups(config: Mapping[str, Any]) -> list[TrainingGroup]:
-    """Split each model's networks into consecutive groups of ``training.group_size``.
+    """The training jobs: networks of one model and corruption level in blocks of seed values.
 
-    Groups are chunks of the (label corruption, seed)-ordered list, so with group_size =
-    number of seeds a group is all seeds of one corruption level.
+    With ``group_size`` K, seeds 0..K-1 form one group, K..2K-1 the next, and so on
+    (``seed // K``), per model and label-corruption level. A group therefore depends only
+    on its own members: adding or dropping a seed changes only the group of that seed,
+    and adding a corruption level adds only that level's groups.
     """
     size = config["training"]["group_size"]
-    groups = []
-    for model in config["networks"]["models"]:
-        members = [n for n in networks(config) if n.model == model]
-        for index, start in enumerate(range(0, len(members), size)):
-            chunk = tuple(members[start : start + size])
-            groups.append(TrainingGroup(f"{model}_{chunk[0].dataset}_size{size}_group{index}", model, chunk))
-    return groups
+    blocks: dict[tuple, list[Network]] = {}
+    for network in networks(config):
+        key = (network.model, network.dataset, network.label_corruption, network.seed // size)
+        blocks.setdefault(key, []).append(network)
+    return [
+        TrainingGroup(model, dataset, corruption, tuple(members))
+        for (model, dataset, corruption, _), members in blocks.items()
+    ]

@@ -22,6 +22,8 @@ import torch
 log = logging.getLogger(__name__)
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+# Where local jobs lease GPUs (relative to the working directory; not a result-affecting setting).
+GPU_LOCK_DIR = ".snakemake/gpu_locks"
 NO_CUDA_MESSAGE = "device: 'cuda' was requested (config key 'device') but this machine has no CUDA device; use 'auto' or 'cpu'"
 
 

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -49,6 +50,32 @@ def save_torch(obj: Any, path: str | os.PathLike) -> None:
         torch.save(obj, tmp)
 
 
+class UnsafeFileError(ValueError):
+    """A torch file holds something other than tensors and plain values, so it was not loaded."""
+
+
+def load_torch(path: str | os.PathLike, what: str) -> Any:
+    """Load a ``torch.save``'d file safely: tensors and plain values only (``weights_only=True``).
+
+    Checkpoints and training states travel between people; a pickle that names any other
+    object (a code-execution payload, say) is refused before anything in it runs. ``what``
+    names the kind of file in the error message.
+    """
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()
+        detail = next((line for line in reason if "Unsupported global" in line), reason[0] if reason else "")
+        raise UnsafeFileError(
+            f"refusing to load {what} {path}: it holds objects other than tensors and plain values "
+            f"(torch.load weights_only=True: {detail.strip()})"
+        ) from None
+
+
 def save_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a tidy table as CSV (or Parquet when the name ends in .parquet)."""
     with atomic_path(path) as tmp:
@@ -59,9 +86,19 @@ def save_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
+    """``np.savez_compressed``'s format with a fixed time stamp: equal arrays give equal bytes.
+
+    numpy stamps every member with the current time, so a rebuilt file would differ from
+    the old one and Snakemake's checksum check (which spares jobs whose inputs were
+    rebuilt identically) could never match.
+    """
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+            for name, value in arrays.items():
+                member = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                member.compress_type = zipfile.ZIP_DEFLATED
+                with archive.open(member, "w", force_zip64=True) as handle:
+                    np.lib.format.write_array(handle, np.asanyarray(value), allow_pickle=False)
 
 
 def save_json(obj: Any, path: str | os.PathLike) -> None:

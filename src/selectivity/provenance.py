@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import random
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
 import selectivity
+from selectivity.versions import code_version
 
 
 def config_hash(settings: Mapping[str, Any]) -> str:
@@ -27,7 +27,7 @@ def package_versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
         "selectivity": selectivity.__version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # TorchVersion is not a plain type (weights_only loads)
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "pandas": pandas.__version__,
@@ -41,23 +41,35 @@ def device_description(device: torch.device | str) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def plain(value: Any) -> Any:
+    """``value`` as JSON-like plain types (dict, list, str, int, float, bool, None).
+
+    Checkpoints are read with ``torch.load(weights_only=True)``, which refuses arbitrary
+    objects, so everything stored beside the tensors must be plain.
+    """
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
 def provenance(seed: int | None, settings: Mapping[str, Any], device: torch.device | str) -> dict[str, Any]:
-    """The record attached to checkpoints and written beside tables."""
-    return {
-        "seed": seed,
-        "config_hash": config_hash(settings),
-        "settings": dict(settings),
-        "versions": package_versions(),
-        "device": device_description(device),
-    }
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch for this process and return a torch generator with the same seed."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
+    """The record attached to checkpoints and written beside tables (plain types only)."""
+    return plain(
+        {
+            "seed": seed,
+            "config_hash": config_hash(settings),
+            "settings": dict(settings),
+            "versions": package_versions(),
+            "code": code_version(),
+            "device": device_description(device),
+        }
+    )
 
 
 def provenance_html(table, config: Mapping[str, Any]) -> str:

@@ -20,9 +20,12 @@ as for every other input.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where gratings are built: the config checks use this module
+    import torch
 
 
 def spatial_frequency_count(image_size: int) -> int:
@@ -41,13 +44,19 @@ def grating_wavenumbers(image_size: int, spatial_frequencies: int) -> np.ndarray
     if spatial_frequencies < 1:
         raise ValueError(f"spatial_frequencies must be at least 1, got {spatial_frequencies}")
     wavenumbers = np.arange(1, spatial_frequencies + 1) * np.pi / (image_size / 2 + 4)
-    if wavenumbers[-1] >= np.pi:
+    if spatial_frequencies > max_spatial_frequencies(image_size):
         raise ValueError(
             f"{spatial_frequencies} spatial frequencies for {image_size} px reach a period of "
-            f"{2 * np.pi / wavenumbers[-1]:.2f} px, below the 2-px Nyquist limit; use at most "
-            f"{int(np.ceil(image_size / 2 + 4)) - 1}"
+            f"{2 * np.pi / wavenumbers[-1]:.2f} px, at or below the 2-px Nyquist limit; use at most "
+            f"{max_spatial_frequencies(image_size)}"
         )
     return wavenumbers
+
+
+def max_spatial_frequencies(image_size: int) -> int:
+    """The most spatial frequencies whose highest wavenumber stays below pi (periods above 2 px)."""
+    _check_image_size(image_size)
+    return int(np.ceil(image_size / 2 + 4)) - 1
 
 
 @dataclass
@@ -95,6 +104,8 @@ def grating_stimuli(
 ) -> GratingStimuli:
     """The grating set of spec section 3 (module docstring): orientations 0..180 deg and
     phases 0..360 deg in equal steps, ``spatial_frequency_count(image_size)`` SFs by default."""
+    import torch
+
     if orientations < 1 or phases < 1:
         raise ValueError(f"need at least one orientation and one phase, got {orientations} and {phases}")
     if spatial_frequencies is None:

@@ -2,9 +2,10 @@
 
 The training rule [A]: inputs are ``preprocess(x, mean_image(x_train[train_indices]))``;
 every epoch visits the training split in a fresh random order in batches of 32 (the
-last, partial batch is kept, as Keras does); each image is shifted by a random whole
-number of pixels in ``[-3, 3]`` in x and y (edge-replicated fill) and flipped
-left-right with p = 0.5; Adam (lr 1e-3, betas 0.9/0.999, epsilon 1e-7, Keras'
+last, partial batch is kept, as Keras does); each image is shifted as Keras 2.0.8's
+ImageDataGenerator does (a uniform shift of up to 10% of the image size, rounded to
+whole pixels, edge-replicated fill; :mod:`selectivity.augmentation`) and flipped
+left-right with p = 0.5; Adam (lr 1e-3, betas 0.9/0.999, epsilon 1e-8, Keras 2.0.8's
 default) minimises the cross-entropy, with no schedule and no weight decay.
 
 What this module adds around the rule:
@@ -18,7 +19,7 @@ What this module adds around the rule:
   batch is an index gather plus one augmentation gather; an epoch's order and
   augmentation parameters are drawn up front (on the CPU, from the networks'
   generators), so the inner loop never synchronises with the host. On CUDA with
-  ``compile=True`` each full batch's step (gather, augmentation, forward, backward,
+  ``cuda_graphs=True`` each full batch's step (gather, augmentation, forward, backward,
   Adam) is replayed as one captured CUDA graph.
 - *Resumable, reproducible runs.* After every epoch the whole training state is
   written atomically under ``state_dir``; a rerun with the same settings continues
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import math
 import shutil
@@ -52,11 +52,12 @@ from tqdm.auto import tqdm
 
 from selectivity.augmentation import draw_shifts_and_flips, shift_and_flip
 from selectivity.checkpoints import save_checkpoint
-from selectivity.data import Dataset, Split, mean_image, preprocess
+from selectivity.data import Dataset, Split, array_digest, mean_image, preprocess
 from selectivity.grouped import GroupedConvNet, stack_networks, unstack_networks
-from selectivity.io import atomic_path, save_table, save_torch
+from selectivity.io import UnsafeFileError, atomic_path, load_torch, save_table, save_torch
 from selectivity.models import TRAINABLE_MODELS, AnalysableNetwork, build_model
 from selectivity.provenance import config_hash, provenance
+from selectivity.versions import source_digest
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ METRICS_COLUMNS = IDENTIFIER_COLUMNS + (
 # bf16 autocast was measured on cnn7 (CPU, batch 32): its gradients differ from fp32 ones
 # by ~19% in norm (cosine 0.98), too far for a reference reproduction, so only fp32 is offered.
 PRECISIONS = ("fp32",)
-STATE_FORMAT = "selectivity-training-state/1"
+STATE_FORMAT = "selectivity-training-state/2"
+# Settings that cannot change the trained weights, so a run may resume across them.
+RESUME_INDIFFERENT_SETTINGS = ("evaluation_batch_size", "cuda_graphs")
 
 # Independent random streams of one network, derived from its seed (see derive_seed).
 SEED_STREAMS = {"initialisation": 1, "shuffling": 2, "augmentation": 3}
@@ -87,6 +90,10 @@ _GRAPH_WARMUP_STEPS = 3
 
 
 # ----------------------------------------------------------------------------- specs
+
+
+class TrainingDivergedError(RuntimeError):
+    """A network's loss or weights stopped being finite; names the network and the epoch."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ class TrainingSettings:
 
     ``checkpoint_epochs`` are the epochs whose weights are saved (0 = initialisation);
     the last epoch is always saved too. ``precision`` must be ``"fp32"`` (IEEE fp32
-    also on GPUs, no TF32; see ``PRECISIONS`` for why bf16 is refused). ``compile``
+    also on GPUs, no TF32; see ``PRECISIONS`` for why bf16 is refused). ``cuda_graphs``
     captures each training step as a CUDA graph on CUDA devices (no effect on the
     CPU). ``deterministic`` asks cuDNN for deterministic kernels on CUDA devices (the
     CPU kernels are deterministic already).
@@ -135,14 +142,14 @@ class TrainingSettings:
     batch_size: int = 32
     learning_rate: float = 1e-3
     adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_epsilon: float = 1e-7
+    adam_epsilon: float = 1e-8
     checkpoint_epochs: tuple[int, ...] = (0,)
     augmentation: bool = True
-    max_shift_pixels: int = 3
+    shift_range: float = 0.1
     horizontal_flip: bool = True
     evaluation_batch_size: int = 1000
     precision: str = "fp32"
-    compile: bool = False
+    cuda_graphs: bool = False
     deterministic: bool = True
 
     def __post_init__(self):
@@ -167,12 +174,12 @@ class TrainingSettings:
                     f"training setting checkpoint_epochs has epoch {epoch}, outside 0..{self.epochs} (epochs)"
                 )
         if (
-            isinstance(self.max_shift_pixels, bool)
-            or not isinstance(self.max_shift_pixels, int)
-            or self.max_shift_pixels < 0
+            isinstance(self.shift_range, bool)
+            or not isinstance(self.shift_range, (int, float))
+            or not 0 <= self.shift_range < 1
         ):
             raise ValueError(
-                f"training setting max_shift_pixels must be a non-negative integer, got {self.max_shift_pixels!r}"
+                f"training setting shift_range must be a fraction in [0, 1), got {self.shift_range!r}"
             )
         if self.precision not in PRECISIONS:
             raise ValueError(
@@ -287,9 +294,11 @@ def draw_epoch_plan(
     augmentation_generators: Sequence[torch.Generator],
     num_images: int,
     settings: TrainingSettings,
+    image_size: tuple[int, int],
 ) -> EpochPlan:
     """Draw every network's data order and augmentation for one epoch from its own generators.
 
+    ``image_size`` (H, W) scales the shifts (a fraction of the image size, as Keras).
     Orders and augmentation come from separate streams, so switching augmentation
     off leaves each network's data order unchanged.
     """
@@ -297,7 +306,7 @@ def draw_epoch_plan(
     if not settings.augmentation:
         return EpochPlan(order, None, None)
     draws = [
-        draw_shifts_and_flips(num_images, settings.max_shift_pixels, settings.horizontal_flip, g)
+        draw_shifts_and_flips(num_images, image_size, settings.shift_range, settings.horizontal_flip, g)
         for g in augmentation_generators
     ]
     return EpochPlan(order, torch.stack([s for s, _ in draws]), torch.stack([f for _, f in draws]))
@@ -364,20 +373,15 @@ def check_split(split: Split, num_images: int) -> None:
 
 
 def data_fingerprint(dataset: Dataset, split: Split) -> str:
-    """SHA-256 of the images, labels and split: a resumed run must see the same data."""
-    digest = hashlib.sha256()
-    for array in (
+    """Digest of the images, labels and split: a resumed run must see the same data."""
+    return array_digest(
         dataset.x_train,
         dataset.y_train,
         dataset.x_test,
         dataset.y_test,
         split.train_indices,
         split.validation_indices,
-    ):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype}{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()[:16]
+    )
 
 
 # -------------------------------------------------------------------------- trainer
@@ -390,7 +394,7 @@ def build_optimizer(parameters, settings: TrainingSettings, device: torch.device
     captured CUDA graph needs (``capturable``). Note: PyTorch adds epsilon after the
     bias correction of the second moment, Keras before it; the two differ only
     while ``1 - beta2**t`` is far from 1, i.e. in the first few thousand steps, and
-    there by an epsilon of 1e-7 against gradient magnitudes of 1e-5 and more.
+    there by an epsilon of 1e-8 against gradient magnitudes of 1e-5 and more.
     """
     on_cuda = device.type == "cuda"
     return torch.optim.Adam(
@@ -400,7 +404,7 @@ def build_optimizer(parameters, settings: TrainingSettings, device: torch.device
         eps=settings.adam_epsilon,
         weight_decay=0.0,
         fused=True if on_cuda else None,
-        capturable=on_cuda and settings.compile,
+        capturable=on_cuda and settings.cuda_graphs,
     )
 
 
@@ -445,7 +449,7 @@ class LockstepTrainer:
             self._shifts = torch.zeros((copies, count, 2), dtype=torch.long, device=self.device)
             self._flips = torch.zeros((copies, count), dtype=torch.bool, device=self.device)
         self._positions = torch.arange(count, device=self.device)
-        self._use_graph = settings.compile and self.device.type == "cuda"
+        self._use_graph = settings.cuda_graphs and self.device.type == "cuda"
         self._graph: torch.cuda.CUDAGraph | None = None
         self._graph_positions: torch.Tensor | None = None
 
@@ -775,16 +779,16 @@ class _GroupRun:
         identities = [spec.identifiers() for spec in specs]
         self.folder = state_root / f"training-{config_hash({'networks': identities})}"
         self.state_path = self.folder / "state.pt"
-        self.run_hash = config_hash(
-            {
-                "format": STATE_FORMAT,
-                "networks": identities,
-                "settings": settings.as_dict(),
-                "data": fingerprint,
-                "device_type": device.type,
-                "torch": torch.__version__,
-            }
-        )
+        # What a resumed run must share with this one to continue it bit for bit.
+        self.run_identity = {
+            "networks": identities,
+            "settings": {k: v for k, v in settings.as_dict().items() if k not in RESUME_INDIFFERENT_SETTINGS},
+            "data": fingerprint,
+            "code": source_digest(),
+            "device type": device.type,
+            "CPU threads": torch.get_num_threads() if device.type == "cpu" else None,
+            "torch": str(torch.__version__),
+        }
         self.name = (
             specs[0].path_fragment()
             if self.copies == 1
@@ -824,7 +828,7 @@ class _GroupRun:
         save_torch(
             {
                 "format": STATE_FORMAT,
-                "run_hash": self.run_hash,
+                "run_identity": self.run_identity,
                 "completed_epoch": self.completed_epoch,
                 "trainer": self.trainer.training_state(),
                 "shuffle_generators": [g.get_state() for g in self.shuffle_generators],
@@ -851,16 +855,19 @@ class _GroupRun:
             self._discard_state("no finished epoch recorded")
             return False
         try:
-            state = torch.load(self.state_path, map_location="cpu", weights_only=False)
-        except Exception as error:  # an unreadable state is not worth failing for
+            state = load_torch(self.state_path, "training state")
+        except UnsafeFileError:
+            raise  # never silently replace a file that someone may have planted
+        except Exception as error:  # an unreadable (e.g. truncated) state is not worth failing for
             self._discard_state(f"unreadable: {error}")
             return False
-        if (
-            not isinstance(state, dict)
-            or state.get("format") != STATE_FORMAT
-            or state.get("run_hash") != self.run_hash
-        ):
-            self._discard_state("it was made with other settings, data, device type or torch version")
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            self._discard_state(f"it is not a {STATE_FORMAT} file")
+            return False
+        saved_identity = state.get("run_identity", {})
+        differences = [key for key in self.run_identity if saved_identity.get(key) != self.run_identity[key]]
+        if differences:
+            self._discard_state(f"it was made with other {', '.join(differences)}")
             return False
         completed = int(state["completed_epoch"])
         missing = [
@@ -902,6 +909,7 @@ class _GroupRun:
                     self.augmentation_generators,
                     len(self.data.train_images),
                     self.settings,
+                    tuple(self.data.train_images.shape[-2:]),
                 )
                 started = time.perf_counter()
                 self.trainer.set_plan(plan)
@@ -919,6 +927,7 @@ class _GroupRun:
         train, train_true = trainer.evaluate(data.train_images, [trainer.train_labels, data.train_labels])
         (validation,) = trainer.evaluate(data.validation_images, [data.validation_labels])
         (test,) = trainer.evaluate(data.test_images, [data.test_labels])
+        self._check_finite(epoch, train[0], validation[0])
         for k, spec in enumerate(self.specs):
             row = {
                 **spec.identifiers(),
@@ -964,6 +973,30 @@ class _GroupRun:
         self._save_state()
         if epoch_callback is not None:
             epoch_callback(epoch)
+
+    def _check_finite(self, epoch: int, train_losses, validation_losses) -> None:
+        """Stop at the first epoch whose losses or weights are not finite, before anything is saved.
+
+        The checkpoints and the resume state of the earlier epochs stay in the state folder,
+        so nothing with non-finite weights is ever written and the run can be inspected.
+        """
+        for k, spec in enumerate(self.specs):
+            train_loss, validation_loss = float(train_losses[k]), float(validation_losses[k])
+            weights_finite = all(
+                torch.isfinite(tensor).all() for tensor in self.trainer.network_state_dict(k).values()
+            )
+            if math.isfinite(train_loss) and math.isfinite(validation_loss) and weights_finite:
+                continue
+            kept = (
+                f"the checkpoints and resume state up to epoch {epoch - 1} are kept in {self.folder}"
+                if epoch > 0
+                else "nothing was saved"
+            )
+            raise TrainingDivergedError(
+                f"{spec.path_fragment()}: training diverged at epoch {epoch} (training loss {train_loss}, "
+                f"validation loss {validation_loss}, weights {'finite' if weights_finite else 'not finite'}); "
+                f"{kept}. Lower training.learning_rate or check the data."
+            )
 
     # -- outputs
 

@@ -16,6 +16,8 @@ rule collect_table:
     resources:
         mem_mb=8000,
         runtime=30,
+    params:
+        method_version=method_version("aggregate"),
     script:
         "../scripts/collect_table.py"
 
@@ -35,6 +37,7 @@ rule summarise_selectivity:
         mem_mb=8000,
         runtime=30,
     params:
+        method_version=method_version("aggregate"),
         selectivity_threshold=config["tuning"]["selectivity_threshold"],
     script:
         "../scripts/summarise_selectivity.py"
@@ -56,6 +59,7 @@ rule correlate_selectivity_with_accuracy:
         mem_mb=4000,
         runtime=30,
     params:
+        method_version=method_version("aggregate"),
         causal_checkpoint=config["causal"]["checkpoint"],
         confidence=config["claims"]["confidence"],
         n_resamples=config["claims"]["bootstrap_resamples"],
@@ -80,6 +84,7 @@ rule summarise_causal_table:
         mem_mb=4000,
         runtime=30,
     params:
+        method_version=method_version("aggregate"),
         confidence=config["claims"]["confidence"],
         n_resamples=config["claims"]["bootstrap_resamples"],
         seed=config["claims"]["seed"],
@@ -109,6 +114,7 @@ rule evaluate_claims:
         mem_mb=4000,
         runtime=30,
     params:
+        method_version=method_version("claims"),
         settings=claim_settings(),
         layers=claim_layers(),
     script:

@@ -4,8 +4,8 @@
 
 rule class_selectivity:
     input:
+        test_set=f"results/data/{DATASET}_test.npz",
         weights=causal_checkpoint,
-        dataset=f"results/data/{DATASET}.npz",
     output:
         table="results/causal/{network}/class_selectivity.csv",
         provenance="results/causal/{network}/class_selectivity.provenance.json",
@@ -19,18 +19,17 @@ rule class_selectivity:
         mem_mb=4000,
         runtime=30,
     params:
+        method_version=method_version("causal"),
         test_images=config["causal"]["test_images"],
         checkpoint_name=causal_checkpoint_name(),
-        device=config["device"],
-        lock_dir=LOCK_DIR,
     script:
         "../scripts/class_selectivity.py"
 
 
 rule half_ablation:
     input:
+        test_set=f"results/data/{DATASET}_test.npz",
         weights=causal_checkpoint,
-        dataset=f"results/data/{DATASET}.npz",
         tuning=causal_tuning_table,
         class_selectivity="results/causal/{network}/class_selectivity.csv",
     output:
@@ -49,19 +48,18 @@ rule half_ablation:
         mem_mb=6000,
         runtime=60,
     params:
+        method_version=method_version("causal"),
         settings=ablation_settings,
         test_images=config["causal"]["test_images"],
         checkpoint_name=causal_checkpoint_name(),
-        device=config["device"],
-        lock_dir=LOCK_DIR,
     script:
         "../scripts/half_ablation.py"
 
 
 rule cumulative_ablation:
     input:
+        test_set=f"results/data/{DATASET}_test.npz",
         weights=causal_checkpoint,
-        dataset=f"results/data/{DATASET}.npz",
         tuning=causal_tuning_table,
         class_selectivity="results/causal/{network}/class_selectivity.csv",
     output:
@@ -80,19 +78,18 @@ rule cumulative_ablation:
         mem_mb=6000,
         runtime=60,
     params:
+        method_version=method_version("causal"),
         settings=ablation_settings,
         test_images=config["causal"]["test_images"],
         checkpoint_name=causal_checkpoint_name(),
-        device=config["device"],
-        lock_dir=LOCK_DIR,
     script:
         "../scripts/cumulative_ablation.py"
 
 
 rule shift_invariance:
     input:
+        test_set=f"results/data/{DATASET}_test.npz",
         weights=causal_checkpoint,
-        dataset=f"results/data/{DATASET}.npz",
         tuning=causal_tuning_table,
     output:
         table="results/causal/{network}/shift_invariance.csv",
@@ -109,10 +106,9 @@ rule shift_invariance:
         mem_mb=6000,
         runtime=60,
     params:
+        method_version=method_version("causal"),
         settings=invariance_settings,
         test_images=config["causal"]["invariance"]["test_images"],
         checkpoint_name=causal_checkpoint_name(),
-        device=config["device"],
-        lock_dir=LOCK_DIR,
     script:
         "../scripts/shift_invariance.py"

@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from snakemake.logging import logger
 
 # The package is importable from src/ without installation (the controller needs
 # only the torch-free config helpers; jobs add src/ themselves in job_setup.py).
@@ -12,7 +12,9 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from selectivity.config import (
     ConfigError,
     ablation_layers,
-    check_config,
+    check_config_files,
+    dataset_settings,
+    local_dataset_files,
     invariance_layers,
     layer_roles,
     validate_config,
@@ -21,55 +23,63 @@ from selectivity.config import (
     networks,
     saved_epochs,
     training_groups,
+    training_settings,
 )
+from selectivity.figure_catalogue import figure_entry, figure_names, figures_of
+from selectivity.versions import method_version
 
-# Stop before any job on a bad config: first a one-line message per bad key, then
-# Snakemake's validation (which fills in the schema defaults), then cross-key checks.
+# Stop before any job on a bad config: one pass fills in the schema defaults, checks every
+# key against the schema and the cross-key rules, and names each bad key and value.
 try:
-    validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
-    validate(config, "../schemas/config.schema.yaml")
-    check_config(config)
+    check_config_files(workflow.configfiles)
+    for message in validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"):
+        logger.warning(message)
 except ConfigError as error:
     raise WorkflowError(f"Invalid configuration: {error}") from None
 
 
 wildcard_constraints:
     dataset=r"cifar10|synthetic",
-    network=r"cnn\d+/(cifar10|synthetic)/corruption\d\.\d\d/seed\d+",
+    network="(" + "|".join(config["networks"]["models"]) + r")/(cifar10|synthetic)/corruption\d\.\d\d/seed\d+",
     checkpoint_name=r"epoch\d+|best",
-    model=r"cnn\d+",
+    model="|".join([*config["networks"]["models"], "vgg16_imagenet"]),
 
 
 DATASET = config["dataset"]["name"]
 NETWORKS = networks(config)
 NETWORK_PATHS = [network.path for network in NETWORKS]
 SAVED_EPOCHS = saved_epochs(config["training"])
-LOCK_DIR = ".snakemake/gpu_locks"
 
 
 # ---- data -------------------------------------------------------------------
 
 
-def dataset_settings():
-    """The settings that determine the canonical dataset file (params of prepare_dataset)."""
-    dataset = config["dataset"]
-    if dataset["name"] == "synthetic":
-        return {"name": "synthetic", "synthetic": dict(dataset["synthetic"])}
-    return {
-        "name": "cifar10",
-        "source": dataset["source"],
-        "local_path": dataset["local_path"],
-        "download_dir": dataset["download_dir"],
-        "verify_checksum": dataset["verify_checksum"],
-    }
-
-
 def local_dataset_input(wildcards):
-    """A local CIFAR-10 copy is an input, so a missing path stops the run before any job."""
+    """A local CIFAR-10 copy is an input, so a missing path stops the run before any job.
+
+    For a folder, every file in it is an input: editing a batch file rebuilds the dataset.
+    """
     dataset = config["dataset"]
     if dataset["name"] == "cifar10" and dataset["source"] == "local":
-        return [dataset["local_path"]]
+        return [str(path) for path in local_dataset_files(dataset)] or [dataset["local_path"]]
     return []
+
+
+def dataset_inputs():
+    """How a job reads the canonical dataset: the file marked ancient, plus its content digest.
+
+    A dataset file rebuilt with the same content (after being deleted, say) must not rerun
+    the networks, but the .npz is too large for Snakemake's input checksums, so its time is
+    ignored (ancient) and the small digest file beside it carries its content: rebuilt
+    identically, the digest keeps its checksum and nothing reruns; rebuilt with other
+    content, the digest changes. The digest is an ordinary input on purpose: Snakemake does
+    not re-check a job downstream of a rerunning job whose links are all ancient, so every
+    ancient link needs this non-ancient twin.
+    """
+    return {
+        "dataset": ancient(f"results/data/{DATASET}.npz"),
+        "dataset_digest": f"results/data/{DATASET}.sha256",
+    }
 
 
 # ---- training ---------------------------------------------------------------
@@ -101,20 +111,16 @@ def training_outputs(group):
     return structured, flat
 
 
-def training_settings():
-    keys = (
-        "epochs",
-        "batch_size",
-        "learning_rate",
-        "adam_betas",
-        "adam_epsilon",
-        "checkpoint_epochs",
-        "augmentation",
-        "max_shift_pixels",
-        "horizontal_flip",
-        "compile",
-    )
-    return {key: config["training"][key] for key in keys}
+def training_params(group):
+    """What a training job computes: its networks, their settings, the training method version."""
+    return {
+        "networks": [
+            {"model": n.model, "dataset": n.dataset, "label_corruption": n.label_corruption, "seed": n.seed}
+            for n in group.networks
+        ],
+        "settings": training_settings(config["training"]),
+        "method_version": method_version("training"),
+    }
 
 
 def training_runtime(wildcards, attempt):
@@ -214,11 +220,9 @@ def all_targets():
     ]
     targets += expand("results/aggregate/{table}.csv", table=["tuning", *COLLECTED_TABLES])
     targets += expand("results/aggregate/{table}_summary.csv", table=["half_ablation", "shift_invariance"])
-    targets += expand(
-        "results/figures/{model}/{figure}.png", model=config["networks"]["models"], figure=FIGURES
-    )
+    targets += figure_targets()
     if config["vgg16"]["enabled"]:
-        targets += vgg16_targets()
+        targets.append("results/vgg16/selectivity_summary.csv")
     return targets
 
 
@@ -270,34 +274,71 @@ def causal_checkpoints():
 # ---- figures ----------------------------------------------------------------
 
 
-def stimulus_figure_options(wildcards):
-    return {"image_size": 32, **stimulus_settings()}
+def example_network(model):
+    """The network an example figure shows: the model's first seed at the least corruption."""
+    return next(n for n in NETWORKS if n.model == model)
 
 
-def example_tuning_input(extension):
-    """The example network's tuning table or curves (first seed, least corruption) of a model."""
-
-    def example_file(wildcards):
-        network = next(n for n in NETWORKS if n.model == wildcards.model)
-        suffix = ".csv" if extension == "csv" else "_curves.npz"
-        return f"results/tuning/{network.path}/{causal_checkpoint_name()}{suffix}"
-
-    return example_file
+def _figure(wildcards):
+    return figure_entry(wildcards.model, wildcards.figure, config["networks"]["models"])
 
 
-def distribution_options():
+def figure_inputs(wildcards):
+    """The files a figure reads (selectivity.figure_catalogue), with its placeholders filled in."""
+    entry = _figure(wildcards)
+    fields = {"model": wildcards.model, "causal_checkpoint": causal_checkpoint_name()}
+    if entry.scope == "trained":
+        fields["example_network"] = example_network(wildcards.model).path
+    return {name: pattern.format(**fields) for name, pattern in entry.inputs.items()}
+
+
+def figure_options(wildcards):
+    """The config-derived settings a figure's drawing gets (its entry's ``options`` kind)."""
+    entry = _figure(wildcards)
+    tuning_checkpoint = "final" if entry.scope != "trained" else config["causal"]["checkpoint"]
+    image_size = 224 if wildcards.model == "vgg16_imagenet" else 32
     return {
-        "checkpoint": config["causal"]["checkpoint"],
-        "selectivity_threshold": config["tuning"]["selectivity_threshold"],
-    }
+        "none": {},
+        "stimuli": {"image_size": image_size, **stimulus_settings()},
+        "distributions": {
+            "checkpoint": tuning_checkpoint,
+            "selectivity_threshold": config["tuning"]["selectivity_threshold"],
+        },
+        "checkpoint": {"checkpoint": tuning_checkpoint},
+    }[entry.options]
 
 
-def figure_name(wildcards):
-    return wildcards.figure
+def figure_category(wildcards, **_):
+    return _figure(wildcards).category
 
 
-def distribution_figure_name(wildcards):
-    return f"{wildcards.index}_distributions"
+def figure_labels(wildcards, **_):
+    return {"model": wildcards.model, "figure": _figure(wildcards).label}
+
+
+def figure_caption(wildcards):
+    """The figure's caption (workflow/report/figures/<caption>.rst), rendered with the config."""
+    import jinja2
+    from types import SimpleNamespace
+
+    text = (
+        Path(workflow.basedir) / "workflow/report/figures" / f"{_figure(wildcards).caption}.rst"
+    ).read_text()
+    return jinja2.Template(text).render(snakemake=SimpleNamespace(config=config, wildcards=wildcards))
+
+
+def figure_targets():
+    targets = expand(
+        "results/figures/{model}/{figure}.png",
+        model=config["networks"]["models"],
+        figure=figures_of("trained"),
+    )
+    if config["vgg16"]["enabled"]:
+        scopes = ["vgg16"] + (["vgg16_causal"] if config["vgg16"]["imagenet_val_dir"] else [])
+        targets += [
+            f"results/figures/vgg16_imagenet/{figure}.png" for scope in scopes for figure in figures_of(scope)
+        ]
+    return targets
 
 
 # ---- VGG16 (ImageNet) -------------------------------------------------------
@@ -338,12 +379,3 @@ def vgg16_invariance_settings():
         "random_draws": invariance["random_draws"],
         "seed": invariance["seed"],
     }
-
-
-def vgg16_targets():
-    figures = list(VGG16_FIGURES)
-    if VGG16["imagenet_val_dir"]:
-        figures += VGG16_CAUSAL_FIGURES
-    return ["results/vgg16/selectivity_summary.csv"] + [
-        f"results/figures/vgg16_imagenet/{figure}.png" for figure in figures
-    ]

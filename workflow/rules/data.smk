@@ -1,11 +1,14 @@
-# Stage 1: the dataset, converted once into the canonical .npz, and the train/validation split.
+# Stage 1: the dataset, converted once into the canonical .npz; the train/validation split; and
+# the test set on its own (what the analyses read, so that rebuilding the dataset file, e.g.
+# after deleting it, reruns neither the analyses nor, through them, training).
 
 
 rule prepare_dataset:
     input:
         local_dataset_input,
     output:
-        "results/data/{dataset}.npz",
+        dataset="results/data/{dataset}.npz",
+        digest="results/data/{dataset}.sha256",
     log:
         "logs/data/prepare_{dataset}.log",
     benchmark:
@@ -17,14 +20,16 @@ rule prepare_dataset:
         mem_mb=4000,
         runtime=60,
     params:
-        settings=dataset_settings(),
+        settings=dataset_settings(config["dataset"]),
+        method_version=method_version("data"),
     script:
         "../scripts/prepare_dataset.py"
 
 
 rule split_dataset:
     input:
-        "results/data/{dataset}.npz",
+        dataset=ancient("results/data/{dataset}.npz"),
+        dataset_digest="results/data/{dataset}.sha256",
     output:
         "results/data/{dataset}_split.npz",
     log:
@@ -38,5 +43,26 @@ rule split_dataset:
     params:
         validation_size=config["dataset"]["validation_size"],
         split_seed=config["dataset"]["split_seed"],
+        method_version=method_version("data"),
     script:
         "../scripts/split_dataset.py"
+
+
+rule extract_test_set:
+    input:
+        dataset=ancient("results/data/{dataset}.npz"),
+        dataset_digest="results/data/{dataset}.sha256",
+    output:
+        "results/data/{dataset}_test.npz",
+    log:
+        "logs/data/extract_test_set_{dataset}.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        method_version=method_version("data"),
+    script:
+        "../scripts/extract_test_set.py"

@@ -1,7 +1,9 @@
-# Stage 2: training. One job per group of training.group_size networks (1 = one job per
-# network); a group is trained as one stacked network and writes exactly the per-network
-# files that separate jobs would, so later stages never see the grouping. The rules are
-# generated per group because a job's outputs must be listed explicitly.
+# Stage 2: training. One job per group of networks (training.group_size; 1 = one job per
+# network). A job is named by the networks it trains (selectivity.config.TrainingGroup), so
+# adding or dropping networks never renames or reruns the jobs of the others. A group is
+# trained as one stacked network and writes exactly the per-network files that separate
+# jobs would, so later stages never see the grouping. The rules are generated per group
+# because a job's outputs must be listed explicitly.
 
 for group in training_groups(config):
     structured_outputs, flat_outputs = training_outputs(group)
@@ -10,7 +12,7 @@ for group in training_groups(config):
         name:
             f"train_{group.name}"
         input:
-            dataset=f"results/data/{DATASET}.npz",
+            **dataset_inputs(),
             split=f"results/data/{DATASET}_split.npz",
         output:
             flat_outputs,
@@ -26,19 +28,8 @@ for group in training_groups(config):
             mem_mb=training_memory,
             runtime=training_runtime,
         params:
-            networks=[
-                {
-                    "model": n.model,
-                    "dataset": n.dataset,
-                    "label_corruption": n.label_corruption,
-                    "seed": n.seed,
-                }
-                for n in group.networks
-            ],
-            settings=training_settings(),
+            **training_params(group),
             outputs=structured_outputs,
-            state_dir=f"results/training_state/{group.name}",
-            device=config["device"],
-            lock_dir=LOCK_DIR,
+            state_dir="results/training_state",
         script:
             "../scripts/train_networks.py"

@@ -20,8 +20,7 @@ rule measure_tuning:
         mem_mb=4000,
         runtime=30,
     params:
+        method_version=method_version("tuning"),
         settings=tuning_settings(),
-        device=config["device"],
-        lock_dir=LOCK_DIR,
     script:
         "../scripts/measure_tuning.py"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -19,7 +18,11 @@ if str(SOURCE_DIR) not in sys.path:
 
 
 def start_job(snakemake) -> logging.Logger:
-    """Send stdout, stderr (tracebacks, tqdm) and logging to the rule's log file; set CPU threads."""
+    """Send stdout, stderr (tracebacks, tqdm) and logging to the rule's log file.
+
+    Snakemake itself sets OMP_NUM_THREADS and the other thread variables to the
+    rule's ``threads`` before the script starts.
+    """
     log_file = open(snakemake.log[0], "w", buffering=1)
     sys.stdout = sys.stderr = log_file
     logging.basicConfig(
@@ -28,28 +31,30 @@ def start_job(snakemake) -> logging.Logger:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
-    logger = logging.getLogger(snakemake.rule)
-    # Thread count for torch, set before it is imported (table and figure jobs never import it).
-    threads = str(max(1, int(snakemake.threads)))
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads
-    return logger
+    return logging.getLogger(snakemake.rule)
 
 
 @contextlib.contextmanager
 def job_device(snakemake, logger: logging.Logger):
-    """The device this job runs on (see selectivity.devices.select_device)."""
+    """The device this job runs on (see selectivity.devices.select_device).
+
+    The device choice comes from the config, not from params: where a job runs does
+    not change its result, so changing it must not rerun finished jobs (provenance
+    records the device).
+    """
     import torch
 
-    from selectivity.devices import select_device
+    from selectivity.devices import GPU_LOCK_DIR, select_device
 
     torch.set_num_threads(max(1, int(snakemake.threads)))
     gpus = int(getattr(snakemake.resources, "gpu", 0) or 0)
-    with select_device(snakemake.params.device, gpus, snakemake.params.lock_dir) as lease:
+    requested = snakemake.config["device"]
+    with select_device(requested, gpus, GPU_LOCK_DIR) as lease:
         logger.info(
             "torch %s on %s (config device=%s, gpus allotted=%d, %d CPU threads)",
             torch.__version__,
             lease.device,
-            snakemake.params.device,
+            requested,
             gpus,
             torch.get_num_threads(),
         )
@@ -68,7 +73,7 @@ def save_provenance(snakemake, device, seed: int | None = None) -> None:
     settings = {
         "rule": snakemake.rule,
         "wildcards": dict(snakemake.wildcards.items()),
-        "params": {k: v for k, v in snakemake.params.items() if k not in ("device", "lock_dir")},
+        "params": dict(snakemake.params.items()),
         "inputs": list(snakemake.input),
     }
     save_json(provenance(seed, settings, device), snakemake.output.provenance)
@@ -92,7 +97,7 @@ def load_network_and_test_images(snakemake, device, logger: logging.Logger):
     network = load_checkpoint(snakemake.input.weights, device)
     identifiers = checkpoint_identifiers(network, snakemake.params.checkpoint_name)
     images, labels, num_classes = load_test_images(
-        snakemake.input.dataset, snakemake.params.test_images, device
+        snakemake.input.test_set, snakemake.params.test_images, device
     )
     logger.info("%s of %s on %d test images", snakemake.rule, identifiers, len(labels))
     return network, identifiers, images, labels, num_classes

@@ -1,4 +1,4 @@
-"""Figure rules: draw one figure of one model from the aggregate tables."""
+"""Rule plot_figure: draw one figure of one model (selectivity.figure_catalogue) from its tables."""
 
 from job_setup import start_job
 
@@ -6,9 +6,9 @@ logger = start_job(snakemake)
 
 from selectivity.figures import draw_figure  # noqa: E402
 
-logger.info("drawing %s of %s", snakemake.params.figure, snakemake.wildcards.model)
+logger.info("drawing %s of %s", snakemake.wildcards.figure, snakemake.wildcards.model)
 draw_figure(
-    snakemake.params.figure,
+    snakemake.wildcards.figure,
     dict(snakemake.input.items()),
     snakemake.wildcards.model,
     snakemake.params.options,

@@ -4,7 +4,9 @@ from job_setup import start_job
 
 logger = start_job(snakemake)
 
-from selectivity.data import build_dataset, save_dataset  # noqa: E402
+from selectivity.data import dataset_digest, save_dataset  # noqa: E402
+from selectivity.datasets import build_dataset  # noqa: E402
+from selectivity.io import save_text  # noqa: E402
 
 settings = snakemake.params.settings
 logger.info("building dataset %s with %s", settings["name"], settings)
@@ -18,4 +20,8 @@ logger.info(
     dataset.image_size,
     dataset.num_classes,
 )
-save_dataset(snakemake.output[0], dataset)
+digest = dataset_digest(dataset)
+logger.info("content digest %s", digest)
+save_dataset(snakemake.output.dataset, dataset)
+# The small file that stands for the dataset's content (see dataset_inputs in common.smk).
+save_text(digest + "\n", snakemake.output.digest)

@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 
 from selectivity.data import load_dataset, save_split, stratified_split  # noqa: E402
 
-dataset = load_dataset(snakemake.input[0])
+dataset = load_dataset(snakemake.input.dataset)
 split = stratified_split(dataset.y_train, snakemake.params.validation_size, snakemake.params.split_seed)
 logger.info(
     "split %d training images into %d train / %d validation (seed %d); validation per class %s",

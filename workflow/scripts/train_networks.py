@@ -9,10 +9,11 @@ from pathlib import Path  # noqa: E402
 from selectivity.data import load_dataset, load_split  # noqa: E402
 from selectivity.training import NetworkOutputs, NetworkSpec, TrainingSettings, train_networks  # noqa: E402
 
-settings = dict(snakemake.params.settings, evaluation_batch_size=batch_size(snakemake, "training"))
-settings["adam_betas"] = tuple(settings["adam_betas"])
-settings["checkpoint_epochs"] = tuple(settings["checkpoint_epochs"])
-settings = TrainingSettings(**settings)
+settings = TrainingSettings(
+    **snakemake.params.settings,
+    evaluation_batch_size=batch_size(snakemake, "training"),
+    cuda_graphs=snakemake.config["training"]["cuda_graphs"],
+)
 networks = [NetworkSpec(**network) for network in snakemake.params.networks]
 outputs = [
     NetworkOutputs(
