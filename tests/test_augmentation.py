@@ -4,7 +4,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selectivity.augmentation import draw_shifts_and_flips, random_shift_and_flip, shift_and_flip
+from selectivity.augmentation import draw_shifts_and_flips, shift_and_flip
+
+
+def random_shift_and_flip(images: torch.Tensor, shift_range: float, flip: bool, generator: torch.Generator):
+    """Draw the augmentation of each image from ``generator`` and apply it (as training does per epoch)."""
+    shifts, flips = draw_shifts_and_flips(
+        images.shape[0], tuple(images.shape[-2:]), shift_range, flip, generator
+    )
+    return shift_and_flip(images, shifts, flips)
 
 
 def reference_shift(image: torch.Tensor, dy: int, dx: int, max_shift: int = 3) -> torch.Tensor:

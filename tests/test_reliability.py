@@ -50,7 +50,9 @@ from conftest import (
 from selectivity.config import networks, saved_epochs, training_groups, validate_config
 from selectivity.figure_catalogue import figures_of
 from selectivity.io import load_torch
+import selectivity
 from selectivity.provenance import config_hash
+from selectivity.versions import METHOD_VERSIONS, source_digest
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 # --cores last: --resources takes several values and would swallow targets after it.
@@ -133,6 +135,10 @@ def assert_complete_provenance(record: dict, seed: int) -> None:
     assert record["versions"]["torch"] == torch.__version__
     assert {"python", "selectivity", "numpy", "pandas", "scipy"} <= set(record["versions"])
     assert record["device"].startswith("cpu")
+    code = record["code"]  # which code made it: package version, commit (or "unknown"), sources, methods
+    assert code["package_version"] == selectivity.__version__
+    assert code["git_commit"] == "unknown" or re.fullmatch(r"[0-9a-f]{40}(-dirty)?", code["git_commit"])
+    assert code["source_digest"] == source_digest() and code["method_versions"] == METHOD_VERSIONS
 
 
 def cifar_like_arrays(num_train: int = 20, num_test: int = 10) -> dict[str, np.ndarray]:

@@ -28,7 +28,6 @@ from selectivity.training import (
     TrainingDivergedError,
     TrainingSettings,
     corrupt_labels,
-    corrupted_positions,
     derive_seed,
     device_numerics,
     draw_epoch_plan,
@@ -162,12 +161,13 @@ def test_corruption_zero_leaves_labels_unchanged():
 @pytest.mark.parametrize("fraction,count", [(0.2, 200), (0.4, 400), (0.333, 333), (1.0, 1000)])
 def test_corruption_redraws_exactly_round_fraction_n_labels(fraction, count):
     labels = np.zeros(1000, dtype=np.int64)
-    positions = corrupted_positions(1000, fraction, seed=2)
-    assert len(positions) == len(np.unique(positions)) == count
     # with a million classes a redraw essentially never repeats the true label (0),
     # so the changed positions are exactly the chosen ones
-    corrupted = corrupt_labels(labels, fraction, 10**6, seed=2)
-    assert np.array_equal(np.flatnonzero(corrupted != labels), positions)
+    changed = np.flatnonzero(corrupt_labels(labels, fraction, 10**6, seed=2) != labels)
+    assert len(changed) == count
+    # with 10 classes the same positions are chosen (the draw depends on the seed, not the classes)
+    ten_classes = np.flatnonzero(corrupt_labels(labels, fraction, 10, seed=2) != labels)
+    assert set(ten_classes) <= set(changed) and len(ten_classes) >= 0.8 * count
 
 
 def test_full_corruption_draws_labels_uniformly_regardless_of_the_true_label():

@@ -78,17 +78,3 @@ def shift_and_flip(images: torch.Tensor, shifts: torch.Tensor, flips: torch.Tens
     return flat.gather(2, pixel_index.expand(batch, channels, height * width)).view(
         batch, channels, height, width
     )
-
-
-def random_shift_and_flip(
-    images: torch.Tensor, shift_range: float, flip: bool, generator: torch.Generator
-) -> torch.Tensor:
-    """Shift (edge-replicated) and maybe flip each image by parameters drawn from ``generator``.
-
-    The parameters are drawn on the generator's device, so the same generator state
-    gives the same augmentation whichever device holds the images.
-    """
-    shifts, flips = draw_shifts_and_flips(
-        images.shape[0], tuple(images.shape[-2:]), shift_range, flip, generator
-    )
-    return shift_and_flip(images, shifts, flips)

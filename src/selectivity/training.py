@@ -251,12 +251,6 @@ def _draw_corruption(
     return positions, replacements
 
 
-def corrupted_positions(num_labels: int, fraction: float, seed: int) -> np.ndarray:
-    """Sorted indices of the labels that :func:`corrupt_labels` redraws for this seed."""
-    positions, _ = _draw_corruption(num_labels, fraction, 1, seed)
-    return np.sort(positions)
-
-
 def corrupt_labels(labels: np.ndarray, fraction: float, num_classes: int, seed: int) -> np.ndarray:
     """Morcos/Zhang-style label corruption of a fixed random fraction of the labels.
 
