@@ -1,4 +1,5 @@
-"""The workflow on real CIFAR-10 images: the shared subset (../shared/datasets) as a local .npz.
+"""The workflow on real CIFAR-10 images: the shared subset as a local .npz
+(../shared/datasets/cifar10-subset.npz, where CI provides it).
 
 Trains the paper's CNN for a few epochs through the workflow's data and training rules and
 checks that it generalises clearly above chance. Skips with a reason where the subset is absent.

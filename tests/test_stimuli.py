@@ -1,4 +1,4 @@
-"""Grating stimuli: the set of spec section 3, checked against the formula's known properties."""
+"""Grating stimuli: the set of docs/method.md §3, checked against the formula's known properties."""
 
 import numpy as np
 import pytest

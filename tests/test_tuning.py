@@ -418,7 +418,7 @@ def test_trained_first_layer_is_more_selective_than_its_shuffled_control():
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(0))
     model.train()
-    for batch in order.split(32):  # one epoch, the spec's optimiser and batch size
+    for batch in order.split(32):  # one epoch, the optimiser and batch size of docs/method.md §2
         loss = nn.functional.cross_entropy(model(inputs[batch]), y_train[batch])
         optimiser.zero_grad()
         loss.backward()

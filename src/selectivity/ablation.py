@@ -1,6 +1,6 @@
 """Ablation: how much test performance depends on a layer's most and least selective units.
 
-Spec section 4. A unit is ablated by zeroing its whole channel (conv) or its value (fc) at
+docs/method.md §4. A unit is ablated by zeroing its whole channel (conv) or its value (fc) at
 the stage's post-BN output through a keep mask (:func:`selectivity.models.apply_keep_mask`);
 checkpoints are never edited. One layer is ablated at a time.
 
@@ -19,7 +19,7 @@ the output of L once per image batch and evaluates every ablation condition of L
 batched passes (conditions x images rows); conditions with identical masks are evaluated
 once. :func:`naive_per_image_losses` is the plain reference (a full forward per condition).
 
-Design choices [D] (for the README):
+Design choices [D] (docs/method.md §4):
 
 * units ablated = ``round(fraction * units)``, rounding halves up (:func:`units_to_ablate`);
 * unit orders are a stable sort by (score, unit index); the descending order is the exact

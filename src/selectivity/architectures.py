@@ -58,7 +58,7 @@ class ConvNetSpec:
         return dict(zip(self.layer_names(), counts))
 
 
-# The paper's "7-layer CNN" (spec section 1): six valid 3x3 convs and one hidden FC layer.
+# The paper's "7-layer CNN" (docs/method.md §1): six valid 3x3 convs and one hidden FC layer.
 CNN7_SPEC = ConvNetSpec(
     name="cnn7",
     convs=(

@@ -1,4 +1,4 @@
-"""Verdicts on the claims of spec section 6, computed afresh from the tables on every run.
+"""Verdicts on the claims of docs/method.md §6, computed afresh from the tables on every run.
 
 Each claim reduces to one number per network, an across-network effect size with a
 percentile bootstrap interval over networks (the unit of replication), and a verdict
@@ -72,7 +72,7 @@ _JOINT_RESAMPLING = (
     " that each difference's own interval lies above 0."
 )
 
-#: The verdict rule of every claim, in words (quoted by the README and the claims table).
+#: The verdict rule of every claim, in words (quoted by the claims table; docs/method.md §6).
 #: "Clean" networks are those with label corruption ClaimSettings.reference_label_corruption (0).
 VERDICT_RULES: dict[str, str] = {
     "C1": "Per clean network at the configured checkpoint: the fraction of units with gOSI above the "

@@ -1,6 +1,6 @@
 """Class selectivity of units (Morcos et al. 2018), the contrast to orientation selectivity.
 
-Spec section 4. A unit's response is its stage response (after ReLU, before BN), averaged
+docs/method.md §4. A unit's response is its stage response (after ReLU, before BN), averaged
 over all spatial positions for conv/pool layers, the unit's value for fc layers: the
 read-out of the tuning analysis (:func:`selectivity.tuning.measure_responses`), on test images. The class selectivity index is
 

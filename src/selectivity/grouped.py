@@ -2,7 +2,7 @@
 
 A small CNN at batch 32 keeps a GPU mostly idle: each step is a few hundred tiny
 kernel launches. Stacking K independent networks makes every launch do K networks'
-work, so K networks train in about the time of one (spec "paper scale at GPU speed").
+work, so K networks train in about the time of one (docs/method.md §7).
 
 Stacking is exact, not an approximation of K separate runs:
 

@@ -1,6 +1,6 @@
 """Shift invariance of higher-layer representations, intact and with lower-layer units ablated.
 
-Spec section 5; every choice here is ours [D] (the author's code has no such analysis):
+docs/method.md §5; every choice here is ours [D] (the author's code has no such analysis):
 
 * **representation** of an image at a measured layer: the layer's stage response (after
   ReLU, before BN) flattened over channels x positions. Spatial positions are kept on

@@ -6,10 +6,10 @@ A stage maps its input to two tensors:
 
 ``response``
     what the tuning and class-selectivity analyses read: the layer's activation
-    after ReLU and before BatchNorm (spec section 3);
+    after ReLU and before BatchNorm (docs/method.md §3);
 ``output``
     what the next stage receives and where ablation happens: the output of the
-    BatchNorm that follows the layer (spec section 4). For layers without BN
+    BatchNorm that follows the layer (docs/method.md §4). For layers without BN
     (VGG16) the output is the response itself.
 
 Ablation is a multiplicative *keep mask* over the channel (conv) or unit (fc)
@@ -32,7 +32,7 @@ from selectivity.architectures import (  # noqa: F401  (re-exported: the archite
     ConvNetSpec,
 )
 
-# Keras BatchNormalization defaults, which the author's code used (spec section 1):
+# Keras BatchNormalization defaults, which the author's code used (docs/method.md §1):
 # moving average momentum 0.99 (PyTorch counts the other way round) and epsilon 1e-3.
 KERAS_BN_MOMENTUM = 0.01
 KERAS_BN_EPSILON = 1e-3

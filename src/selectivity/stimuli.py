@@ -1,4 +1,4 @@
-"""Full-field sinusoidal gratings for orientation tuning (spec section 3).
+"""Full-field sinusoidal gratings for orientation tuning (docs/method.md §3).
 
 Every grating is achromatic (the same image in R, G and B) and full contrast (min-max
 scaled to [0, 1]). Spatial frequency ``s`` has the angular wavenumber
@@ -102,7 +102,7 @@ def grating_stimuli(
     phases: int = 4,
     spatial_frequencies: int | None = None,
 ) -> GratingStimuli:
-    """The grating set of spec section 3 (module docstring): orientations 0..180 deg and
+    """The grating set of docs/method.md §3 (module docstring): orientations 0..180 deg and
     phases 0..360 deg in equal steps, ``spatial_frequency_count(image_size)`` SFs by default."""
     import torch
 

@@ -3,7 +3,7 @@
 :func:`selectivity_summary` condenses the per-unit tuning tables of many networks and
 checkpoints into one row per network x checkpoint x layer x stimulus set, joined with
 that epoch's accuracy and loss. The other functions relate a layer's selectivity to
-test accuracy in the two ways of spec section 2: across the epochs of one network
+test accuracy in the two ways of docs/method.md §2: across the epochs of one network
 (:func:`correlations_across_epochs`, then :func:`summarise_across_seeds`) and across
 networks that differ in label corruption and seed (:func:`correlations_across_networks`).
 """
@@ -129,7 +129,7 @@ def selectivity_summary(
     :data:`METRIC_COLUMNS`.
 
     Dead units (no response to any grating) stay in every average with OSI = gOSI = 0,
-    as spec section 3 defines them, and never count as selective; ``fraction_dead`` says
+    as docs/method.md §3 defines them, and never count as selective; ``fraction_dead`` says
     how many there are. A unit is selective when its gOSI exceeds
     ``selectivity_threshold`` (recorded in its own column so verdicts can check it).
     """

@@ -12,7 +12,7 @@ from selectivity.data import Dataset, is_integer
 logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------
-# Synthetic stand-in (recipe in the module docstring)
+# Synthetic stand-in (recipe: docs/method.md §2.8)
 # --------------------------------------------------------------------------------------------
 
 SYNTHETIC_SPATIAL_FREQUENCY_BANDS = ("low", "high")
@@ -150,7 +150,7 @@ def make_synthetic_dataset(
     num_classes: int = 10,
     progress: bool = True,
 ) -> Dataset:
-    """A procedurally generated stand-in dataset of oriented gratings (recipe: module docstring).
+    """A procedurally generated stand-in dataset of oriented gratings (recipe: docs/method.md §2.8).
 
     Not CIFAR-10: it exists so that the whole workflow can run, and be tested, without it.
     ``num_classes`` must be even (orientations x 2 frequency bands). Same arguments, same bytes.

@@ -1,4 +1,4 @@
-"""Training one network, or K networks stacked into one, as the author did (spec sections 1-2).
+"""Training one network, or K networks stacked into one, as the author did (docs/method.md §1 and §2).
 
 The training rule [A]: inputs are ``preprocess(x, mean_image(x_train[train_indices]))``;
 every epoch visits the training split in a fresh random order in batches of 32 (the
@@ -128,7 +128,7 @@ class NetworkSpec:
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    """How to train (defaults: the author's Keras settings, spec section 2).
+    """How to train (defaults: the author's Keras settings, docs/method.md §2).
 
     ``checkpoint_epochs`` are the epochs whose weights are saved (0 = initialisation);
     the last epoch is always saved too. ``precision`` must be ``"fp32"`` (IEEE fp32

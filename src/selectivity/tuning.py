@@ -1,4 +1,4 @@
-"""Orientation tuning of every unit of a network (spec section 3).
+"""Orientation tuning of every unit of a network (docs/method.md §3).
 
 Pipeline, per analysed layer:
 

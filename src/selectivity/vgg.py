@@ -1,6 +1,6 @@
 """The paper's second model: torchvision's VGG16 trained on ImageNet, as an analysable network.
 
-The 20 analysed layers (spec section 1) are every convolution (conv1_1 ... conv5_3),
+The 20 analysed layers (docs/method.md §1) are every convolution (conv1_1 ... conv5_3),
 every max-pool (pool1 ... pool5) and the two hidden fully connected layers (fc1, fc2).
 The stages reuse torchvision's own modules, so the logits are exactly those of
 ``torchvision.models.vgg16`` and the published weights load unchanged. VGG16 has no
