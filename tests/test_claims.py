@@ -8,15 +8,17 @@ from selectivity.claims import (
     CLAIM_IDS,
     VERDICT_RULES,
     ClaimSettings,
-    claims_html,
     evaluate_claims,
+    headline_claims,
 )
-from selectivity.statistics import bootstrap_confidence_interval, bootstrap_correlation_ci, fisher_mean
+from selectivity.claims_report import claims_html
+from selectivity.statistics import fisher_interval, mean_interval, median_interval
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "fc1")
 LOWER, HIGHER = ("conv1", "conv2"), ("conv5", "conv6", "fc1")
-SETTINGS = ClaimSettings(n_resamples=2000, seed=1, tuning_checkpoint="final")
+SETTINGS = ClaimSettings(n_permutations=999, seed=1, tuning_checkpoint="final")
 EMPTY = pd.DataFrame()
+TOO_FEW = "inconclusive (too few networks)"
 
 
 def network(label_corruption, seed, model="cnn7"):
@@ -35,6 +37,8 @@ def summary_table(checkpoints, model="cnn7") -> pd.DataFrame:
             group = "lower" if layer in LOWER else "higher" if layer in HIGHER else "middle"
             for stimulus_set in ("gratings", "shuffled"):
                 gratings = stimulus_set == "gratings"
+                # lower layers differ by a constant so their average is the conv1 value + 0.05
+                gosi = (point["gosi"] + 0.1 * (layer == "conv2")) if gratings else point["shuffled_gosi"]
                 rows.append(
                     dict(
                         network(point["label_corruption"], point["seed"], model),
@@ -44,8 +48,10 @@ def summary_table(checkpoints, model="cnn7") -> pd.DataFrame:
                         layer_index=layer_index,
                         stimulus_set=stimulus_set,
                         n_units=32,
-                        # lower layers differ by a constant so their average is the conv1 value + 0.05
-                        mean_gosi=(point["gosi"] + 0.1 * (layer == "conv2")) if gratings else 0.1,
+                        mean_gosi=gosi * 0.9,  # the author's mean, dead units as 0: not what the claims use
+                        mean_gosi_responsive=gosi,
+                        mean_peak_response=point["response"],
+                        n_dead=point["dead"],
                         fraction_selective=(
                             point[f"selective_{group}"] if gratings else point["selective_shuffled"]
                         ),
@@ -57,7 +63,18 @@ def summary_table(checkpoints, model="cnn7") -> pd.DataFrame:
 
 
 def checkpoint(
-    label_corruption, seed, epoch, gosi, test_accuracy, kind="epoch", lower=0.6, higher=0.3, shuffled=0.05
+    label_corruption,
+    seed,
+    epoch,
+    gosi,
+    test_accuracy,
+    kind="epoch",
+    lower=0.6,
+    higher=0.3,
+    shuffled=0.05,
+    shuffled_gosi=0.1,
+    response=1.0,
+    dead=0,
 ):
     return dict(
         label_corruption=label_corruption,
@@ -70,61 +87,95 @@ def checkpoint(
         selective_middle=0.2,
         selective_higher=higher,
         selective_shuffled=shuffled,
+        shuffled_gosi=shuffled_gosi,
+        response=response,
+        dead=dead,
     )
 
 
 def claim_row(table, claim, model="cnn7"):
-    rows = table[(table["claim"] == claim) & (table["model"] == model)]
+    """The headline row of a claim: the one whose verdict is the claim's."""
+    rows = headline_claims(table)
+    rows = rows[(rows["claim"] == claim) & (rows["model"] == model)]
     assert len(rows) == 1
     return rows.iloc[0]
+
+
+def test_row(table, claim, test, layer, model="cnn7"):
+    rows = table[
+        (table["claim"] == claim)
+        & (table["test"] == test)
+        & (table["layer"] == layer)
+        & (table["model"] == model)
+    ]
+    assert len(rows) == 1, rows
+    return rows.iloc[0]
+
+
+test_row.__test__ = False  # a helper, not a test
+
+
+def assert_interval(row, expected):
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(expected)
 
 
 # ---------------------------------------------------------------- C1
 
 
-def test_c1_supported_with_hand_computed_effect():
-    higher = [0.3 + 0.02 * seed for seed in range(5)]
-    points = [
-        checkpoint(0.0, seed, 10, 0.5, 0.8, lower=0.6 + 0.02 * seed, higher=higher[seed]) for seed in range(5)
-    ]
-    points += [checkpoint(0.0, seed, 0, 0.5, 0.1, lower=0.0, higher=0.0) for seed in range(5)]  # not final
+def trained_and_untrained(
+    seeds=range(5), lower=lambda s: 0.6 + 0.02 * s, higher=lambda s: 0.3 + 0.02 * s, untrained=0.1
+):
+    points = [checkpoint(0.0, s, 10, 0.5, 0.8, lower=lower(s), higher=higher(s)) for s in seeds]
+    points += [checkpoint(0.0, s, 0, 0.2, 0.1, lower=untrained, higher=untrained) for s in seeds]
+    return points
+
+
+def test_c1_supported_with_hand_computed_tests_and_corrupted_networks_ignored():
+    points = trained_and_untrained()
     points += [checkpoint(0.8, 0, 10, 0.1, 0.2, lower=0.0, higher=0.0)]  # corrupted: not used
-    result = claim_row(evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS), "C1")
-    excess_higher = np.array(higher) - 0.05  # smaller than the lower layers' excess for every network
-    assert result["effect_size"] == pytest.approx(excess_higher.mean())
-    assert (result["ci_low"], result["ci_high"]) == pytest.approx(
-        bootstrap_confidence_interval(excess_higher, n_resamples=2000, seed=1)
-    )
+    table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
+    higher = np.array([0.3 + 0.02 * s for s in range(5)])
+    excess = test_row(table, "C1", "gratings_minus_shuffled", "higher")
+    assert excess["effect_size"] == pytest.approx((higher - 0.05).mean())
+    assert_interval(excess, mean_interval(higher - 0.05)[1:])
+    assert excess["p_value"] == pytest.approx(1 / 32)  # every network positive: the exact sign-flip minimum
+    beyond_untrained = test_row(table, "C1", "trained_minus_untrained", "lower")
+    assert beyond_untrained["effect_size"] == pytest.approx(np.mean([0.5 + 0.02 * s for s in range(5)]))
+    result = claim_row(table, "C1")
+    assert result["test"] == "claim" and result["verdict"] == "supported"
     assert result["n_networks"] == 5 and result["n_seeds"] == 5
-    assert result["verdict"] == "supported"
-    assert "conv1" in result["statistic"] and "fc1" in result["statistic"]
+    assert result["effect_size"] == pytest.approx((higher - 0.1).mean())  # the weakest test
+    assert "conv1" in excess["statistic"] or "conv5" in excess["statistic"]
 
 
-def test_c1_not_supported_when_gratings_match_the_shuffled_control():
-    points = [checkpoint(0.0, seed, 10, 0.5, 0.8, lower=0.6, higher=0.05) for seed in range(4)]
-    result = claim_row(evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS), "C1")
-    assert result["effect_size"] == pytest.approx(0.0)
-    assert result["verdict"] == "not supported"
+def test_c1_not_supported_when_trained_networks_are_no_more_selective_than_untrained():
+    # well above the shuffled control, but an untrained network is already as selective: fails C1
+    points = trained_and_untrained(higher=lambda s: 0.3, untrained=0.35)
+    table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
+    assert test_row(table, "C1", "gratings_minus_shuffled", "higher")["verdict"] == "supported"
+    assert test_row(table, "C1", "trained_minus_untrained", "higher")["verdict"] == "not supported"
+    assert claim_row(table, "C1")["verdict"] == "not supported"
 
 
-def test_c1_reads_the_configured_checkpoint():
-    points = [checkpoint(0.0, seed, 10, 0.5, 0.8, higher=0.05) for seed in range(4)]
-    points += [checkpoint(0.0, seed, 4, 0.5, 0.8, kind="best", higher=0.45) for seed in range(4)]
-    settings = ClaimSettings(n_resamples=500, tuning_checkpoint="best")
-    result = claim_row(evaluate_claims(summary_table(points), EMPTY, EMPTY, settings), "C1")
-    assert result["effect_size"] == pytest.approx(0.4) and result["verdict"] == "supported"
+def test_c1_inconclusive_without_epoch_0_and_says_how_to_fix_it():
+    points = [checkpoint(0.0, s, 10, 0.5, 0.8, lower=0.6 + 0.01 * s) for s in range(5)]
+    table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
+    missing = test_row(table, "C1", "trained_minus_untrained", "lower")
+    assert missing["verdict"] == "inconclusive" and "checkpoint_epochs" in missing["statistic"]
+    assert claim_row(table, "C1")["verdict"] == "inconclusive"
 
 
-def test_c1_inconclusive_with_too_few_networks_but_still_measured():
-    points = [checkpoint(0.0, seed, 10, 0.5, 0.8) for seed in range(2)]
-    result = claim_row(evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS), "C1")
-    assert result["effect_size"] == pytest.approx(0.25)
-    assert result["n_networks"] == 2 and result["verdict"] == "inconclusive"
-    assert "at least 3" in result["statistic"]
+def test_c1_too_few_networks_is_its_own_verdict_but_still_measured():
+    points = trained_and_untrained(seeds=range(4))
+    table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
+    excess = test_row(table, "C1", "gratings_minus_shuffled", "lower")
+    assert excess["n_networks"] == 4 and np.isfinite(excess["effect_size"])
+    assert excess["verdict"] == TOO_FEW and "at least 5" in excess["statistic"]
+    assert claim_row(table, "C1")["verdict"] == TOO_FEW
 
 
 def test_c1_refuses_a_summary_made_with_another_threshold():
-    summary = summary_table([checkpoint(0.0, seed, 10, 0.5, 0.8) for seed in range(3)])
+    summary = summary_table(trained_and_untrained())
     summary["selectivity_threshold"] = 0.5
     with pytest.raises(ValueError, match="0.5"):
         evaluate_claims(summary, EMPTY, EMPTY, SETTINGS)
@@ -132,111 +183,148 @@ def test_c1_refuses_a_summary_made_with_another_threshold():
 
 # ---------------------------------------------------------------- C2
 
-ACCURACY = [0.1, 0.3, 0.5, 0.6, 0.7]
+ACCURACY = {1: 0.1, 2: 0.3, 3: 0.5, 4: 0.6, 5: 0.7}
 # Orderings of five epochs' lower-layer gOSI with known Spearman correlations to ACCURACY.
 RISING = {1.0: [1, 2, 3, 4, 5], 0.9: [2, 1, 3, 4, 5], 0.8: [2, 1, 4, 3, 5]}
 
 
-def epoch_points(label_corruption, seed, ranks, sign=1.0):
-    return [
-        checkpoint(label_corruption, seed, epoch, 0.1 * sign * rank, ACCURACY[epoch])
-        for epoch, rank in enumerate(ranks)
-    ]
+def epoch_points(label_corruption, seed, ranks, sign=1.0, response=None):
+    points = [checkpoint(label_corruption, seed, 0, 5.0, 0.1)]  # epoch 0: not counted by C2
+    for epoch, rank in zip(ACCURACY, ranks):
+        extra = {} if response is None else {"response": response[epoch - 1]}
+        points.append(checkpoint(label_corruption, seed, epoch, 0.1 * sign * rank, ACCURACY[epoch], **extra))
+    return points
 
 
-def test_c2_supported_with_fisher_mean_of_known_correlations():
+def test_c2_median_of_per_network_correlations_after_epoch_0():
     expected = [1.0, 0.9, 0.9, 0.8, 1.0]
     points = []
     for seed, r in enumerate(expected):
         points += epoch_points(0.0, seed, RISING[r])
     points += epoch_points(0.6, 0, RISING[1.0], sign=-1)  # corrupted: not used
     points += [checkpoint(0.0, 0, 2, -5.0, 0.5, kind="best")]  # best checkpoint: not used
-    result = claim_row(evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS), "C2")
-    clipped = np.clip(expected, -0.999999, 0.999999)
-    assert result["effect_size"] == pytest.approx(np.tanh(np.arctanh(clipped).mean()))
-    assert (result["ci_low"], result["ci_high"]) == pytest.approx(
-        bootstrap_confidence_interval(expected, statistic=fisher_mean, n_resamples=2000, seed=1)
-    )
+    table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
+    result = claim_row(table, "C2")
+    assert result["test"] == "gosi_vs_accuracy"
+    assert result["effect_size"] == pytest.approx(0.9)  # a median: no Fisher-z artefact from r = 1
+    assert_interval(result, median_interval(expected)[1:3])
+    assert result["p_value"] == pytest.approx(1 / 32)  # sign test, all five positive
     assert result["n_networks"] == 5 and result["verdict"] == "supported"
+    assert "after epoch 0" in result["statistic"] and "5-5 saved epochs" in result["statistic"]
+
+
+def test_c2_reports_the_controls_beside_it():
+    points = []
+    for seed in range(5):
+        points += epoch_points(0.0, seed, RISING[1.0], response=[5, 4, 3, 2, 1])
+    table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
+    response = test_row(table, "C2", "mean_response_vs_accuracy", "lower")
+    assert response["effect_size"] == pytest.approx(-1.0) and not response["headline"]
+    shuffled = test_row(table, "C2", "shuffled_gosi_vs_accuracy", "lower")
+    assert shuffled["n_networks"] == 0  # constant shuffled gOSI: undefined correlations, left out
+    assert "mean_response_vs_accuracy median -1" in claim_row(table, "C2")["statistic"]
 
 
 def test_c2_not_supported_when_selectivity_falls_as_accuracy_rises():
     points = []
-    for seed, r in enumerate([1.0, 0.9, 0.8, 1.0]):
+    for seed, r in enumerate([1.0, 0.9, 0.8, 1.0, 0.9]):
         points += epoch_points(0.0, seed, RISING[r], sign=-1)
     result = claim_row(evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS), "C2")
-    assert result["effect_size"] < -0.8 and result["verdict"] == "not supported"
+    assert result["effect_size"] == pytest.approx(-0.9) and result["verdict"] == "not supported"
 
 
 def test_c2_inconclusive_when_correlations_disagree_or_are_undefined():
     points = []
-    for seed, sign in enumerate([1, -1, 1, -1]):
+    for seed, sign in enumerate([1, -1, 1, -1, 1, -1]):
         points += epoch_points(0.0, seed, RISING[0.9], sign=sign)
-    points += [checkpoint(0.0, 9, epoch, 0.3, ACCURACY[epoch]) for epoch in range(5)]  # constant: undefined
+    points += [checkpoint(0.0, 9, epoch, 0.3, ACCURACY[epoch]) for epoch in ACCURACY]  # constant: undefined
     result = claim_row(evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS), "C2")
     assert result["effect_size"] == pytest.approx(0.0, abs=1e-9)
-    assert result["n_networks"] == 4 and result["verdict"] == "inconclusive"
+    assert result["n_networks"] == 6 and result["verdict"] == "inconclusive"
     assert "1 networks with an undefined correlation" in result["statistic"]
 
 
 # ---------------------------------------------------------------- C3
 
 
-def across_network_points(gosi_by_corruption, accuracy_by_corruption, seeds=(0, 1)):
+def across_network_points(gosi_by_corruption, accuracy_by_corruption, seeds=range(5), within=0.02):
     points = []
     for seed in seeds:
         for corruption, gosi in gosi_by_corruption.items():
             accuracy = accuracy_by_corruption[corruption] + 0.01 * seed
             points.append(checkpoint(corruption, seed, 0, 0.0, 0.1))  # initialisation: not final
-            points.append(checkpoint(corruption, seed, 20, gosi + 0.02 * seed, accuracy))
+            points.append(checkpoint(corruption, seed, 20, gosi + within * seed, accuracy, dead=1))
     return points
 
 
-def test_c3_supported_with_the_hand_computed_correlation():
-    gosi = {0.0: 0.50, 0.2: 0.42, 0.4: 0.45, 0.6: 0.30, 0.8: 0.28, 1.0: 0.20}
-    accuracy = {0.0: 0.80, 0.2: 0.70, 0.4: 0.62, 0.6: 0.50, 0.8: 0.35, 1.0: 0.10}
-    result = claim_row(
-        evaluate_claims(summary_table(across_network_points(gosi, accuracy)), EMPTY, EMPTY, SETTINGS), "C3"
+GOSI = {0.0: 0.50, 0.5: 0.40, 1.0: 0.20}
+ACCURACY_BY_LEVEL = {0.0: 0.80, 0.5: 0.60, 1.0: 0.10}
+
+
+def test_c3_across_and_within_levels_with_the_hand_computed_correlation():
+    table = evaluate_claims(
+        summary_table(across_network_points(GOSI, ACCURACY_BY_LEVEL)), EMPTY, EMPTY, SETTINGS
     )
-    # networks in sorted (label_corruption, seed) order, as the bootstrap draws them
-    x = [gosi[c] + 0.05 + 0.02 * s for c in gosi for s in (0, 1)]  # lower-layer average adds 0.05
-    y = [accuracy[c] + 0.01 * s for c in accuracy for s in (0, 1)]
-    assert result["effect_size"] == pytest.approx(scipy_stats.spearmanr(x, y).statistic)
-    assert (result["ci_low"], result["ci_high"]) == pytest.approx(
-        bootstrap_correlation_ci(x, y, n_resamples=2000, seed=1)
-    )
-    assert result["n_networks"] == 12 and result["n_seeds"] == 2
+    # networks in sorted (label_corruption, seed) order
+    x = [GOSI[c] + 0.05 + 0.02 * s for c in GOSI for s in range(5)]  # lower-layer average adds 0.05
+    y = [ACCURACY_BY_LEVEL[c] + 0.01 * s for c in GOSI for s in range(5)]
+    across = test_row(table, "C3", "across_levels", "lower")
+    r = scipy_stats.spearmanr(x, y).statistic
+    assert across["effect_size"] == pytest.approx(r)
+    assert_interval(across, fisher_interval(r, 15))
+    assert across["n_networks"] == 15 and across["n_seeds"] == 5 and across["verdict"] == "supported"
+    within = test_row(table, "C3", "within_levels", "lower")
+    assert within["effect_size"] == pytest.approx(1.0)  # seeds rank the same within every level
+    result = claim_row(table, "C3")
     assert result["verdict"] == "supported"
+    assert "Dead units excluded from the mean gOSI: 30 of 960" in result["statistic"]
+
+
+def test_c3_inconclusive_when_only_the_corruption_level_links_the_two():
+    # across levels a perfect link; within levels, selectivity falls as accuracy rises
+    points = across_network_points(GOSI, ACCURACY_BY_LEVEL, within=-0.002)
+    table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
+    assert test_row(table, "C3", "across_levels", "lower")["verdict"] == "supported"
+    assert test_row(table, "C3", "within_levels", "lower")["verdict"] == "not supported"
+    assert claim_row(table, "C3")["verdict"] == "not supported"
 
 
 def test_c3_not_supported_when_selectivity_rises_with_corruption():
-    gosi = {0.0: 0.1, 0.2: 0.2, 0.4: 0.3, 0.6: 0.4, 0.8: 0.5, 1.0: 0.6}
-    accuracy = {0.0: 0.8, 0.2: 0.7, 0.4: 0.6, 0.6: 0.5, 0.8: 0.4, 1.0: 0.1}
-    result = claim_row(
-        evaluate_claims(summary_table(across_network_points(gosi, accuracy)), EMPTY, EMPTY, SETTINGS), "C3"
+    gosi = {0.0: 0.1, 0.5: 0.3, 1.0: 0.6}
+    table = evaluate_claims(
+        summary_table(across_network_points(gosi, ACCURACY_BY_LEVEL, within=-0.02)), EMPTY, EMPTY, SETTINGS
     )
-    assert result["effect_size"] < -0.8 and result["verdict"] == "not supported"
+    result = claim_row(table, "C3")
+    assert test_row(table, "C3", "across_levels", "lower")["effect_size"] < -0.8
+    assert result["verdict"] == "not supported"
 
 
-def test_c3_inconclusive_with_a_single_corruption_level():
+def test_c3_across_levels_inconclusive_with_a_single_corruption_level():
     points = [checkpoint(0.0, seed, 20, 0.1 * seed, 0.5 + 0.05 * seed) for seed in range(6)]
-    result = claim_row(evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS), "C3")
-    assert result["effect_size"] == pytest.approx(1.0)
-    assert result["verdict"] == "inconclusive" and "label-corruption levels [0.0]" in result["statistic"]
+    table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
+    across = test_row(table, "C3", "across_levels", "lower")
+    assert across["verdict"] == "inconclusive" and "label-corruption levels [0.0]" in across["statistic"]
+    assert claim_row(table, "C3")["verdict"] == "inconclusive"
 
 
 # ---------------------------------------------------------------- half ablation (C4, C6)
 
 
 def half_ablation_table(networks, layers=LAYERS) -> pd.DataFrame:
-    """Rows from (label_corruption, seed, {ranking: (top, bottom, [random draws])}) per layer."""
+    """Rows from (label_corruption, seed, {ranking: (top, bottom, [random draws], [matched draws])}) per
+    layer; a value may be a dict layer -> value."""
     rows = []
     for label_corruption, seed, by_ranking in networks:
         for layer_index, layer in enumerate(layers):
-            for ranking, (top, bottom, random_draws) in by_ranking.items():
+            for ranking, values in by_ranking.items():
+                top, bottom, random_draws, *matched = values
                 conditions = [("top", 0, top), ("bottom", 0, bottom)]
                 conditions += [("random", draw, value) for draw, value in enumerate(random_draws)]
+                conditions += [
+                    ("matched", draw, value) for draw, value in enumerate(matched[0] if matched else [])
+                ]
                 for condition, draw, increase in conditions:
+                    increase = increase[layer] if isinstance(increase, dict) else increase
                     rows.append(
                         dict(
                             network(label_corruption, seed),
@@ -261,57 +349,75 @@ def half_ablation_table(networks, layers=LAYERS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_c4_supported_with_hand_computed_effect_and_corrupted_networks_ignored():
-    networks = [(0.0, seed, {"gosi": (0.5 + 0.1 * seed, 0.1, [0.2, 0.3, 0.4])}) for seed in range(4)]
-    networks += [(1.0, 0, {"gosi": (0.0, 2.0, [2.0])})]  # corrupted, opposite effect: not used
-    result = claim_row(evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS), "C4")
-    top_minus_random = np.array(
-        [0.2 + 0.1 * seed for seed in range(4)]
-    )  # random mean 0.3; smaller than vs bottom
-    assert result["effect_size"] == pytest.approx(top_minus_random.mean())
-    assert (result["ci_low"], result["ci_high"]) == pytest.approx(
-        bootstrap_confidence_interval(top_minus_random, n_resamples=2000, seed=1)
-    )
-    assert result["n_networks"] == 4 and result["verdict"] == "supported"
+def test_c4_tests_every_control_per_layer_and_pooled():
+    networks = [(0.0, s, {"gosi": (0.5 + 0.1 * s, 0.1, [0.2, 0.3, 0.4], [0.35, 0.45])}) for s in range(5)]
+    networks += [(1.0, 0, {"gosi": (0.0, 2.0, [2.0], [2.0])})]  # corrupted, opposite effect: not used
+    table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS)
+    top_minus_matched = np.array([0.1 + 0.1 * s for s in range(5)])  # matched mean 0.4
+    for layer in ("pooled", "conv1", "conv2"):
+        row = test_row(table, "C4", "top_minus_matched", layer)
+        assert row["effect_size"] == pytest.approx(top_minus_matched.mean())
+        assert_interval(row, mean_interval(top_minus_matched)[1:])
+        assert test_row(table, "C4", "claim", layer)["verdict"] == "supported"
+    result = claim_row(table, "C4")
+    assert result["layer"] == "pooled" and result["verdict"] == "supported" and result["n_networks"] == 5
+    assert result["effect_size"] == pytest.approx(top_minus_matched.mean())  # the weakest control
 
 
-def test_c4_not_supported_when_top_ablation_is_least_harmful():
-    networks = [(0.0, seed, {"gosi": (0.05, 0.3 + 0.01 * seed, [0.2, 0.3])}) for seed in range(4)]
-    result = claim_row(evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS), "C4")
-    assert result["effect_size"] == pytest.approx(0.05 - (0.3 + 0.015))
-    assert result["verdict"] == "not supported"
-
-
-def test_c4_inconclusive_when_one_control_goes_the_other_way():
-    # top beats bottom clearly, but random ablation hurts as much as top on average
-    networks = [(0.0, seed, {"gosi": (0.5, 0.1, [0.5 + (-0.1) ** seed])}) for seed in range(6)]
-    result = claim_row(evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS), "C4")
-    assert result["ci_low"] < 0 < result["ci_high"] and result["verdict"] == "inconclusive"
-
-
-def test_c6_supported_when_class_selective_ablation_is_no_worse_than_random():
+def test_c4_per_layer_verdicts_when_layers_disagree():
+    conv2_wins = {layer: 1.0 for layer in LAYERS} | {"conv1": 0.2}
     networks = [
-        (
-            0.0,
-            seed,
-            {"class_selectivity": (0.3 - 0.02 * seed, 0.1, [0.3, 0.32]), "gosi": (0.6, 0.1, [0.3, 0.32])},
-        )
-        for seed in range(5)
+        (0.0, s, {"gosi": (conv2_wins, 0.5 + 0.01 * s, [0.5 + 0.01 * s], [0.5 + 0.01 * s])}) for s in range(5)
     ]
-    result = claim_row(evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS), "C6")
-    differences = np.array([-0.01 - 0.02 * seed for seed in range(5)])
+    table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS)
+    assert test_row(table, "C4", "claim", "conv2")["verdict"] == "supported"
+    assert test_row(table, "C4", "claim", "conv1")["verdict"] == "not supported"
+    assert claim_row(table, "C4")["verdict"] == "supported"  # pooled: (1.0 + 0.2) / 2 > 0.5
+
+
+def test_c4_not_specific_when_matched_units_hurt_as_much():
+    # top beats bottom and random clearly, but random units matched on frequency and output hurt as much
+    networks = [(0.0, s, {"gosi": (0.5, 0.1, [0.2], [0.5 + (-0.1) ** s])}) for s in range(6)]
+    table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS)
+    assert test_row(table, "C4", "top_minus_random", "pooled")["verdict"] == "supported"
+    matched = test_row(table, "C4", "top_minus_matched", "pooled")
+    assert matched["ci_low"] < 0 < matched["ci_high"] and matched["verdict"] == "inconclusive"
+    assert claim_row(table, "C4")["verdict"] == "inconclusive"
+
+
+def test_c4_without_a_matched_condition_cannot_be_supported():
+    networks = [(0.0, s, {"gosi": (0.5 + 0.1 * s, 0.1, [0.2, 0.3])}) for s in range(5)]
+    table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS)
+    assert test_row(table, "C4", "top_minus_random", "pooled")["verdict"] == "supported"
+    assert "no matched condition" in test_row(table, "C4", "top_minus_matched", "pooled")["statistic"]
+
+
+def test_c6_supported_only_when_shown_within_the_margin():
+    networks = [
+        (0.0, s, {"class_selectivity": (0.3 - 0.02 * s, 0.1, [0.3, 0.32]), "gosi": (0.6, 0.1, [0.3, 0.32])})
+        for s in range(5)
+    ]
+    table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS)
+    result = claim_row(table, "C6")
+    differences = np.array([-0.01 - 0.02 * s for s in range(5)])
     assert result["effect_size"] == pytest.approx(differences.mean())
-    assert (result["ci_low"], result["ci_high"]) == pytest.approx(
-        bootstrap_confidence_interval(differences, n_resamples=2000, seed=1)
-    )
-    assert result["verdict"] == "supported"
-    assert "ranked by gOSI: mean 0.290" in result["statistic"]  # 0.6 - 0.31, the gOSI counterpart
+    assert_interval(result, mean_interval(differences)[1:])
+    assert result["ci_high"] < SETTINGS.equivalence_margin and result["verdict"] == "supported"
+    assert test_row(table, "C6", "gosi_top_minus_random", "all")["effect_size"] == pytest.approx(0.29)
 
 
-def test_c6_not_supported_when_class_selective_ablation_is_worse():
-    networks = [(0.0, seed, {"class_selectivity": (0.6 + 0.01 * seed, 0.1, [0.3])}) for seed in range(4)]
+def test_c6_absence_of_evidence_is_inconclusive():
+    # no difference on average but too noisy to show that it is below the margin
+    networks = [(0.0, s, {"class_selectivity": (0.3 + 0.4 * (-1) ** s, 0.1, [0.3])}) for s in range(6)]
     result = claim_row(evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS), "C6")
-    assert result["effect_size"] == pytest.approx(0.315) and result["verdict"] == "not supported"
+    assert result["ci_low"] < 0 < SETTINGS.equivalence_margin < result["ci_high"]
+    assert result["verdict"] == "inconclusive"
+
+
+def test_c6_not_supported_when_class_selective_ablation_is_worse_by_more_than_the_margin():
+    networks = [(0.0, s, {"class_selectivity": (0.6 + 0.01 * s, 0.1, [0.3])}) for s in range(5)]
+    result = claim_row(evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS), "C6")
+    assert result["effect_size"] == pytest.approx(0.32) and result["verdict"] == "not supported"
 
 
 def test_causal_tables_must_hold_one_checkpoint_per_network():
@@ -325,7 +431,7 @@ def test_causal_tables_must_hold_one_checkpoint_per_network():
 # ---------------------------------------------------------------- C5
 
 
-def invariance_table(seeds, top, bottom, random_draws) -> pd.DataFrame:
+def invariance_table(seeds, top, bottom, random_draws, matched_draws=()) -> pd.DataFrame:
     """Normalised invariance per condition; each value may depend on the seed (callables)."""
     rows = []
     for seed in seeds:
@@ -354,9 +460,8 @@ def invariance_table(seeds, top, bottom, random_draws) -> pd.DataFrame:
                     )
                     for ablated in LOWER:
                         conditions = [("top", 0, top(seed)), ("bottom", 0, bottom(seed))]
-                        conditions += [
-                            ("random", draw, value(seed)) for draw, value in enumerate(random_draws)
-                        ]
+                        conditions += [("random", d, value(seed)) for d, value in enumerate(random_draws)]
+                        conditions += [("matched", d, value(seed)) for d, value in enumerate(matched_draws)]
                         for condition, draw, value in conditions:
                             rows.append(
                                 dict(
@@ -376,32 +481,41 @@ def test_c5_supported_with_hand_computed_effect():
         top=lambda s: 0.4,
         bottom=lambda s: 0.7 + 0.01 * s,
         random_draws=[lambda s: 0.55 + 0.02 * s, lambda s: 0.65 + 0.02 * s],
+        matched_draws=[lambda s: 0.6 + 0.03 * s],
     )
-    result = claim_row(evaluate_claims(EMPTY, EMPTY, table, SETTINGS), "C5")
-    random_minus_top = np.array(
-        [0.2 + 0.02 * s for s in range(5)]
-    )  # smaller than bottom - top = 0.3 + 0.01 s
-    assert result["effect_size"] == pytest.approx(random_minus_top.mean())
-    assert (result["ci_low"], result["ci_high"]) == pytest.approx(
-        bootstrap_confidence_interval(random_minus_top, n_resamples=2000, seed=1)
-    )
+    claims = evaluate_claims(EMPTY, EMPTY, table, SETTINGS)
+    random_minus_top = np.array([0.2 + 0.02 * s for s in range(5)])
+    row = test_row(claims, "C5", "random_minus_top", "conv1")
+    assert row["effect_size"] == pytest.approx(random_minus_top.mean())
+    assert_interval(row, mean_interval(random_minus_top)[1:])
+    result = claim_row(claims, "C5")
     assert result["n_networks"] == 5 and result["verdict"] == "supported"
-    assert "conv4" not in result["statistic"]  # only the configured higher layers are measured
+    assert "conv4" not in row["statistic"]  # only the configured higher layers are measured
 
 
 def test_c5_not_supported_when_top_ablation_keeps_invariance_highest():
     table = invariance_table(
-        range(4), top=lambda s: 0.8, bottom=lambda s: 0.5 + 0.01 * s, random_draws=[lambda s: 0.6]
+        range(5),
+        top=lambda s: 0.8,
+        bottom=lambda s: 0.5 + 0.01 * s,
+        random_draws=[lambda s: 0.6],
+        matched_draws=[lambda s: 0.6],
     )
     result = claim_row(evaluate_claims(EMPTY, EMPTY, table, SETTINGS), "C5")
-    assert result["effect_size"] == pytest.approx(0.5 + 0.015 - 0.8) and result["verdict"] == "not supported"
+    assert result["verdict"] == "not supported"
 
 
-def test_c5_inconclusive_with_too_few_networks():
-    table = invariance_table(range(2), top=lambda s: 0.4, bottom=lambda s: 0.7, random_draws=[lambda s: 0.6])
+def test_c5_too_few_networks():
+    table = invariance_table(
+        range(2),
+        top=lambda s: 0.4,
+        bottom=lambda s: 0.7,
+        random_draws=[lambda s: 0.6],
+        matched_draws=[lambda s: 0.6],
+    )
     result = claim_row(evaluate_claims(EMPTY, EMPTY, table, SETTINGS), "C5")
     assert result["effect_size"] == pytest.approx(0.2)
-    assert result["n_networks"] == 2 and result["verdict"] == "inconclusive"
+    assert result["n_networks"] == 2 and result["verdict"] == TOO_FEW
 
 
 # ---------------------------------------------------------------- the table as a whole
@@ -410,28 +524,29 @@ def test_c5_inconclusive_with_too_few_networks():
 def test_missing_tables_make_every_claim_inconclusive():
     table = evaluate_claims(EMPTY, EMPTY, EMPTY, SETTINGS)
     assert list(table.columns) == list(CLAIM_COLUMNS)
-    assert table["claim"].tolist() == list(CLAIM_IDS)
-    assert (table["verdict"] == "inconclusive").all()
-    assert (table["n_networks"] == 0).all()
-    assert table["rule"].tolist() == [VERDICT_RULES[claim] for claim in CLAIM_IDS]
+    headlines = headline_claims(table)
+    assert headlines["claim"].tolist() == list(CLAIM_IDS)
+    assert (headlines["verdict"] == "inconclusive").all()
+    assert (headlines["n_networks"] == 0).all()
+    assert headlines["rule"].tolist() == [VERDICT_RULES[claim] for claim in CLAIM_IDS]
 
 
 def test_one_block_of_claims_per_model():
-    points = [checkpoint(0.0, seed, 10, 0.5, 0.8) for seed in range(3)]
-    summary = pd.concat([summary_table(points), summary_table(points, model="cnn11")])
+    summary = summary_table(trained_and_untrained())
+    summary = pd.concat([summary, summary.assign(model="cnn11")])
     table = evaluate_claims(summary, EMPTY, EMPTY, SETTINGS)
-    assert len(table) == 12
-    assert claim_row(table, "C1", model="cnn11")["n_networks"] == 3
+    assert len(headline_claims(table)) == 12
+    assert claim_row(table, "C1", model="cnn11")["n_networks"] == 5
 
 
 def test_each_model_uses_its_own_lower_and_higher_layers():
-    points = [checkpoint(0.0, seed, 10, 0.5, 0.8) for seed in range(3)]
-    summary = pd.concat([summary_table(points), summary_table(points, model="cnn11")])
+    summary = summary_table(trained_and_untrained())
+    summary = pd.concat([summary, summary.assign(model="cnn11")])
     layers = {"cnn11": {"lower_layers": ["block1"], "higher_layers": ["block9"]}}
     table = evaluate_claims(summary, EMPTY, EMPTY, SETTINGS, layers)
     cnn11 = claim_row(table, "C1", model="cnn11")
     assert cnn11["verdict"] == "inconclusive" and "block1" in cnn11["statistic"]
-    assert claim_row(table, "C1", model="cnn7")["n_networks"] == 3  # cnn7 keeps SETTINGS' layers
+    assert claim_row(table, "C1", model="cnn7")["n_networks"] == 5  # cnn7 keeps SETTINGS' layers
     assert "cnn11: lower layers block1, higher layers block9" in claims_html(table, SETTINGS, layers)
 
 
@@ -440,4 +555,7 @@ def test_settings_validation_names_the_bad_value():
         ClaimSettings(confidence=1.5)
     with pytest.raises(ValueError, match="latest"):
         ClaimSettings(tuning_checkpoint="latest")
+    with pytest.raises(ValueError, match="-0.1"):
+        ClaimSettings(equivalence_margin=-0.1)
     assert ClaimSettings(lower_layers=["conv1"]).lower_layers == ("conv1",)
+    assert ClaimSettings(confidence=0.95).minimum_networks == 5

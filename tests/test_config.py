@@ -87,6 +87,26 @@ BAD_CONFIGS = [
         "both name the folder corruption0.20",
     ),
     (
+        "causal tests for a corruption level that is not trained",
+        {"causal": {"label_corruption": [0.25]}},
+        "causal.label_corruption[0]: 0.25 is not a trained level",
+    ),
+    (
+        "the removed minimum number of networks",
+        {"claims": {"min_networks": 3}},
+        "claims.min_networks: 3 is no longer read; the minimum number of networks now follows from claims.confidence",
+    ),
+    (
+        "the removed bootstrap resamples",
+        {"claims": {"bootstrap_resamples": 2000}},
+        "claims.bootstrap_resamples: 2000 is no longer read; set claims.permutations",
+    ),
+    (
+        "a negative equivalence margin",
+        {"claims": {"equivalence_margin": -0.1}},
+        "claims.equivalence_margin: -0.1",
+    ),
+    (
         "ablation fraction that ablates no unit",
         {"causal": {"ablation": {"fraction": 0.01}}},
         "causal.ablation.fraction: 0.01 ablates 0 of the 32 units of cnn7 conv1",

@@ -24,7 +24,7 @@ from selectivity.plots import (
     training_curves_figure,
 )
 
-FAST = dict(n_boot=50)
+FAST = dict(confidence=0.95)
 IDS = dict(model="cnn7", dataset="cifar10")
 ORIENTATIONS = np.arange(0.0, 180.0, 15.0)
 GOSI = {"conv1": [0.9, 0.5, 0.1, 0.0], "fc1": [0.3, 0.6, 0.2, 0.4]}  # conv1 unit 3 is dead
@@ -562,7 +562,9 @@ def test_stimulus_panels_are_square_and_titled():
     assert width == pytest.approx(4 * 1.6) and height > 3 * 1.6
 
 
-def test_network_bootstrap_band_holds_the_mean_and_needs_two_networks():
+def test_network_band_is_the_tables_t_interval_and_needs_two_networks():
+    from selectivity.statistics import mean_interval
+
     table = pd.DataFrame(
         {
             "model": "cnn7",
@@ -573,13 +575,11 @@ def test_network_bootstrap_band_holds_the_mean_and_needs_two_networks():
             "test_loss": [1.0, 2.0, 3.0, 4.0, 5.0],
         }
     )
-    band = plots.mean_with_network_bootstrap(table, "epoch", "test_loss", n_boot=200)
+    band = plots.mean_with_network_interval(table, "epoch", "test_loss")
     assert band["epoch"].tolist() == [0, 1] and band["n_networks"].tolist() == [3, 2]
     np.testing.assert_allclose(band["mean"], [3.0, 3.0])
-    assert 1.0 <= band["low"][0] < 3.0 < band["high"][0] <= 5.0  # resampled means of 1, 3, 5
-    single = plots.mean_with_network_bootstrap(table[table["seed"] == 0], "epoch", "test_loss", n_boot=50)
+    assert (band["low"][0], band["high"][0]) == pytest.approx(mean_interval([1.0, 3.0, 5.0])[1:])
+    single = plots.mean_with_network_interval(table[table["seed"] == 0], "epoch", "test_loss")
     assert single["low"].isna().all() and single["mean"].tolist() == [1.0, 2.0]
     with pytest.raises(ValueError, match="confidence"):
-        plots.mean_with_network_bootstrap(table, "epoch", "test_loss", confidence=1.5)
-    with pytest.raises(ValueError, match="n_boot"):
-        plots.mean_with_network_bootstrap(table, "epoch", "test_loss", n_boot=0)
+        plots.mean_with_network_interval(table, "epoch", "test_loss", confidence=1.5)

@@ -228,8 +228,8 @@ ANALYSIS_CHANGES = [
         {"measure_tuning", "class_selectivity", "half_ablation", "cumulative_ablation"},
     ),
     (
-        "claims.bootstrap_resamples",
-        {"claims": {"bootstrap_resamples": 1000}},
+        "claims.equivalence_margin",
+        {"claims": {"equivalence_margin": 0.2}},
         {"evaluate_claims"},
         {"measure_tuning", "half_ablation", "summarise_selectivity", "collect_table"},
     ),

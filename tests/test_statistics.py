@@ -1,15 +1,24 @@
+import itertools
+import math
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
 from selectivity.statistics import (
-    bootstrap_confidence_interval,
-    bootstrap_correlation_ci,
-    bootstrap_indices,
-    bootstrap_smallest_mean_ci,
     correlation,
-    fisher_mean,
+    correlation_test,
+    fisher_interval,
+    interval_of_mean,
     mean_and_sem,
+    mean_interval,
+    mean_test,
+    median_interval,
+    median_test,
+    minimum_networks,
+    sign_flip_p_value,
+    sign_test_p_value,
+    stratified_correlation_test,
 )
 
 
@@ -26,63 +35,70 @@ def test_mean_and_sem_drops_nan_and_handles_tiny_samples():
     assert all(np.isnan(mean_and_sem([])))
 
 
-def test_bootstrap_ci_of_two_points_is_exact():
-    # Resampled means of [0, 1] are 0, 0.5, 1 with probabilities 1/4, 1/2, 1/4.
-    assert bootstrap_confidence_interval([0.0, 1.0], n_resamples=4000, seed=1) == (0.0, 1.0)
-    assert bootstrap_confidence_interval([0.0, 1.0], confidence=0.4, n_resamples=4000, seed=1) == (0.5, 0.5)
+def test_t_interval_by_hand():
+    values = [1.0, 2.0, 3.0, 4.0, 5.0]
+    half_width = scipy_stats.t.ppf(0.975, 4) * np.std(values, ddof=1) / np.sqrt(5)
+    assert mean_interval(values) == pytest.approx((3.0, 3.0 - half_width, 3.0 + half_width))
+    mean, low, high = mean_interval([2.0, np.nan])
+    assert mean == 2.0 and np.isnan(low) and np.isnan(high)
+    assert mean_interval([0.5, 0.5, 0.5]) == pytest.approx((0.5, 0.5, 0.5))
+    with pytest.raises(ValueError, match="1.5"):
+        mean_interval(values, confidence=1.5)
 
 
-def test_bootstrap_ci_matches_normal_theory_for_a_large_sample():
-    values = np.random.default_rng(3).normal(10.0, 2.0, size=400)
-    low, high = bootstrap_confidence_interval(values, n_resamples=4000, seed=0)
-    half_width = 1.96 * values.std(ddof=0) / np.sqrt(values.size)
-    assert low == pytest.approx(values.mean() - half_width, abs=0.1 * half_width)
-    assert high == pytest.approx(values.mean() + half_width, abs=0.1 * half_width)
+def test_seaborn_errorbar_is_the_same_interval():
+    values = [0.2, 0.5, 0.9, 0.4]
+    assert interval_of_mean(0.9)(values) == pytest.approx(mean_interval(values, 0.9)[1:])
+    assert interval_of_mean(0.9)([0.3]) == pytest.approx((0.3, 0.3))  # one network: no band
 
 
-def test_bootstrap_ci_is_reproducible_and_depends_on_seed():
-    values = np.random.default_rng(0).normal(size=15)
-    assert bootstrap_confidence_interval(values, seed=5, n_resamples=500) == bootstrap_confidence_interval(
-        values, seed=5, n_resamples=500
-    )
-    assert bootstrap_confidence_interval(values, seed=5, n_resamples=500) != bootstrap_confidence_interval(
-        values, seed=6, n_resamples=500
-    )
+def test_sign_flip_p_value_enumerates_every_sign_pattern():
+    values = np.array([0.5, 1.0, -0.2, 2.0, 0.1])
+    means = [np.mean(values * np.array(signs)) for signs in itertools.product([-1, 1], repeat=5)]
+    expected = np.mean(np.array(means) >= values.mean() - 1e-12)
+    assert sign_flip_p_value(values, "greater") == pytest.approx(expected)
+    assert sign_flip_p_value([1, 2, 3, 4, 5]) == pytest.approx(1 / 32)
+    assert sign_flip_p_value([1, 2, 3, 4, 5], "less") == pytest.approx(1.0)
+    assert sign_flip_p_value([0.0, 0.0]) == 1.0 and np.isnan(sign_flip_p_value([]))
+    # against a null value: the same as shifting the data
+    assert sign_flip_p_value(values + 0.3, null_value=0.3) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="sideways"):
+        sign_flip_p_value(values, "sideways")
 
 
-def test_bootstrap_ci_loop_and_vectorised_paths_agree():
-    values = np.random.default_rng(1).normal(size=12)
-    vectorised = bootstrap_confidence_interval(values, statistic=np.median, n_resamples=300, seed=2)
-    looped = bootstrap_confidence_interval(
-        values, statistic=lambda sample: np.median(sample), n_resamples=300, seed=2
-    )
-    assert vectorised == pytest.approx(looped)
+def test_sign_flip_p_value_is_reproducible_beyond_the_exact_limit():
+    values = np.random.default_rng(0).normal(0.3, 1.0, size=30)
+    first = sign_flip_p_value(values, seed=3)
+    assert first == sign_flip_p_value(values, seed=3) and 0 < first < 1
 
 
-def test_bootstrap_ci_undefined_for_fewer_than_two_values_and_checks_arguments():
-    assert all(np.isnan(bootstrap_confidence_interval([1.0, np.nan])))
-    with pytest.raises(ValueError, match="confidence"):
-        bootstrap_confidence_interval([1.0, 2.0], confidence=95)
-    with pytest.raises(ValueError, match="n_resamples"):
-        bootstrap_confidence_interval([1.0, 2.0], n_resamples=0)
+def test_minimum_networks_is_where_the_exact_test_can_reach_its_level():
+    assert minimum_networks(0.95) == 5  # 2**-5 = 0.031 <= 0.05 < 2**-4
+    assert minimum_networks(0.99) == 7
+    assert minimum_networks(0.8) == 3
 
 
-def test_smallest_mean_ci_equals_the_binding_columns_ci():
-    rng = np.random.default_rng(4)
-    small = rng.normal(0.1, 0.05, size=10)
-    large = small + 5.0  # always larger, so the smaller mean is always column 0's
-    joint = bootstrap_smallest_mean_ci(np.column_stack([small, large]), n_resamples=700, seed=3)
-    assert joint == pytest.approx(bootstrap_confidence_interval(small, n_resamples=700, seed=3))
+def test_mean_test_collects_interval_and_both_p_values():
+    result = mean_test([0.1, 0.2, 0.3, 0.4, 0.5, np.nan])
+    assert result.n == 5 and result.estimate == pytest.approx(0.3)
+    assert (result.ci_low, result.ci_high) == pytest.approx(mean_interval([0.1, 0.2, 0.3, 0.4, 0.5])[1:])
+    assert result.p_greater == pytest.approx(1 / 32) and result.p_less == pytest.approx(1.0)
 
 
-def test_smallest_mean_ci_is_never_above_either_columns_ci():
-    rng = np.random.default_rng(5)
-    columns = rng.normal(0.2, 0.3, size=(12, 2))
-    joint_low, _ = bootstrap_smallest_mean_ci(columns, n_resamples=800, seed=0)
-    for column in columns.T:
-        assert joint_low <= bootstrap_confidence_interval(column, n_resamples=800, seed=0)[0]
-    with pytest.raises(ValueError, match="two-dimensional"):
-        bootstrap_smallest_mean_ci(columns[:, 0])
+def test_median_interval_uses_order_statistics_with_their_exact_coverage():
+    assert median_interval([5, 1, 4, 2, 3]) == pytest.approx((3, 1, 5, 1 - 2 / 32))
+    # ten values: [x(2), x(9)] covers with 1 - 2 * P(B(10, 1/2) <= 1) = 0.9785 >= 0.95; [x(3), x(8)] would not
+    median, low, high, coverage = median_interval(np.arange(10.0))
+    assert (median, low, high) == (4.5, 1.0, 8.0)
+    assert coverage == pytest.approx(1 - 2 * scipy_stats.binom.cdf(1, 10, 0.5))
+
+
+def test_sign_test_by_hand():
+    assert sign_test_p_value([1, 2, 3, 4, 5]) == pytest.approx(1 / 32)
+    assert sign_test_p_value([1, 2, 3, 4, -5]) == pytest.approx(6 / 32)
+    assert sign_test_p_value([1, 2, 0, 0]) == pytest.approx(1 / 4)  # zeros dropped
+    result = median_test([0.9, 1.0, 0.8, 1.0, 0.9])
+    assert result.estimate == 0.9 and result.p_greater == pytest.approx(1 / 32)
 
 
 def test_correlation_known_answers():
@@ -105,34 +121,42 @@ def test_correlation_undefined_cases_and_nan_pairs():
         correlation([1, 2, 3], [1, 2])
 
 
-def test_fisher_mean_known_values():
-    assert fisher_mean([0.5, -0.5]) == pytest.approx(0.0)
-    assert fisher_mean([0.2, 0.6, np.nan]) == pytest.approx(np.tanh((np.arctanh(0.2) + np.arctanh(0.6)) / 2))
-    assert fisher_mean([1.0, 1.0]) == pytest.approx(0.999999)  # clipped, stays finite
-    assert np.isnan(fisher_mean([np.nan]))
+def test_fisher_interval_by_hand():
+    z, quantile = math.atanh(0.5), scipy_stats.norm.ppf(0.975)
+    se_pearson, se_spearman = 1 / math.sqrt(12), math.sqrt(1.125 / 12)
+    assert fisher_interval(0.5, 15, method="pearson") == pytest.approx(
+        (math.tanh(z - quantile * se_pearson), math.tanh(z + quantile * se_pearson))
+    )
+    assert fisher_interval(0.5, 15) == pytest.approx(
+        (math.tanh(z - quantile * se_spearman), math.tanh(z + quantile * se_spearman))
+    )
+    assert all(np.isnan(fisher_interval(0.5, 3)))
 
 
-def test_fisher_mean_along_an_axis_matches_rows():
-    rows = np.array([[0.1, 0.5, 0.9], [-0.3, 0.0, np.nan]])
-    np.testing.assert_allclose(fisher_mean(rows, axis=1), [fisher_mean(rows[0]), fisher_mean(rows[1])])
+def test_correlation_test_is_exact_for_few_networks():
+    x, y = [1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 3.0, 2.0, 5.0, 4.0]
+    r = scipy_stats.spearmanr(x, y).statistic
+    null = [scipy_stats.spearmanr(x, permuted).statistic for permuted in itertools.permutations(y)]
+    result = correlation_test(x, y)
+    assert result.estimate == pytest.approx(r)
+    assert result.p_greater == pytest.approx(np.mean(np.array(null) >= r - 1e-12))
+    assert (result.ci_low, result.ci_high) == pytest.approx(fisher_interval(r, 5))
 
 
-def test_bootstrap_correlation_ci_matches_scipy_resample_by_resample():
-    rng = np.random.default_rng(7)
-    x = rng.normal(size=9)
-    y = x + rng.normal(size=9)
-    n_resamples = 300
-    reference = []
-    for index in bootstrap_indices(x.size, n_resamples, seed=11):
-        xs, ys = x[index], y[index]
-        if np.ptp(xs) > 0 and np.ptp(ys) > 0:
-            reference.append(scipy_stats.spearmanr(xs, ys).statistic)
-    expected = tuple(np.quantile(reference, [0.025, 0.975]))
-    assert bootstrap_correlation_ci(x, y, n_resamples=n_resamples, seed=11) == pytest.approx(expected)
+def test_within_strata_correlation_removes_what_the_strata_drive():
+    strata = np.repeat([0, 1, 2], 5)
+    within = np.tile(np.arange(5.0), 3)
+    # across strata both rise together, within strata they run opposite ways
+    x = 10 * strata + within
+    y = 10 * strata - within
+    assert correlation(x, y) > 0.7
+    result = stratified_correlation_test(x, y, strata, n_resamples=999, seed=0)
+    assert result.estimate == pytest.approx(-1.0)
+    assert result.p_less <= 0.01 and result.p_greater > 0.9 and result.n == 15
+    assert result == stratified_correlation_test(x, y, strata, n_resamples=999, seed=0)
 
 
-def test_bootstrap_correlation_ci_of_a_perfect_relation_and_tiny_samples():
-    x = np.arange(10.0)
-    assert bootstrap_correlation_ci(x, x**2, n_resamples=500) == pytest.approx((1.0, 1.0))
-    assert bootstrap_correlation_ci(x, -x, method="pearson", n_resamples=500) == pytest.approx((-1.0, -1.0))
-    assert all(np.isnan(bootstrap_correlation_ci([1.0, 2.0], [1.0, 2.0])))
+def test_within_strata_correlation_drops_strata_of_one_network():
+    x, y, strata = [1.0, 2.0, 3.0, 1.0, 2.0, 5.0], [1.0, 2.0, 3.0, 2.0, 1.0, 0.0], [0, 0, 0, 1, 1, 2]
+    result = stratified_correlation_test(x, y, strata, n_resamples=99)
+    assert result.n == 5

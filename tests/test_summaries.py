@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selectivity.statistics import bootstrap_confidence_interval, fisher_mean
+from selectivity.statistics import fisher_interval, mean_interval, median_interval
 from selectivity.summaries import (
     correlations_across_epochs,
     correlations_across_networks,
@@ -43,6 +43,7 @@ def tuning_table(seeds=(0, 1), epochs=(0, 1, 2), best_epoch=1) -> pd.DataFrame:
                                 stimulus_set=stimulus_set,
                                 osi=0.0 if dead else scale * osi,
                                 gosi=value,
+                                peak_response=0.0 if dead else 2.0 + unit,
                                 dead=dead,
                             )
                         )
@@ -90,7 +91,9 @@ def test_selectivity_summary_counts_and_averages():
     assert conv1["median_gosi"] == pytest.approx((0.52 + 0.22) / 2)
     assert conv1["mean_osi"] == pytest.approx((1.0 + 0.6 + 0.3) / 4)
     assert conv1["fraction_selective"] == pytest.approx(0.5)  # 0.92 and 0.52 exceed 0.33
-    assert conv1["fraction_dead"] == pytest.approx(0.25)
+    assert conv1["fraction_dead"] == pytest.approx(0.25) and conv1["n_dead"] == 1
+    assert conv1["mean_gosi_responsive"] == pytest.approx((0.92 + 0.52 + 0.22) / 3)  # dead unit left out
+    assert conv1["mean_peak_response"] == pytest.approx((2.0 + 3.0 + 4.0 + 0.0) / 4)
     assert conv1["test_accuracy"] == pytest.approx(0.5)
     assert conv1["test_loss"] == pytest.approx(0.5)
     shuffled = row(summary, seed=0, checkpoint="epoch", epoch=2, layer="conv1", stimulus_set="shuffled")
@@ -203,7 +206,7 @@ def test_correlations_across_epochs_undefined_when_selectivity_never_changes():
     assert correlations_across_epochs(summary)["correlation"].isna().all()
 
 
-def test_summarise_across_seeds_fisher_mean_and_ci():
+def test_summarise_across_seeds_median_and_its_interval():
     per_network = pd.DataFrame(
         dict(
             model="cnn7",
@@ -217,17 +220,17 @@ def test_summarise_across_seeds_fisher_mean_and_ci():
             correlation=[0.2, 0.6, 0.9, np.nan],
         )
     )
-    table = summarise_across_seeds(per_network, n_resamples=500, seed=4)
+    table = summarise_across_seeds(per_network)
     assert len(table) == 1
     result = table.iloc[0]
-    assert result["estimate"] == pytest.approx(fisher_mean([0.2, 0.6, 0.9]))
-    assert (result["ci_low"], result["ci_high"]) == pytest.approx(
-        bootstrap_confidence_interval([0.2, 0.6, 0.9], statistic=fisher_mean, n_resamples=500, seed=4)
-    )
+    assert result["estimate"] == pytest.approx(0.6)
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx(median_interval([0.2, 0.6, 0.9])[1:3])
     assert result["n_networks"] == 3 and result["n_undefined"] == 1
-    assert result["measure"] == "mean_gosi" and result["average"] == "fisher"
-    plain = summarise_across_seeds(per_network, average="mean", n_resamples=100).iloc[0]
-    assert plain["estimate"] == pytest.approx(np.mean([0.2, 0.6, 0.9]))
+    assert result["measure"] == "mean_gosi" and result["average"] == "median"
+    plain = summarise_across_seeds(per_network, average="mean").iloc[0]
+    assert (plain["estimate"], plain["ci_low"], plain["ci_high"]) == pytest.approx(
+        mean_interval([0.2, 0.6, 0.9])
+    )
 
 
 def test_summarise_across_seeds_refuses_mixed_carried_columns():
@@ -244,9 +247,9 @@ def test_summarise_across_seeds_refuses_mixed_carried_columns():
         )
     )
     with pytest.raises(ValueError, match="measure"):
-        summarise_across_seeds(per_network, n_resamples=10)
-    with pytest.raises(ValueError, match="median"):
-        summarise_across_seeds(per_network, average="median")
+        summarise_across_seeds(per_network)
+    with pytest.raises(ValueError, match="fisher"):
+        summarise_across_seeds(per_network, average="fisher")
 
 
 def test_select_checkpoint_final_is_each_networks_last_saved_epoch():
@@ -277,10 +280,10 @@ def test_correlations_across_networks_uses_final_epochs():
             (corruption, 0, 0, "epoch", 0.1 * index, 0.1),
             (corruption, 0, 10, "epoch", 0.5 - 0.1 * index, 0.9 - 0.15 * index),
         ]
-    table = correlations_across_networks(summary_rows(networks), n_resamples=300)
+    table = correlations_across_networks(summary_rows(networks))
     assert len(table) == 2  # conv1, conv2
     assert table["correlation"].tolist() == pytest.approx([1.0, 1.0])
-    assert table["ci_low"].tolist() == pytest.approx([1.0, 1.0])
+    assert table["ci_low"].tolist() == pytest.approx([fisher_interval(1.0, 5)[0]] * 2)
     assert (table["n_networks"] == 5).all() and (table["n_label_corruption_levels"] == 5).all()
     assert (table["n_seeds"] == 1).all() and (table["checkpoint"] == "final").all()
 
@@ -314,7 +317,7 @@ def test_causal_summary_averages_draws_within_networks_before_resampling():
         rows += [
             dict(base, condition="random", draw=d, loss_increase_mean=v) for d, v in enumerate([0.1, 0.3])
         ]
-    summary = summarise_causal_table(pd.DataFrame(rows), "half_ablation", n_resamples=500)
+    summary = summarise_causal_table(pd.DataFrame(rows), "half_ablation")
     loss = summary[summary.value == "loss_increase_mean"].set_index("condition")
     assert loss.loc["top", "estimate"] == pytest.approx(0.7)
     assert loss.loc["random", "estimate"] == pytest.approx(0.2)
@@ -322,6 +325,8 @@ def test_causal_summary_averages_draws_within_networks_before_resampling():
         "random", "ci_high"
     ] == pytest.approx(0.2)
     assert (loss["n_networks"] == 3).all()
-    assert 0.5 <= loss.loc["top", "ci_low"] < 0.7 < loss.loc["top", "ci_high"] <= 0.9
+    assert (loss.loc["top", "ci_low"], loss.loc["top", "ci_high"]) == pytest.approx(
+        mean_interval([0.5, 0.7, 0.9])[1:]
+    )
     with pytest.raises(ValueError, match="kind must be one of"):
         summarise_causal_table(pd.DataFrame(rows), "cumulative")

@@ -46,18 +46,20 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from scipy import stats
 from tqdm.auto import tqdm
 
 from selectivity.checkpoints import LoadedNetwork
+from selectivity.matching import matched_draws
 from selectivity.statistics import mean_and_sem
 from selectivity.unit_counts import units_to_ablate
 
 logger = logging.getLogger(__name__)
 
 RANKINGS = ("gosi", "class_selectivity")
-CONDITIONS = ("top", "bottom", "random")
+CONDITIONS = ("top", "bottom", "random", "matched")
+#: The author's probability clip (Keras' epsilon): each image's loss is at most -ln 1e-7.
+PROBABILITY_CLIP = 1e-7
 DEFAULT_CUMULATIVE_FRACTIONS = tuple(i / 10 for i in range(11))
 # Rows (conditions x images) per downstream pass on a GPU: about 0.5 GB for cnn7's conv1 output.
 GPU_ROWS_PER_PASS = 4096
@@ -295,10 +297,20 @@ def per_image_losses(
     return losses[inverse].double().cpu().numpy(), correct[inverse].cpu().numpy()
 
 
+def clipped_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-row cross-entropy with the target's probability clipped to [1e-7, 1 - 1e-7].
+
+    As Keras' categorical cross-entropy in the author's ablation script computes it, so that
+    one confidently wrong image adds at most 16.1 nats instead of an unbounded amount.
+    """
+    probabilities = torch.softmax(logits.float(), dim=1).gather(1, targets[:, None])[:, 0]
+    return -torch.log(probabilities.clamp(PROBABILITY_CLIP, 1.0 - PROBABILITY_CLIP))
+
+
 def _losses_and_correct(logits: torch.Tensor, targets: torch.Tensor, conditions: int):
     """Per-row cross-entropy and correctness of condition-major logits, shaped (conditions, batch)."""
     repeated_targets = targets.repeat(conditions)
-    loss = F.cross_entropy(logits.float(), repeated_targets, reduction="none")
+    loss = clipped_cross_entropy(logits, repeated_targets)
     right = logits.argmax(dim=1) == repeated_targets
     return loss.view(conditions, -1), right.view(conditions, -1)
 
@@ -374,12 +386,15 @@ def half_ablation(
     settings: AblationSettings,
     identifiers: dict,
     *,
+    strata: Mapping[str, np.ndarray] | None = None,
     progress: bool = False,
     loss_evaluator: LossEvaluator = per_image_losses,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Top vs bottom vs random ``settings.fraction`` of each layer's units, per ranking.
 
-    Returns the per-condition table and the paired comparisons (columns: docs/architecture.md).
+    With ``strata`` (per layer, :func:`selectivity.matching.layer_strata`) the gOSI ranking
+    also gets ``settings.random_draws`` matched draws (condition "matched"). Returns the
+    per-condition table and the paired comparisons (columns: docs/architecture.md).
     ``loss_evaluator`` is :func:`per_image_losses` or, for checks, :func:`naive_per_image_losses`.
     """
     if len(images) < 2:
@@ -402,16 +417,24 @@ def half_ablation(
         ]
         random_orders = random_unit_orders(units, settings.random_draws, settings.seed, layer_index)
         ablated += [order[:count] for order in random_orders]
+        matched_rows = []
+        if strata is not None:
+            top_gosi = rank_units(scores["gosi"], settings.fraction, "top", None)
+            draws = matched_draws(top_gosi, strata[layer], settings.random_draws, settings.seed, layer_index)
+            matched_rows = list(range(len(ablated), len(ablated) + len(draws)))
+            ablated += draws
         logger.info("half ablation of %s: %d of %d units, %d conditions", layer, count, units, len(ablated))
         masks = [keep_mask(units, units_ablated) for units_ablated in ablated]
         losses, correct = loss_evaluator(network, images, labels, layer, masks, settings.batch_size)
         increases = losses - intact_losses
-        random_rows = list(range(2 * len(scores), len(ablated)))
+        random_rows = list(range(2 * len(scores), 2 * len(scores) + len(random_orders)))
         base = {**identifiers, "layer": layer, "layer_index": layer_index}
         for number, ranking in enumerate(scores):
             top, bottom = 2 * number, 2 * number + 1
             labelled = [("top", 0, top), ("bottom", 0, bottom)]
             labelled += [("random", draw, row) for draw, row in enumerate(random_rows)]
+            if ranking == "gosi":
+                labelled += [("matched", draw, row) for draw, row in enumerate(matched_rows)]
             for condition, draw, row in labelled:
                 increase_mean, increase_sem = mean_and_sem(increases[row])
                 accuracy = float(correct[row].mean())
@@ -431,8 +454,13 @@ def half_ablation(
                         "n_images": len(images),
                     }
                 )
-            random_mean = increases[random_rows].mean(axis=0)
-            for comparison, other in (("top_vs_bottom", increases[bottom]), ("top_vs_random", random_mean)):
+            controls = [
+                ("top_vs_bottom", increases[bottom]),
+                ("top_vs_random", increases[random_rows].mean(axis=0)),
+            ]
+            if ranking == "gosi" and matched_rows:
+                controls.append(("top_vs_matched", increases[matched_rows].mean(axis=0)))
+            for comparison, other in controls:
                 comparisons.append(
                     {
                         **base,

@@ -1,20 +1,24 @@
 """Verdicts on the claims of docs/method.md §6, computed afresh from the tables on every run.
 
-Each claim reduces to one number per network, an across-network effect size with a
-percentile bootstrap interval over networks (the unit of replication), and a verdict
-by the rule in :data:`VERDICT_RULES`. Nothing here holds a target value: with other
-tables the verdicts change.
+Each claim reduces to one or more *tests*, each on one value (or pair) per network,
+decided by a rule of :mod:`selectivity.verdicts` (calibrated by simulation:
+``benchmarks/calibration.py``). A claim's verdict needs every test it names (an
+intersection-union test); controls are reported beside it. Nothing here holds a
+target value: with other tables the verdicts change.
+
+The claims table (:data:`CLAIM_COLUMNS`) has one row per test: ``test`` names what is
+tested, ``layer`` the layer or the group of layers it pools ("lower", "higher",
+"pooled" = the lower layers together, "all"), and ``headline`` marks the one row per
+claim whose verdict is the claim's. C4 and C5 also give a verdict per lower layer
+(rows with ``test == "claim"`` and a layer name).
 
 Shared conventions (all in :class:`ClaimSettings`):
 
-* "Lower" and "higher" layers are the configured names that are present in the table
-  at hand; a network counts only if it has every one of them, so all networks are
-  averaged over the same layers. The layers used are named in the ``statistic`` text.
+* "Lower" and "higher" layers are the configured names present in the table at hand;
+  a network counts only if it has every one of them.
 * Claims about one kind of network (C1, C2, C4-C6) use the networks trained on clean
-  labels (``reference_label_corruption``, 0 by default); C3 uses all corruption levels.
+  labels (``reference_label_corruption``); C3 uses all corruption levels.
 * A causal table (half ablation, shift invariance) must hold one checkpoint per network.
-* With fewer than ``min_networks`` networks, or a table without the rows a claim needs,
-  the verdict is "inconclusive" and ``statistic`` says why.
 """
 
 from __future__ import annotations
@@ -27,14 +31,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from selectivity.statistics import (
-    CORRELATION_METHODS,
-    bootstrap_confidence_interval,
-    bootstrap_correlation_ci,
-    bootstrap_smallest_mean_ci,
-    correlation,
-    fisher_mean,
-)
+from selectivity.statistics import CORRELATION_METHODS, correlation, minimum_networks
 from selectivity.summaries import (
     CHECKPOINT_CHOICES,
     NETWORK_COLUMNS,
@@ -42,77 +39,91 @@ from selectivity.summaries import (
     require_columns,
     select_checkpoint,
 )
+from selectivity.verdicts import (
+    INCONCLUSIVE,
+    NOT_SUPPORTED,
+    SUPPORTED,
+    TOO_FEW,
+    Decision,
+    VerdictRule,
+    all_of,
+    not_worse_than,
+    positive_correlation,
+    positive_effect,
+    positive_median,
+    positive_within_strata_correlation,
+)
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
+__all__ = ["SUPPORTED", "NOT_SUPPORTED", "INCONCLUSIVE", "TOO_FEW"]
+
 CLAIM_IDS = ("C1", "C2", "C3", "C4", "C5", "C6")
 
 CLAIM_STATEMENTS: dict[str, str] = {
     "C1": "Orientation-selective units (gOSI above the threshold, beyond the shuffled-stimulus "
-    "control) exist in lower and higher layers.",
+    "control and beyond the untrained network) exist in lower and higher layers.",
     "C2": "During training, lower-layer orientation selectivity rises together with test accuracy.",
-    "C3": "Across networks (label-corruption levels and seeds), better generalization goes with "
-    "higher lower-layer orientation selectivity.",
+    "C3": "Across networks, better generalization goes with higher lower-layer orientation "
+    "selectivity, across label-corruption levels and within them.",
     "C4": "Ablating the top-50% gOSI units of a lower layer raises test loss more than ablating the "
-    "bottom 50% or a random 50%.",
+    "bottom 50%, a random 50%, or a random 50% matched to the top half on preferred spatial "
+    "frequency and mean output.",
     "C5": "Ablating the top-50% gOSI units of a lower layer lowers the shift invariance of higher "
-    "layers more than ablating the bottom 50% or a random 50%.",
+    "layers more than ablating the bottom 50%, a random 50% or a matched random 50%.",
     "C6": "(Morcos contrast) Ablating the most class-selective 50% of units is not more harmful "
-    "than ablating a random 50%.",
+    "than ablating a random 50% (by more than the equivalence margin).",
 }
 
-_POSITIVE_VERDICT = (
-    " Supported if the lower bound of its bootstrap confidence interval over networks is above 0;"
-    " not supported if the upper bound is at or below 0; inconclusive otherwise, or with fewer than"
-    " min_networks networks."
+_DIFFERENCE_RULE = (
+    "each test: mean over networks with its two-sided t interval; supported if the interval lies above 0 "
+    "and the exact one-sided sign-flip p-value is at most 1 - confidence, not supported by the mirror "
+    "rule, inconclusive otherwise; fewer than the minimum networks: inconclusive (too few networks)."
 )
-_JOINT_RESAMPLING = (
-    " The interval resamples networks jointly for both differences, so a lower bound above 0 implies"
-    " that each difference's own interval lies above 0."
-)
+_ALL_OF = " The claim is supported only if every one of its tests is (not supported if any is not)."
 
 #: The verdict rule of every claim, in words (quoted by the claims table; docs/method.md §6).
-#: "Clean" networks are those with label corruption ClaimSettings.reference_label_corruption (0).
 VERDICT_RULES: dict[str, str] = {
-    "C1": "Per clean network at the configured checkpoint: the fraction of units with gOSI above the "
-    "threshold for gratings minus that for the shuffled control, averaged over the lower layers and, "
-    "separately, over the higher layers; effect size = the smaller of the two across-network means."
-    + _POSITIVE_VERDICT
-    + _JOINT_RESAMPLING,
-    "C2": "Per clean network: the Spearman (or the configured) correlation across its saved epochs (epoch 0 included) between "
-    "the lower layers' mean gOSI and test accuracy; effect size = the Fisher-z mean over networks "
-    "(networks with an undefined correlation left out)." + _POSITIVE_VERDICT,
-    "C3": "Across all networks (label-corruption levels x seeds) at the configured checkpoint: the "
-    "Spearman (or the configured) correlation between the lower layers' mean gOSI and test accuracy; "
-    "effect size = that "
-    "correlation, its interval from resampling networks." + _POSITIVE_VERDICT + " Also inconclusive when "
-    "the networks span fewer than two label-corruption levels.",
-    "C4": "Per clean network, over the lower layers: test-loss increase after ablating the top 50% of "
-    "units by gOSI minus after the bottom 50%, and minus after a random 50% (mean over draws); effect "
-    "size = the smaller of the two across-network means." + _POSITIVE_VERDICT + _JOINT_RESAMPLING,
-    "C5": "Per clean network: normalised shift invariance of the higher layers after ablating the bottom "
-    "50% of a lower layer's units by gOSI minus after the top 50%, and after a random 50% (mean over "
-    "draws) minus after the top 50%, each averaged over measured layers, ablated layers, directions and "
-    "shifts; effect size = the smaller of the two across-network means."
-    + _POSITIVE_VERDICT
-    + _JOINT_RESAMPLING,
+    "C1": "Per clean network at the configured checkpoint, over the lower and over the higher layers: "
+    "the fraction of units with gOSI above the threshold minus that for the shuffled control, and minus "
+    "that of the same network at epoch 0 (untrained); " + _DIFFERENCE_RULE + _ALL_OF,
+    "C2": "Per clean network: Spearman (or the configured) correlation across its saved epochs after "
+    "epoch 0 between the lower layers' mean gOSI (dead units excluded) and test accuracy; median over "
+    "networks with its distribution-free order-statistic interval and the exact sign test, decided as "
+    "a difference is. The same correlations of the shuffled-control gOSI and of the mean grating "
+    "response are reported beside it as controls.",
+    "C3": "At the configured checkpoint: the Spearman (or configured) correlation across all networks "
+    "between the lower layers' mean gOSI (dead units excluded) and test accuracy, with a Fisher-z "
+    "interval and a permutation p-value (needs two label-corruption levels), and the within-level rank "
+    "correlation (ranks within each label-corruption level, permuted within levels), which the "
+    "corruption level cannot drive; each supported if its interval lies above 0 and its p-value is at "
+    "most 1 - confidence." + _ALL_OF,
+    "C4": "Per clean network, per lower layer and pooled over them: test-loss increase after ablating the "
+    "top 50% of units by gOSI minus after the bottom 50%, minus after a random 50% and minus after a "
+    "matched random 50% (means over draws); " + _DIFFERENCE_RULE + _ALL_OF,
+    "C5": "Per clean network, per ablated lower layer and pooled: normalised shift invariance of the "
+    "higher layers after ablating the bottom, a random and a matched random 50% minus after the top 50% "
+    "by gOSI, averaged over measured layers, directions and shifts; " + _DIFFERENCE_RULE + _ALL_OF,
     "C6": "Per clean network, over all layers of the half-ablation table: test-loss increase after "
-    "ablating the top 50% of units by class selectivity minus after a random 50% (mean over draws); "
-    "effect size = the across-network mean. Supported (not more harmful) if the lower bound of its "
-    "bootstrap confidence interval over networks is at or below 0; not supported if it is above 0; "
-    "inconclusive with fewer than min_networks networks.",
+    "ablating the top 50% of units by class selectivity minus after a random 50% (mean over draws). "
+    "Supported (not more harmful) only if the t interval's upper bound is below the equivalence margin "
+    "and the sign-flip p-value against the margin is at most 1 - confidence; not supported if the "
+    "difference is shown to exceed the margin; inconclusive otherwise.",
 }
 
 CLAIM_COLUMNS = (
     "model",
     "dataset",
     "claim",
+    "test",
+    "layer",
+    "headline",
     "statement",
     "statistic",
     "effect_size",
     "ci_low",
     "ci_high",
+    "p_value",
     "n_networks",
     "n_seeds",
     "verdict",
@@ -126,18 +137,17 @@ class ClaimSettings:
 
     Checkpoints of the tuning summary ("best": lowest validation loss; "final": each
     network's last saved epoch): ``tuning_checkpoint`` for C1 (by default the one the
-    causal analyses use), ``across_network_checkpoint`` for C3 (by default the trained-out
-    networks, as in Morcos et al.). ``reference_label_corruption`` picks the networks for
-    C1, C2, C4, C5 and C6.
+    causal analyses use), ``across_network_checkpoint`` for C3. ``equivalence_margin``
+    is C6's margin in nats per image.
     """
 
     lower_layers: tuple[str, ...] = ("conv1", "conv2")
     higher_layers: tuple[str, ...] = ("conv5", "conv6", "fc1")
     selectivity_threshold: float = 0.33
     confidence: float = 0.95
-    n_resamples: int = 10000
-    min_networks: int = 3
+    n_permutations: int = 9999
     seed: int = 0
+    equivalence_margin: float = 0.1
     tuning_checkpoint: str = "best"
     across_network_checkpoint: str = "final"
     reference_label_corruption: float = 0.0
@@ -153,14 +163,9 @@ class ClaimSettings:
             )
         if not 0.0 <= self.selectivity_threshold < 1.0:
             raise ValueError(f"selectivity_threshold must lie in [0, 1), got {self.selectivity_threshold!r}")
-        if not 0.0 < self.confidence < 1.0:
-            raise ValueError(f"confidence must lie strictly between 0 and 1, got {self.confidence!r}")
-        if self.n_resamples < 1:
-            raise ValueError(f"n_resamples must be positive, got {self.n_resamples!r}")
-        if self.min_networks < 3:
-            raise ValueError(
-                f"min_networks must be at least 3 (a correlation needs 3 points), got {self.min_networks!r}"
-            )
+        if not self.equivalence_margin >= 0:
+            raise ValueError(f"equivalence_margin must be at least 0, got {self.equivalence_margin!r}")
+        self.rule  # checks confidence and permutations
         for name in ("tuning_checkpoint", "across_network_checkpoint"):
             if getattr(self, name) not in CHECKPOINT_CHOICES:
                 raise ValueError(f"{name} must be one of {CHECKPOINT_CHOICES}, got {getattr(self, name)!r}")
@@ -169,18 +174,43 @@ class ClaimSettings:
                 f"correlation_method must be one of {CORRELATION_METHODS}, got {self.correlation_method!r}"
             )
 
+    @property
+    def rule(self) -> VerdictRule:
+        return VerdictRule(self.confidence, self.n_permutations, self.seed)
+
+    @property
+    def minimum_networks(self) -> int:
+        return minimum_networks(self.confidence)
+
 
 @dataclass(frozen=True)
-class ClaimResult:
-    """What one claim's evaluation found; becomes one row of the claims table."""
+class TestRow:
+    """One test of a claim; becomes one row of the claims table."""
 
+    test: str
+    layer: str
     statistic: str
-    effect_size: float = float("nan")
-    ci_low: float = float("nan")
-    ci_high: float = float("nan")
-    n_networks: int = 0
-    n_seeds: int = 0
+    decision: Decision | None = None
     verdict: str = INCONCLUSIVE
+    n_seeds: int = 0
+    headline: bool = False
+
+    def record(self) -> dict:
+        test = self.decision.test if self.decision is not None else None
+        nan = float("nan")
+        return dict(
+            test=self.test,
+            layer=self.layer,
+            headline=self.headline,
+            statistic=self.statistic,
+            effect_size=test.estimate if test else nan,
+            ci_low=test.ci_low if test else nan,
+            ci_high=test.ci_high if test else nan,
+            p_value=self.decision.p_value if self.decision is not None else nan,
+            n_networks=test.n if test else 0,
+            n_seeds=self.n_seeds,
+            verdict=self.verdict,
+        )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -191,41 +221,71 @@ def _names(layers: Sequence[str]) -> str:
 
 
 def _number(value: float) -> str:
-    return "nan" if not np.isfinite(value) else f"{value:.3f}"
+    return "nan" if not np.isfinite(value) else f"{value:.3g}"
 
 
-def _count_range(counts: pd.Series) -> str:
-    low, high = int(counts.min()), int(counts.max())
-    return str(low) if low == high else f"{low}-{high}"
+def _describe(decision: Decision, settings: ClaimSettings) -> str:
+    test = decision.test
+    text = (
+        f"estimate {_number(test.estimate)}, {100 * settings.confidence:g}% CI "
+        f"[{_number(test.ci_low)}, {_number(test.ci_high)}], p = {_number(decision.p_value)}, "
+        f"{test.n} networks"
+    )
+    if decision.verdict == TOO_FEW:
+        text += f" (at least {settings.minimum_networks} needed)"
+    return text
 
 
-def _interval(low: float, high: float, settings: ClaimSettings) -> str:
-    return f"{100 * settings.confidence:g}% CI [{_number(low)}, {_number(high)}]"
+def _seeds(index: pd.Index | pd.MultiIndex) -> int:
+    if len(index) == 0:
+        return 0
+    return int(pd.Index(index.get_level_values("seed")).nunique())
 
 
-def _bootstrap_note(settings: ClaimSettings) -> str:
-    return f"percentile bootstrap over networks, {settings.n_resamples} resamples, seed {settings.seed}"
+def _test_row(
+    test: str, layer: str, decision: Decision, what: str, settings, index, headline=False
+) -> TestRow:
+    return TestRow(
+        test,
+        layer,
+        f"{what}: {_describe(decision, settings)}.",
+        decision,
+        decision.verdict,
+        _seeds(index),
+        headline,
+    )
 
 
-def _positive_verdict(ci_low: float, ci_high: float, n_networks: int, settings: ClaimSettings) -> str:
-    """The verdict for claims of a positive effect (C1-C5)."""
-    if n_networks < settings.min_networks or not (np.isfinite(ci_low) and np.isfinite(ci_high)):
-        return INCONCLUSIVE
-    if ci_low > 0:
-        return SUPPORTED
-    if ci_high <= 0:
-        return NOT_SUPPORTED
-    return INCONCLUSIVE
+def _missing(test: str, layer: str, why: str, headline: bool = False) -> TestRow:
+    return TestRow(test, layer, f"Inconclusive: {why}", None, INCONCLUSIVE, 0, headline)
 
 
-def _too_few(n_networks: int, settings: ClaimSettings) -> str:
-    if n_networks < settings.min_networks:
-        return f" Inconclusive: only {n_networks} networks, at least {settings.min_networks} needed."
-    return ""
-
-
-def _n_seeds(networks: pd.DataFrame) -> int:
-    return int(networks["seed"].nunique()) if len(networks) else 0
+def _claim_row(layer: str, parts: list[TestRow], headline: bool, extra: str = "") -> TestRow:
+    """The verdict of a claim that needs all of ``parts``; effect and interval of the weakest part."""
+    verdict = all_of(part.verdict for part in parts)
+    decided = [
+        part for part in parts if part.decision is not None and np.isfinite(part.decision.test.estimate)
+    ]
+    weakest = min(
+        decided,
+        key=lambda part: part.decision.test.ci_low if np.isfinite(part.decision.test.ci_low) else -np.inf,
+        default=None,
+    )
+    names = ", ".join(f"{part.test} [{part.layer}]: {part.verdict}" for part in parts)
+    statistic = (
+        f"Needs all of: {names}."
+        + (f" Effect and CI: those of the weakest, {weakest.test}." if weakest else "")
+        + extra
+    )
+    return TestRow(
+        "claim",
+        layer,
+        statistic,
+        weakest.decision if weakest else None,
+        verdict,
+        max((part.n_seeds for part in parts), default=0),
+        headline,
+    )
 
 
 def _reference_networks(table: pd.DataFrame, settings: ClaimSettings) -> pd.DataFrame:
@@ -256,35 +316,45 @@ def _check_one_checkpoint(table: pd.DataFrame, table_name: str) -> None:
         )
 
 
-def _two_difference_claim(
-    per_network: pd.DataFrame, columns: tuple[str, str], settings: ClaimSettings
-) -> tuple[float, float, float, list[tuple[float, float, float]]]:
-    """Effect (smaller mean), its joint bootstrap CI, and each column's mean and own CI."""
-    values = per_network[list(columns)].to_numpy(float)
-    means = values.mean(axis=0) if len(values) else np.full(2, np.nan)
-    ci_low, ci_high = bootstrap_smallest_mean_ci(
-        values, confidence=settings.confidence, n_resamples=settings.n_resamples, seed=settings.seed
-    )
-    components = []
-    for index in range(len(columns)):
-        low, high = bootstrap_confidence_interval(
-            values[:, index],
-            confidence=settings.confidence,
-            n_resamples=settings.n_resamples,
-            seed=settings.seed,
-        )
-        components.append((float(means[index]), low, high))
-    effect = float(np.min(means)) if len(values) else float("nan")
-    return effect, ci_low, ci_high, components
+def _mean_over_layers(per_layer: pd.Series, layers: Sequence[str]) -> pd.Series:
+    """Average a (network, layer)-indexed series over layers, keeping networks that have all of them."""
+    per_layer = per_layer.dropna()
+    per_layer = per_layer[per_layer.index.get_level_values("layer").isin(list(layers))]
+    grouped = per_layer.groupby(level=list(NETWORK_COLUMNS))
+    complete = grouped.size() == len(layers)
+    return grouped.mean()[complete]
+
+
+def _difference_rows(
+    differences: Mapping[str, pd.Series],
+    layer_level: str,
+    layers: list[str],
+    describe: Callable[[str, str], str],
+    settings: ClaimSettings,
+) -> list[TestRow]:
+    """For the pooled layers and for each layer: a positive-effect test per difference and a claim row.
+
+    ``differences`` maps a test name to a (network, ``layer_level``)-indexed series.
+    """
+    rows = []
+    for scope in ["pooled", *layers]:
+        parts = []
+        for name, series in differences.items():
+            series = series.rename_axis(index={layer_level: "layer"})
+            values = _mean_over_layers(series, layers if scope == "pooled" else [scope])
+            decision = positive_effect(values.to_numpy(float), settings.rule)
+            parts.append(_test_row(name, scope, decision, describe(name, scope), settings, values.index))
+        rows += [*parts, _claim_row(scope, parts, headline=scope == "pooled")]
+    return rows
 
 
 # ----------------------------------------------------------------------------- claims
 
 
-def claim_selective_units_exist(summary: pd.DataFrame, settings: ClaimSettings) -> ClaimResult:
-    """C1: per clean network, fraction selective (gratings minus shuffled), lower and higher layers."""
+def claim_selective_units_exist(summary: pd.DataFrame, settings: ClaimSettings) -> list[TestRow]:
+    """C1: selective fraction beyond the shuffled control and beyond epoch 0, lower and higher layers."""
     if summary.empty:
-        return ClaimResult("No tuning summary rows.")
+        return [_missing("claim", "lower+higher", "no tuning summary rows.", True)]
     require_columns(
         summary,
         list(NETWORK_COLUMNS)
@@ -297,161 +367,201 @@ def claim_selective_units_exist(summary: pd.DataFrame, settings: ClaimSettings) 
             f"the summary counted units as selective at gOSI > {list(thresholds)}, "
             f"but the claim settings say {settings.selectivity_threshold}"
         )
-    rows = select_checkpoint(_reference_networks(summary, settings), settings.tuning_checkpoint)
+    clean = _reference_networks(summary, settings)
+    rows = select_checkpoint(clean, settings.tuning_checkpoint)
     lower = _layers_present(settings.lower_layers, rows["layer"])
     higher = _layers_present(settings.higher_layers, rows["layer"])
     if not lower or not higher:
-        return ClaimResult(
-            f"Inconclusive: the {settings.tuning_checkpoint} checkpoints of networks with label corruption "
-            f"{settings.reference_label_corruption} lack lower layers {list(settings.lower_layers)} or higher layers "
-            f"{list(settings.higher_layers)}."
-        )
+        return [
+            _missing(
+                "claim",
+                "lower+higher",
+                f"the {settings.tuning_checkpoint} checkpoints of networks with label corruption "
+                f"{settings.reference_label_corruption} lack lower layers {list(settings.lower_layers)} or higher "
+                f"layers {list(settings.higher_layers)}.",
+                True,
+            )
+        ]
+    index = list(NETWORK_COLUMNS) + ["layer"]
     fractions = rows.pivot_table(
-        index=list(NETWORK_COLUMNS) + ["layer"],
-        columns="stimulus_set",
-        values="fraction_selective",
-        aggfunc="mean",
+        index=index, columns="stimulus_set", values="fraction_selective", aggfunc="mean"
     )
-    if not {"gratings", "shuffled"} <= set(fractions.columns):
-        return ClaimResult("Inconclusive: the summary lacks the gratings or the shuffled stimulus set.")
-    excess = (fractions["gratings"] - fractions["shuffled"]).rename("excess").reset_index().dropna()
+    untrained = clean[
+        (clean["checkpoint"] == "epoch") & (clean["epoch"] == 0) & (clean["stimulus_set"] == "gratings")
+    ]
+    untrained = untrained.set_index(index)["fraction_selective"]
+    parts = []
+    for group, layers in (("lower", lower), ("higher", higher)):
+        if {"gratings", "shuffled"} <= set(fractions.columns):
+            values = _mean_over_layers(fractions["gratings"] - fractions["shuffled"], layers)
+            what = (
+                f"Fraction of units with gOSI > {settings.selectivity_threshold} for gratings minus for the "
+                f"shuffled control, {settings.tuning_checkpoint} checkpoint, mean over {group} layers {_names(layers)}"
+            )
+            parts.append(
+                _test_row(
+                    "gratings_minus_shuffled",
+                    group,
+                    positive_effect(values, settings.rule),
+                    what,
+                    settings,
+                    values.index,
+                )
+            )
+        else:
+            parts.append(
+                _missing("gratings_minus_shuffled", group, "the summary lacks the shuffled stimulus set.")
+            )
+        if len(untrained):
+            values = _mean_over_layers(fractions["gratings"] - untrained.reindex(fractions.index), layers)
+            what = (
+                f"Fraction of units with gOSI > {settings.selectivity_threshold} (gratings) at the "
+                f"{settings.tuning_checkpoint} checkpoint minus at epoch 0 (untrained), mean over {group} layers "
+                f"{_names(layers)}"
+            )
+            parts.append(
+                _test_row(
+                    "trained_minus_untrained",
+                    group,
+                    positive_effect(values, settings.rule),
+                    what,
+                    settings,
+                    values.index,
+                )
+            )
+        else:
+            parts.append(
+                _missing(
+                    "trained_minus_untrained",
+                    group,
+                    "epoch 0 is not saved; add 0 to training.checkpoint_epochs.",
+                )
+            )
+    return [*parts, _claim_row("lower+higher", parts, headline=True)]
 
-    def layer_group_mean(layers: list[str], name: str) -> pd.Series:
-        part = excess[excess["layer"].isin(layers)]
-        grouped = part.groupby(list(NETWORK_COLUMNS))
-        complete = grouped["layer"].nunique() == len(layers)
-        return grouped["excess"].mean()[complete].rename(name)
 
-    per_network = pd.concat(
-        [layer_group_mean(lower, "lower"), layer_group_mean(higher, "higher")], axis=1, join="inner"
-    ).reset_index()
-    n = len(per_network)
-    effect, ci_low, ci_high, ((lower_mean, lower_low, lower_high), (higher_mean, higher_low, higher_high)) = (
-        _two_difference_claim(per_network, ("lower", "higher"), settings)
-    )
-    statistic = (
-        f"Per network ({settings.tuning_checkpoint} checkpoint, label corruption {settings.reference_label_corruption}): "
-        f"fraction of units with gOSI > {settings.selectivity_threshold} for gratings minus for the shuffled "
-        f"control, averaged over lower layers {_names(lower)}: mean {_number(lower_mean)}, "
-        f"{_interval(lower_low, lower_high, settings)}; over higher layers {_names(higher)}: mean {_number(higher_mean)}, "
-        f"{_interval(higher_low, higher_high, settings)}. Effect size = the smaller mean; its CI by "
-        f"{_bootstrap_note(settings)}, networks resampled jointly." + _too_few(n, settings)
-    )
-    return ClaimResult(
-        statistic,
-        effect,
-        ci_low,
-        ci_high,
-        n,
-        _n_seeds(per_network),
-        _positive_verdict(ci_low, ci_high, n, settings),
-    )
+def _per_network_epoch_correlations(averaged: pd.DataFrame, measure: str, method: str) -> pd.Series:
+    values = {
+        network: correlation(epochs[measure], epochs["test_accuracy"], method=method)
+        for network, epochs in averaged.groupby(list(NETWORK_COLUMNS), sort=True)
+    }
+    series = pd.Series(values, dtype=float)
+    if len(series):
+        series.index = pd.MultiIndex.from_tuples(series.index, names=list(NETWORK_COLUMNS))
+    return series
 
 
-def claim_selectivity_rises_with_accuracy(summary: pd.DataFrame, settings: ClaimSettings) -> ClaimResult:
-    """C2: per clean network, correlation across saved epochs of lower-layer mean gOSI with test accuracy."""
+def claim_selectivity_rises_with_accuracy(summary: pd.DataFrame, settings: ClaimSettings) -> list[TestRow]:
+    """C2: per clean network, correlation over saved epochs after 0 of lower-layer gOSI with accuracy."""
     if summary.empty:
-        return ClaimResult("No tuning summary rows.")
+        return [_missing("gosi_vs_accuracy", "lower", "no tuning summary rows.", True)]
     rows = _reference_networks(summary, settings)
-    rows = rows[rows["checkpoint"] == "epoch"]
+    rows = rows[(rows["checkpoint"] == "epoch") & (rows["epoch"] >= 1)]
     lower = _layers_present(settings.lower_layers, rows["layer"])
     if not lower:
-        return ClaimResult(f"Inconclusive: the summary lacks the lower layers {list(settings.lower_layers)}.")
-    averaged = layer_average(rows, lower, measure="mean_gosi")
-    records = []
-    for network, epochs in averaged.groupby(list(NETWORK_COLUMNS), sort=True):
-        r = correlation(epochs["mean_gosi"], epochs["test_accuracy"], method=settings.correlation_method)
-        records.append(dict(zip(NETWORK_COLUMNS, network), correlation=r, n_epochs=len(epochs)))
-    per_network = pd.DataFrame.from_records(
-        records, columns=list(NETWORK_COLUMNS) + ["correlation", "n_epochs"]
+        return [
+            _missing(
+                "gosi_vs_accuracy",
+                "lower",
+                f"the summary lacks the lower layers {list(settings.lower_layers)}.",
+                True,
+            )
+        ]
+    method = settings.correlation_method
+    results = []
+    tests = (
+        ("gosi_vs_accuracy", "mean_gosi_responsive", "gratings", "mean gOSI (dead units excluded)"),
+        (
+            "shuffled_gosi_vs_accuracy",
+            "mean_gosi_responsive",
+            "shuffled",
+            "control: mean gOSI for the shuffled stimuli",
+        ),
+        (
+            "mean_response_vs_accuracy",
+            "mean_peak_response",
+            "gratings",
+            "control: mean peak grating response",
+        ),
     )
-    defined = per_network.dropna(subset=["correlation"])
-    n = len(defined)
-    effect = fisher_mean(defined["correlation"])
-    ci_low, ci_high = bootstrap_confidence_interval(
-        defined["correlation"],
-        statistic=fisher_mean,
-        confidence=settings.confidence,
-        n_resamples=settings.n_resamples,
-        seed=settings.seed,
+    for test, measure, stimulus_set, label in tests:
+        averaged = layer_average(rows, lower, measure=measure, stimulus_set=stimulus_set)
+        correlations = _per_network_epoch_correlations(averaged, measure, method)
+        epochs = averaged.groupby(list(NETWORK_COLUMNS))["epoch"].nunique()
+        epoch_text = f"{int(epochs.min())}-{int(epochs.max())}" if len(epochs) else "0"
+        defined = correlations.dropna()
+        what = (
+            f"Per clean network, {method.capitalize()} correlation across its {epoch_text} saved epochs after epoch 0 "
+            f"between the {label} of lower layers {_names(lower)} and test accuracy; median over networks "
+            f"({len(correlations) - len(defined)} networks with an undefined correlation left out)"
+        )
+        decision = positive_median(defined.to_numpy(float), settings.rule)
+        results.append(
+            _test_row(
+                test, "lower", decision, what, settings, defined.index, headline=test == "gosi_vs_accuracy"
+            )
+        )
+    main, *controls = results
+    control_text = (
+        " Controls: "
+        + "; ".join(f"{row.test} median {_number(row.decision.test.estimate)}" for row in controls)
+        + "."
     )
-    epochs_text = (
-        f"its {_count_range(defined['n_epochs'])} saved epochs (epoch 0 included when saved)"
-        if n
-        else "its saved epochs"
-    )
-    statistic = (
-        f"Per network (label corruption {settings.reference_label_corruption}): {settings.correlation_method.capitalize()} "
-        f"correlation across {epochs_text} between the mean gOSI of lower layers {_names(lower)} and test accuracy. "
-        f"Effect size = Fisher-z mean over networks; {_interval(ci_low, ci_high, settings)} by "
-        f"{_bootstrap_note(settings)}. {len(per_network) - n} networks with an undefined correlation left out."
-        + _too_few(n, settings)
-    )
-    return ClaimResult(
-        statistic,
-        effect,
-        ci_low,
-        ci_high,
-        n,
-        _n_seeds(defined),
-        _positive_verdict(ci_low, ci_high, n, settings),
-    )
+    results[0] = dataclasses.replace(main, statistic=main.statistic + control_text)
+    return results
 
 
-def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: ClaimSettings) -> ClaimResult:
-    """C3: across all networks, correlation of lower-layer mean gOSI with test accuracy."""
+def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: ClaimSettings) -> list[TestRow]:
+    """C3: across all networks and within label-corruption levels, lower-layer gOSI vs test accuracy."""
     if summary.empty:
-        return ClaimResult("No tuning summary rows.")
+        return [_missing("claim", "lower", "no tuning summary rows.", True)]
     rows = select_checkpoint(summary, settings.across_network_checkpoint)
     lower = _layers_present(settings.lower_layers, rows["layer"])
     if not lower:
-        return ClaimResult(f"Inconclusive: the summary lacks the lower layers {list(settings.lower_layers)}.")
-    networks = layer_average(rows, lower, measure="mean_gosi").dropna(subset=["mean_gosi", "test_accuracy"])
-    n = len(networks)
-    x, y = networks["mean_gosi"].to_numpy(float), networks["test_accuracy"].to_numpy(float)
-    effect = correlation(x, y, method=settings.correlation_method)
-    ci_low, ci_high = bootstrap_correlation_ci(
-        x,
-        y,
-        method=settings.correlation_method,
-        confidence=settings.confidence,
-        n_resamples=settings.n_resamples,
-        seed=settings.seed,
+        return [
+            _missing(
+                "claim", "lower", f"the summary lacks the lower layers {list(settings.lower_layers)}.", True
+            )
+        ]
+    networks = layer_average(rows, lower, measure="mean_gosi_responsive").dropna(
+        subset=["mean_gosi_responsive", "test_accuracy"]
     )
+    index = networks.set_index(list(NETWORK_COLUMNS)).index
+    gratings = rows[(rows["stimulus_set"] == "gratings") & rows["layer"].isin(lower)]
+    dead_text = (
+        f" Dead units excluded from the mean gOSI: {int(gratings['n_dead'].sum())} of "
+        f"{int(gratings['n_units'].sum())} lower-layer units over all networks."
+        if "n_dead" in gratings.columns
+        else ""
+    )
+    x, y = networks["mean_gosi_responsive"].to_numpy(float), networks["test_accuracy"].to_numpy(float)
     levels = sorted(float(level) for level in networks["label_corruption"].unique())
-    verdict = _positive_verdict(ci_low, ci_high, n, settings)
-    note = _too_few(n, settings)
+    checkpoint = settings.across_network_checkpoint
+    what = (
+        f"Across networks ({checkpoint} checkpoint; label-corruption levels {levels} x seeds): "
+        f"{settings.correlation_method.capitalize()} correlation between the mean gOSI of lower layers {_names(lower)} "
+        f"and test accuracy"
+    )
     if len(levels) < 2:
-        verdict = INCONCLUSIVE
-        note += f" Inconclusive: the networks span only the label-corruption levels {levels}."
-    statistic = (
-        f"Across networks ({settings.across_network_checkpoint} checkpoint; label-corruption levels {levels} x seeds): "
-        f"{settings.correlation_method.capitalize()} correlation between the mean gOSI of lower layers {_names(lower)} and test "
-        f"accuracy; {_interval(ci_low, ci_high, settings)} by {_bootstrap_note(settings)} (pairs resampled)."
-        + note
+        across = _missing(
+            "across_levels", "lower", f"the networks span only the label-corruption levels {levels}."
+        )
+    else:
+        decision = positive_correlation(x, y, settings.rule, settings.correlation_method)
+        across = _test_row("across_levels", "lower", decision, what, settings, index)
+    within_decision = positive_within_strata_correlation(
+        x, y, networks["label_corruption"].to_numpy(float), settings.rule
     )
-    return ClaimResult(statistic, effect, ci_low, ci_high, n, _n_seeds(networks), verdict)
-
-
-def _loss_increase_by_condition(
-    half_ablation: pd.DataFrame, ranking: str, layers: Sequence[str]
-) -> pd.DataFrame:
-    """Per network and layer, the loss increase of each condition (random averaged over draws)."""
-    rows = half_ablation[(half_ablation["ranking"] == ranking) & half_ablation["layer"].isin(list(layers))]
-    return rows.pivot_table(
-        index=list(NETWORK_COLUMNS) + ["layer"],
-        columns="condition",
-        values="loss_increase_mean",
-        aggfunc="mean",
+    within = _test_row(
+        "within_levels",
+        "lower",
+        within_decision,
+        f"Within label-corruption levels ({checkpoint} checkpoint): rank correlation of the same quantities, "
+        f"ranked within each level and pooled, p-value by permuting within levels",
+        settings,
+        index,
     )
-
-
-def _mean_over_layers(per_layer: pd.Series, layers: Sequence[str]) -> pd.Series:
-    """Average a (network, layer)-indexed series over layers, keeping networks that have all of them."""
-    per_layer = per_layer.dropna()
-    grouped = per_layer.groupby(level=list(NETWORK_COLUMNS))
-    complete = grouped.size() == len(layers)
-    return grouped.mean()[complete]
+    return [across, within, _claim_row("lower", [across, within], headline=True, extra=dead_text)]
 
 
 def _check_half_ablation(half_ablation: pd.DataFrame) -> None:
@@ -464,61 +574,68 @@ def _check_half_ablation(half_ablation: pd.DataFrame) -> None:
     _check_one_checkpoint(half_ablation, "half ablation")
 
 
-def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimSettings) -> ClaimResult:
-    """C4: per clean network, loss increase of top-50% gOSI ablation minus bottom and minus random."""
+def _loss_increase_by_condition(
+    half_ablation: pd.DataFrame, ranking: str, layers: Sequence[str]
+) -> pd.DataFrame:
+    """Per network and layer, the loss increase of each condition (random and matched averaged over draws)."""
+    rows = half_ablation[(half_ablation["ranking"] == ranking) & half_ablation["layer"].isin(list(layers))]
+    return rows.pivot_table(
+        index=list(NETWORK_COLUMNS) + ["layer"],
+        columns="condition",
+        values="loss_increase_mean",
+        aggfunc="mean",
+    )
+
+
+def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimSettings) -> list[TestRow]:
+    """C4: per clean network and lower layer, loss increase of top-gOSI ablation minus each control."""
     if half_ablation.empty:
-        return ClaimResult("No half-ablation rows.")
+        return [_missing("claim", "pooled", "no half-ablation rows.", True)]
     _check_half_ablation(half_ablation)
     rows = _reference_networks(half_ablation, settings)
     rows = rows[rows["ranking"] == "gosi"]
     lower = _layers_present(settings.lower_layers, rows["layer"])
     if not lower:
-        return ClaimResult(
-            f"Inconclusive: no gOSI-ranked half ablation of the lower layers {list(settings.lower_layers)}."
-        )
+        return [
+            _missing(
+                "claim",
+                "pooled",
+                f"no gOSI-ranked half ablation of the lower layers {list(settings.lower_layers)}.",
+                True,
+            )
+        ]
     by_condition = _loss_increase_by_condition(rows, "gosi", lower)
-    if not {"top", "bottom", "random"} <= set(by_condition.columns):
-        return ClaimResult("Inconclusive: the half-ablation table lacks a top, bottom or random condition.")
-    per_network = pd.concat(
-        [
-            _mean_over_layers(by_condition["top"] - by_condition["bottom"], lower).rename("top_minus_bottom"),
-            _mean_over_layers(by_condition["top"] - by_condition["random"], lower).rename("top_minus_random"),
-        ],
-        axis=1,
-        join="inner",
-    ).reset_index()
-    n = len(per_network)
-    (
-        effect,
-        ci_low,
-        ci_high,
-        ((bottom_mean, bottom_low, bottom_high), (random_mean, random_low, random_high)),
-    ) = _two_difference_claim(per_network, ("top_minus_bottom", "top_minus_random"), settings)
-    statistic = (
-        f"Per network (label corruption {settings.reference_label_corruption}), test cross-entropy increase "
-        f"after ablating the top 50% of units by gOSI minus after the bottom 50%: mean {_number(bottom_mean)}, "
-        f"{_interval(bottom_low, bottom_high, settings)}; minus after a random 50% (mean over draws): mean "
-        f"{_number(random_mean)}, {_interval(random_low, random_high, settings)}; both averaged over lower "
-        f"layers {_names(lower)}. Effect size = the smaller mean; its CI by {_bootstrap_note(settings)}, networks "
-        f"resampled jointly." + _too_few(n, settings)
-    )
-    return ClaimResult(
-        statistic,
-        effect,
-        ci_low,
-        ci_high,
-        n,
-        _n_seeds(per_network),
-        _positive_verdict(ci_low, ci_high, n, settings),
-    )
+    controls = [c for c in ("bottom", "random", "matched") if c in by_condition.columns]
+    if "top" not in by_condition.columns or not controls:
+        return [
+            _missing(
+                "claim", "pooled", "the half-ablation table lacks the top condition or every control.", True
+            )
+        ]
+    differences = {f"top_minus_{c}": by_condition["top"] - by_condition[c] for c in controls}
+
+    def describe(name: str, scope: str) -> str:
+        layers = _names(lower) if scope == "pooled" else scope
+        control = name.removeprefix("top_minus_")
+        return (
+            f"Per clean network, test cross-entropy increase after ablating the top 50% of units by gOSI minus "
+            f"after the {control} 50% (mean over draws), {'mean over' if scope == 'pooled' else 'in'} layer(s) {layers}"
+        )
+
+    result = _difference_rows(differences, "layer", lower, describe, settings)
+    if "matched" not in controls:
+        result.insert(
+            0, _missing("top_minus_matched", "pooled", "the half-ablation table has no matched condition.")
+        )
+    return result
 
 
 def claim_selective_ablation_lowers_invariance(
     invariance: pd.DataFrame, settings: ClaimSettings
-) -> ClaimResult:
-    """C5: per clean network, normalised invariance after bottom/random ablation minus after top ablation."""
+) -> list[TestRow]:
+    """C5: per clean network and ablated lower layer, invariance after each control minus after top ablation."""
     if invariance.empty:
-        return ClaimResult("No shift-invariance rows.")
+        return [_missing("claim", "pooled", "no shift-invariance rows.", True)]
     cell = ["measured_layer", "ablated_layer", "direction", "shift_px"]
     require_columns(
         invariance,
@@ -530,10 +647,15 @@ def claim_selective_ablation_lowers_invariance(
     measured = _layers_present(settings.higher_layers, rows["measured_layer"])
     ablated = _layers_present(settings.lower_layers, rows["ablated_layer"])
     if not measured or not ablated:
-        return ClaimResult(
-            f"Inconclusive: no shift invariance of higher layers {list(settings.higher_layers)} under ablation "
-            f"of lower layers {list(settings.lower_layers)}."
-        )
+        return [
+            _missing(
+                "claim",
+                "pooled",
+                f"no shift invariance of higher layers {list(settings.higher_layers)} under ablation of lower layers "
+                f"{list(settings.lower_layers)}.",
+                True,
+            )
+        ]
     rows = rows[rows["measured_layer"].isin(measured) & rows["ablated_layer"].isin(ablated)]
     by_condition = rows.pivot_table(
         index=list(NETWORK_COLUMNS) + cell,
@@ -541,59 +663,54 @@ def claim_selective_ablation_lowers_invariance(
         values="normalised_invariance_mean",
         aggfunc="mean",
     )
-    if not {"top", "bottom", "random"} <= set(by_condition.columns):
-        return ClaimResult(
-            "Inconclusive: the shift-invariance table lacks a top, bottom or random condition."
-        )
-    differences = pd.DataFrame(
-        {
-            "bottom_minus_top": by_condition["bottom"] - by_condition["top"],
-            "random_minus_top": by_condition["random"] - by_condition["top"],
-        }
+    controls = [c for c in ("bottom", "random", "matched") if c in by_condition.columns]
+    if "top" not in by_condition.columns or not controls:
+        return [
+            _missing(
+                "claim",
+                "pooled",
+                "the shift-invariance table lacks the top condition or every control.",
+                True,
+            )
+        ]
+    per_cell = pd.DataFrame(
+        {f"{c}_minus_top": by_condition[c] - by_condition["top"] for c in controls}
     ).dropna()
-    # Every network must contribute the same cells (layers x directions x shifts).
-    cells_per_network = differences.groupby(level=list(NETWORK_COLUMNS)).size()
-    n_cells = int(cells_per_network.max()) if len(cells_per_network) else 0
-    complete = cells_per_network[cells_per_network == n_cells].index
-    per_network = differences.groupby(level=list(NETWORK_COLUMNS)).mean().loc[complete].reset_index()
-    n = len(per_network)
-    (
-        effect,
-        ci_low,
-        ci_high,
-        ((bottom_mean, bottom_low, bottom_high), (random_mean, random_low, random_high)),
-    ) = _two_difference_claim(per_network, ("bottom_minus_top", "random_minus_top"), settings)
-    statistic = (
-        f"Per network (label corruption {settings.reference_label_corruption}), normalised shift invariance of "
-        f"higher layers {_names(measured)} after ablating 50% of lower layer {_names(ablated)} units: bottom minus top (by gOSI) "
-        f"mean {_number(bottom_mean)}, {_interval(bottom_low, bottom_high, settings)}; random (mean over draws) "
-        f"minus top mean {_number(random_mean)}, {_interval(random_low, random_high, settings)}; averaged over "
-        f"{n_cells} measured-layer x ablated-layer x direction x shift cells. Effect size = the smaller mean; its "
-        f"CI by {_bootstrap_note(settings)}, networks resampled jointly." + _too_few(n, settings)
-    )
-    return ClaimResult(
-        statistic,
-        effect,
-        ci_low,
-        ci_high,
-        n,
-        _n_seeds(per_network),
-        _positive_verdict(ci_low, ci_high, n, settings),
-    )
+    # Each network contributes the mean over its measured-layer x direction x shift cells per ablated layer.
+    per_layer = per_cell.groupby(level=list(NETWORK_COLUMNS) + ["ablated_layer"]).mean()
+    differences = {name: per_layer[name] for name in per_layer.columns}
+
+    def describe(name: str, scope: str) -> str:
+        layers = _names(ablated) if scope == "pooled" else scope
+        control = name.removesuffix("_minus_top")
+        return (
+            f"Per clean network, normalised shift invariance of higher layers {_names(measured)} after ablating the "
+            f"{control} 50% minus after the top 50% by gOSI of lower layer(s) {layers}, mean over measured layers, "
+            f"directions and shifts"
+        )
+
+    result = _difference_rows(differences, "ablated_layer", ablated, describe, settings)
+    if "matched" not in controls:
+        result.insert(
+            0, _missing("matched_minus_top", "pooled", "the shift-invariance table has no matched condition.")
+        )
+    return result
 
 
 def claim_class_selective_ablation_not_worse(
     half_ablation: pd.DataFrame, settings: ClaimSettings
-) -> ClaimResult:
+) -> list[TestRow]:
     """C6: per clean network, loss increase of top-50% class-selectivity ablation minus random, all layers."""
     if half_ablation.empty:
-        return ClaimResult("No half-ablation rows.")
+        return [_missing("class_top_minus_random", "all", "no half-ablation rows.", True)]
     _check_half_ablation(half_ablation)
     rows = _reference_networks(half_ablation, settings)
     class_rows = rows[rows["ranking"] == "class_selectivity"]
     layers = [str(layer) for layer in class_rows.sort_values("layer_index")["layer"].unique()]
     if not layers:
-        return ClaimResult("Inconclusive: no half ablation ranked by class selectivity.")
+        return [
+            _missing("class_top_minus_random", "all", "no half ablation ranked by class selectivity.", True)
+        ]
 
     def top_minus_random(ranking: str) -> pd.Series:
         by_condition = _loss_increase_by_condition(rows, ranking, layers)
@@ -601,41 +718,31 @@ def claim_class_selective_ablation_not_worse(
             return pd.Series(dtype=float)
         return _mean_over_layers(by_condition["top"] - by_condition["random"], layers)
 
-    per_network = top_minus_random("class_selectivity")
-    n = len(per_network)
-    effect = float(per_network.mean()) if n else float("nan")
-    ci_low, ci_high = bootstrap_confidence_interval(
-        per_network.to_numpy(float),
-        confidence=settings.confidence,
-        n_resamples=settings.n_resamples,
-        seed=settings.seed,
+    values = top_minus_random("class_selectivity")
+    decision = not_worse_than(values.to_numpy(float), settings.equivalence_margin, settings.rule)
+    what = (
+        f"Per clean network, test cross-entropy increase after ablating the top 50% of units by class selectivity "
+        f"minus after a random 50% (mean over draws), mean over layers {_names(layers)}; equivalence margin "
+        f"{settings.equivalence_margin:g} nats per image, p-value against the margin"
     )
-    gosi_counterpart = top_minus_random("gosi")
-    gosi_low, gosi_high = bootstrap_confidence_interval(
-        gosi_counterpart.to_numpy(float),
-        confidence=settings.confidence,
-        n_resamples=settings.n_resamples,
-        seed=settings.seed,
+    headline = _test_row(
+        "class_top_minus_random", "all", decision, what, settings, values.index, headline=True
     )
-    if n < settings.min_networks or not np.isfinite(ci_low):
-        verdict = INCONCLUSIVE
-    else:
-        verdict = NOT_SUPPORTED if ci_low > 0 else SUPPORTED
-    statistic = (
-        f"Per network (label corruption {settings.reference_label_corruption}), test cross-entropy increase after "
-        f"ablating the top 50% of units by class selectivity minus after a random 50% (mean over draws), averaged "
-        f"over layers {_names(layers)}: effect size = mean over networks, {_interval(ci_low, ci_high, settings)} by "
-        f"{_bootstrap_note(settings)}. For comparison, the same with units ranked by gOSI: mean "
-        f"{_number(float(gosi_counterpart.mean()) if len(gosi_counterpart) else float('nan'))}, "
-        f"{_interval(gosi_low, gosi_high, settings)} over {len(gosi_counterpart)} networks."
-        + _too_few(n, settings)
+    gosi_values = top_minus_random("gosi")
+    gosi = _test_row(
+        "gosi_top_minus_random",
+        "all",
+        positive_effect(gosi_values.to_numpy(float), settings.rule),
+        "For comparison, the same with units ranked by gOSI (tested for a positive difference)",
+        settings,
+        gosi_values.index,
     )
-    return ClaimResult(statistic, effect, ci_low, ci_high, n, _n_seeds(per_network.reset_index()), verdict)
+    return [headline, gosi]
 
 
 # ----------------------------------------------------------------------------- entry point
 
-_CLAIMS: dict[str, tuple[str, Callable[[pd.DataFrame, ClaimSettings], ClaimResult]]] = {
+_CLAIMS: dict[str, tuple[str, Callable[[pd.DataFrame, ClaimSettings], list[TestRow]]]] = {
     "C1": ("summary", claim_selective_units_exist),
     "C2": ("summary", claim_selectivity_rises_with_accuracy),
     "C3": ("summary", claim_selectivity_tracks_generalization),
@@ -680,14 +787,15 @@ def evaluate_claims(
     settings: ClaimSettings,
     layers_by_model: Mapping[str, Mapping] | None = None,
 ) -> pd.DataFrame:
-    """One row per claim C1..C6 (per model and dataset found in the tables).
+    """One row per test of each claim C1..C6 (per model and dataset found in the tables).
 
     ``summary`` comes from :func:`selectivity.summaries.selectivity_summary` (all
     networks and checkpoints); ``half_ablation`` and ``invariance`` are the concatenated
     per-network causal tables with their identifier columns. A missing table is an
     empty DataFrame and makes its claims inconclusive. ``layers_by_model`` maps a model
-    to its ``{"lower_layers": [...], "higher_layers": [...]}`` (architectures differ);
-    models it does not name use ``settings``' layers. Columns: :data:`CLAIM_COLUMNS`.
+    to its ``{"lower_layers": [...], "higher_layers": [...]}``; models it does not name
+    use ``settings``' layers. Columns: :data:`CLAIM_COLUMNS`; exactly one row per claim
+    and model has ``headline`` True.
     """
     tables = {"summary": summary, "half_ablation": half_ablation, "invariance": invariance}
     records = []
@@ -695,69 +803,20 @@ def evaluate_claims(
         model_settings = settings_for_model(settings, model, layers_by_model)
         for claim, (table_name, evaluate) in _CLAIMS.items():
             logger.info("evaluating %s for %s / %s", claim, model, dataset)
-            result = evaluate(_rows_of(tables[table_name], model, dataset), model_settings)
-            records.append(
-                dict(
-                    model=model,
-                    dataset=dataset,
-                    claim=claim,
-                    statement=CLAIM_STATEMENTS[claim],
-                    statistic=result.statistic,
-                    effect_size=result.effect_size,
-                    ci_low=result.ci_low,
-                    ci_high=result.ci_high,
-                    n_networks=result.n_networks,
-                    n_seeds=result.n_seeds,
-                    verdict=result.verdict,
-                    rule=VERDICT_RULES[claim],
+            for row in evaluate(_rows_of(tables[table_name], model, dataset), model_settings):
+                records.append(
+                    dict(
+                        model=model,
+                        dataset=dataset,
+                        claim=claim,
+                        statement=CLAIM_STATEMENTS[claim],
+                        rule=VERDICT_RULES[claim],
+                        **row.record(),
+                    )
                 )
-            )
     return pd.DataFrame.from_records(records, columns=list(CLAIM_COLUMNS))
 
 
-def _layers_description(
-    claims: pd.DataFrame, settings: ClaimSettings, layers_by_model: Mapping[str, Mapping] | None
-) -> str:
-    parts = []
-    for model in dict.fromkeys(claims["model"]):
-        model_settings = settings_for_model(settings, model, layers_by_model)
-        prefix = f"{model}: " if model is not None and pd.notna(model) else ""
-        parts.append(
-            f"{prefix}lower layers {', '.join(model_settings.lower_layers)}, higher layers "
-            f"{', '.join(model_settings.higher_layers)}"
-        )
-    return "; ".join(parts)
-
-
-def claims_html(
-    claims: pd.DataFrame, settings: ClaimSettings, layers_by_model: Mapping[str, Mapping] | None = None
-) -> str:
-    """The claims table as a self-contained HTML page for the Snakemake report."""
-    from html import escape
-
-    verdict_colours = {"supported": "#d9f2d9", "not supported": "#f8d7d7", "inconclusive": "#f2f2f2"}
-    rows = []
-    for row in claims.itertuples():
-        interval = f"[{row.ci_low:.3g}, {row.ci_high:.3g}]" if pd.notna(row.ci_low) else "n/a"
-        effect = f"{row.effect_size:.3g}" if pd.notna(row.effect_size) else "n/a"
-        rows.append(
-            f"<tr style='background:{verdict_colours.get(row.verdict, '#fff')}'>"
-            f"<td>{escape(str(row.model))}</td><td><b>{row.claim}</b></td><td>{escape(row.statement)}</td>"
-            f"<td>{escape(row.statistic)}</td><td>{effect}</td><td>{interval}</td>"
-            f"<td>{row.n_networks}</td><td>{row.n_seeds}</td><td><b>{row.verdict}</b></td></tr>"
-        )
-    rules = "".join(f"<li><b>{claim}</b>: {escape(rule)}</li>" for claim, rule in VERDICT_RULES.items())
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Claims C1-C6</title>"
-        "<style>body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
-        "td,th{border:1px solid #999;padding:4px;vertical-align:top}</style></head><body>"
-        f"<h2>Claims C1-C6: verdicts computed from this run</h2>"
-        f"<p>{100 * settings.confidence:g}% percentile-bootstrap intervals over networks "
-        f"({settings.n_resamples} resamples, seed {settings.seed}); at least {settings.min_networks} "
-        f"networks per verdict; {_layers_description(claims, settings, layers_by_model)}; "
-        f"gOSI threshold {settings.selectivity_threshold}.</p>"
-        "<table><tr><th>model</th><th>claim</th><th>statement</th><th>statistic</th><th>effect size</th>"
-        f"<th>{100 * settings.confidence:g}% CI</th><th>networks</th><th>seeds</th><th>verdict</th></tr>"
-        + "".join(rows)
-        + f"</table><h3>Verdict rules</h3><ul>{rules}</ul></body></html>\n"
-    )
+def headline_claims(claims: pd.DataFrame) -> pd.DataFrame:
+    """The one row per claim (and model) whose verdict is the claim's."""
+    return claims[claims["headline"].astype(bool)].reset_index(drop=True)

@@ -67,6 +67,12 @@ def _describe(error) -> str:
 RENAMED_KEYS: dict[str, tuple[str, Any]] = {
     "training.compile": ("training.cuda_graphs", lambda value: value),
     "training.max_shift_pixels": ("training.shift_range", None),
+    # Intervals are no longer bootstrapped (docs/method.md §6).
+    "claims.bootstrap_resamples": ("claims.permutations", None),
+    "claims.min_networks": (
+        "claims.confidence",
+        "the minimum number of networks now follows from claims.confidence (5 at 0.95)",
+    ),
 }
 
 
@@ -79,10 +85,9 @@ def migrate_renamed_keys(config: dict) -> list[str]:
         if not isinstance(values, dict) or old_name not in values:
             continue
         new_name = new_key.split(".")[1]
-        if convert is None:
-            raise ConfigError(
-                f"{old_key}: {values[old_name]!r} is no longer read; set {new_key} instead (see the schema)"
-            )
+        if convert is None or isinstance(convert, str):
+            why = convert or f"set {new_key} instead (see the schema)"
+            raise ConfigError(f"{old_key}: {values[old_name]!r} is no longer read; {why}")
         # The old key wins: config.yaml sets the new one, so the old one comes from the user's file.
         values[new_name] = convert(values.pop(old_name))
         messages.append(f"{old_key} is deprecated and was read as {new_key}; rename it in your config")
@@ -326,10 +331,24 @@ def check_config(config: Mapping[str, Any]) -> None:
     _check_layer_names(config)
     _check_ablation(config)
     _check_invariance(config)
+    _check_causal_networks(config)
     vgg = config["vgg16"]
     if vgg["enabled"]:
         _check_layers("vgg16.ablation_layers", vgg["ablation_layers"], ["vgg16_imagenet"])
         _check_layers("vgg16.measured_layers", vgg["measured_layers"], ["vgg16_imagenet"])
+
+
+def _check_causal_networks(config: Mapping[str, Any]) -> None:
+    levels = config["causal"].get("label_corruption", "all")
+    if levels == "all":
+        return
+    trained = [float(level) for level in config["networks"]["label_corruption"]]
+    for index, level in enumerate(levels):
+        if not any(math.isclose(float(level), other) for other in trained):
+            raise ConfigError(
+                f"causal.label_corruption[{index}]: {level!r} is not a trained level; "
+                f"networks.label_corruption is {trained}"
+            )
 
 
 def _check_training(training: Mapping[str, Any]) -> None:
@@ -506,6 +525,16 @@ def networks(config: Mapping[str, Any]) -> list[Network]:
         for model in config["networks"]["models"]
         for fraction in sorted(config["networks"]["label_corruption"])
         for seed in sorted(config["networks"]["seeds"])
+    ]
+
+
+def causal_networks(config: Mapping[str, Any]) -> list[Network]:
+    """The networks that get the causal tests (``causal.label_corruption``: "all" or levels)."""
+    levels = config["causal"].get("label_corruption", "all")
+    if levels == "all":
+        return networks(config)
+    return [
+        n for n in networks(config) if any(math.isclose(n.label_corruption, float(level)) for level in levels)
     ]
 
 

@@ -64,6 +64,7 @@ def _vgg16(figure, label, caption, options="none", scope="vgg16", **inputs) -> F
 
 
 FIGURE_TABLE: tuple[FigureEntry, ...] = (
+    _trained("claims", "claims C1-C6", "claims", "claims", table="results/claims.csv"),
     _trained("stimuli", "grating stimuli", "selectivity", "stimuli", options="stimuli"),
     _trained(
         "training_curves", "training curves", "training", "training_curves",

@@ -118,6 +118,12 @@ def _cumulative_ablation(inputs, model, options, pdf_path, png_path) -> None:
     plots.plot_cumulative_ablation(table, pdf_path, png_path, label_corruption=clean_label_corruption(table))
 
 
+def _claims(inputs, model, options, pdf_path, png_path) -> None:
+    from selectivity.claims_report import plot_claims
+
+    plot_claims(pd.read_csv(inputs["table"]), pdf_path, png_path, model=model)
+
+
 def model_layer_order(model: str) -> list[str] | None:
     """The analysed layers of ``model`` from shallow to deep (None for a model unknown here)."""
     try:
@@ -138,6 +144,7 @@ def _shift_invariance(inputs, model, options, pdf_path, png_path) -> None:
 
 
 FIGURES: dict[str, Callable] = {
+    "claims": _claims,
     "stimuli": _stimuli,
     "training_curves": _training_curves,
     "example_tuning_curves": _example_tuning_curves,

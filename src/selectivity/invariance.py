@@ -50,6 +50,7 @@ from selectivity.ablation import (
 )
 from selectivity.augmentation import shift_and_flip
 from selectivity.checkpoints import LoadedNetwork
+from selectivity.matching import matched_draws
 from selectivity.statistics import mean_and_sem
 
 logger = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ def _ablation_groups(
     unit_scores_gosi: Mapping[str, np.ndarray],
     settings: InvarianceSettings,
     measured: list[str],
+    strata: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[list[_AblationGroup], list[tuple[str, str, int]]]:
     """The ablation conditions per ablated layer, and every condition's (ablated_layer,
     condition, draw) by condition number; number 0 is the intact network."""
@@ -197,6 +199,11 @@ def _ablation_groups(
         ablated = [("top", 0, rank_units(scores, settings.fraction, "top", None))]
         ablated.append(("bottom", 0, rank_units(scores, settings.fraction, "bottom", None)))
         ablated += [("random", draw, order[:count]) for draw, order in enumerate(random_orders)]
+        if strata is not None:
+            draws = matched_draws(
+                ablated[0][2], strata[layer], settings.random_draws, settings.seed, layer_index
+            )
+            ablated += [("matched", draw, units_ablated) for draw, units_ablated in enumerate(draws)]
         numbers = list(range(len(labels), len(labels) + len(ablated)))
         labels += [(layer, condition, draw) for condition, draw, _ in ablated]
         masks = torch.stack([keep_mask(units, units_ablated) for *_, units_ablated in ablated]).to(
@@ -243,17 +250,21 @@ def shift_invariance(
     settings: InvarianceSettings,
     identifiers: dict,
     *,
+    strata: Mapping[str, np.ndarray] | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Shift correlation, unrelated-image correlation and normalised invariance of each
-    measured layer, per condition, direction and shift (columns: docs/architecture.md)."""
+    measured layer, per condition, direction and shift (columns: docs/architecture.md).
+
+    With ``strata`` (per ablated layer, :func:`selectivity.matching.layer_strata`) each
+    ablated layer also gets ``settings.random_draws`` matched draws (condition "matched")."""
     require_evaluation_mode(network)
     check_images_and_labels(images)
     if len(images) < 2:
         raise ValueError(f"shift invariance needs at least 2 images, got {len(images)}")
     model = network.model
     measured = sorted(settings.measured_layers, key=model.layer_index)
-    groups, labels = _ablation_groups(network, unit_scores_gosi, settings, measured)
+    groups, labels = _ablation_groups(network, unit_scores_gosi, settings, measured, strata)
     # (condition number, measured layer) pairs, grouped by measured layer; ablations only below it.
     keys = [
         (number, layer)

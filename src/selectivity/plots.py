@@ -8,9 +8,10 @@ pyplot, so nothing stays open and no display is needed.
 Conventions shared by all figures: layers run from shallow to deep (by ``layer_index``)
 and layer names on an x axis are rotated by 45 degrees; conditions, stimulus sets,
 orderings and label-corruption levels have fixed colours (the dictionaries below and
-:func:`corruption_palette`); error bands and bars are bootstrap confidence intervals
+:func:`corruption_palette`); error bands and bars are t intervals (selectivity.statistics)
 *across networks* (seeds) after averaging within each network (random draws, shift
-directions), computed by seaborn with a fixed seed. A figure of a single network (the
+directions), the same :func:`selectivity.statistics.mean_interval` the tables use
+(handed to seaborn as its ``errorbar``). A figure of a single network (the
 published VGG16) has no across-network interval; where the table has a standard error
 over test images it is drawn instead. Every figure title says what is shown, which
 networks, and what the bars or bands are. The causal figures and the selectivity
@@ -25,7 +26,6 @@ import logging
 import math
 import os
 import textwrap
-import warnings
 from typing import Callable, Mapping, Sequence
 
 import matplotlib
@@ -39,7 +39,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
 from selectivity.io import atomic_path
-from selectivity.statistics import correlation
+from selectivity.statistics import correlation, interval_of_mean, mean_interval
 from selectivity.summaries import (
     NETWORK_COLUMNS,
     PUBLISHED_CHECKPOINT,
@@ -334,10 +334,9 @@ def _selection_description(rows: pd.DataFrame, label_corruption: float | None) -
     return ", ".join(parts)
 
 
-def _errorbar(confidence: float) -> tuple[str, float]:
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
-    return ("ci", 100.0 * confidence)
+def _errorbar(confidence: float) -> Callable:
+    """seaborn's ``errorbar=``: the t interval over networks that the tables use."""
+    return interval_of_mean(confidence)
 
 
 def _label(value: str) -> str:
@@ -451,54 +450,33 @@ TRAINING_PANELS = (
 LOSS_LABEL, ACCURACY_LABEL = "cross-entropy loss (nats/image)", "accuracy (fraction)"
 
 
-def mean_with_network_bootstrap(
-    table: pd.DataFrame, x: str, value: str, confidence: float = 0.95, n_boot: int = 1000, seed: int = 0
+def mean_with_network_interval(
+    table: pd.DataFrame, x: str, value: str, confidence: float = 0.95
 ) -> pd.DataFrame:
-    """Per ``x``, the mean of ``value`` over networks and its percentile bootstrap interval.
+    """Per ``x``, the mean of ``value`` over networks and its t interval (as in the tables).
 
-    Whole networks are resampled (the same draw for every ``x``), all ``x`` at once, so a
-    200-epoch curve of 30 networks takes milliseconds instead of one bootstrap per epoch.
     A network missing at some ``x`` is left out there; fewer than two networks give no
     interval (NaN). Columns: ``x, mean, low, high, n_networks``.
     """
-    _errorbar(confidence)
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot!r}")
     wide = table.pivot_table(index=list(NETWORK_COLUMNS), columns=x, values=value, aggfunc="mean")
-    values = wide.to_numpy(dtype=float)  # (networks, x)
-    present = np.isfinite(values)
-    counts = present.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore", RuntimeWarning
-        )  # x where every resample lacks data: NaN, dropped below
-        mean = np.where(counts > 0, np.nansum(values, axis=0) / np.maximum(counts, 1), np.nan)
-        samples = np.random.default_rng(seed).integers(0, len(values), size=(n_boot, len(values)))
-        resampled = values[samples]  # (n_boot, networks, x)
-        sums, sizes = np.nansum(resampled, axis=1), np.isfinite(resampled).sum(axis=1)
-        means = np.where(sizes > 0, sums / np.maximum(sizes, 1), np.nan)
-        tail = 50.0 * (1.0 - confidence)
-        low, high = np.nanpercentile(means, [tail, 100.0 - tail], axis=0)
-    enough = counts >= 2
+    intervals = [mean_interval(wide[column].to_numpy(dtype=float), confidence) for column in wide.columns]
     return pd.DataFrame(
         {
             x: wide.columns.to_numpy(),
-            "mean": mean,
-            "low": np.where(enough, low, np.nan),
-            "high": np.where(enough, high, np.nan),
-            "n_networks": counts,
+            "mean": [mean for mean, _, _ in intervals],
+            "low": [low for _, low, _ in intervals],
+            "high": [high for _, _, high in intervals],
+            "n_networks": wide.notna().sum(axis=0).to_numpy(),
         }
     )
 
 
 @styled
-def training_curves_figure(
-    metrics: pd.DataFrame, confidence: float = 0.95, n_boot: int = 1000, seed: int = 0
-) -> Figure:
+def training_curves_figure(metrics: pd.DataFrame, confidence: float = 0.95) -> Figure:
     """Loss (top row) and accuracy (bottom row) against epoch for train/validation/test.
 
-    One line per label-corruption level: the mean over seeds with a bootstrap band
-    (:func:`mean_with_network_bootstrap`).
+    One line per label-corruption level: the mean over seeds with its t-interval band
+    (:func:`mean_with_network_interval`).
     """
     _check_not_empty(metrics, "metrics")
     columns = [column for _, loss, accuracy in TRAINING_PANELS for column in (loss, accuracy)]
@@ -512,7 +490,7 @@ def training_curves_figure(
             ax = axes[row, column]
             for level in levels:
                 networks = metrics[np.isclose(metrics["label_corruption"].astype(float), level)]
-                curve = mean_with_network_bootstrap(networks, "epoch", value, confidence, n_boot, seed)
+                curve = mean_with_network_interval(networks, "epoch", value, confidence)
                 ax.plot(curve["epoch"], curve["mean"], color=palette[level], linewidth=1.5, label=str(level))
                 ax.fill_between(
                     curve["epoch"], curve["low"], curve["high"], color=palette[level], alpha=0.2, linewidth=0
@@ -531,7 +509,7 @@ def training_curves_figure(
         figure,
         f"Training of {title}: loss and accuracy per epoch (epoch 0 = initialisation)",
         f"{_networks_description(metrics)}; one line per label-corruption level: mean over its seeds"
-        + (f", band: {100 * confidence:g}% bootstrap CI across seeds" if n_networks > 1 else ""),
+        + (f", band: {100 * confidence:g}% t interval across seeds" if n_networks > 1 else ""),
     )
     return figure
 
@@ -746,7 +724,6 @@ def selectivity_by_depth_figure(
     checkpoint: str = "final",
     measures: Sequence[str] = ("mean_gosi", "fraction_selective"),
     confidence: float = 0.95,
-    n_boot: int = 1000,
     seed: int = 0,
 ) -> Figure:
     """Each measure against layer depth: colour = label corruption, dashed = shuffled control.
@@ -777,7 +754,6 @@ def selectivity_by_depth_figure(
             style_order=style_order,
             markers=True,
             errorbar=_errorbar(confidence),
-            n_boot=n_boot,
             seed=seed,
             ax=ax,
             **colour,
@@ -794,7 +770,7 @@ def selectivity_by_depth_figure(
         else "one line per stimulus set"
     )
     interval = (
-        f" (mean over seeds with {100 * confidence:g}% bootstrap CI across seeds)" if n_networks > 1 else ""
+        f" (mean over seeds with {100 * confidence:g}% t interval across seeds)" if n_networks > 1 else ""
     )
     threshold = rows["selectivity_threshold"].iloc[0] if "selectivity_threshold" in rows.columns else None
     shows_fraction = threshold is not None and "fraction_selective" in measures
@@ -869,7 +845,6 @@ def selectivity_over_training_figure(
     label_corruption: float = 0.0,
     stimulus_set: str = "gratings",
     confidence: float = 0.95,
-    n_boot: int = 1000,
     seed: int = 0,
     max_columns: int = 4,
 ) -> Figure:
@@ -918,7 +893,6 @@ def selectivity_over_training_figure(
             marker="o",
             markersize=4,
             errorbar=_errorbar(confidence),
-            n_boot=n_boot,
             seed=seed,
             legend=False,
             ax=ax,
@@ -931,7 +905,6 @@ def selectivity_over_training_figure(
             color=ACCURACY_COLOUR,
             linestyle="--",
             errorbar=_errorbar(confidence),
-            n_boot=n_boot,
             seed=seed,
             legend=False,
             ax=accuracy_ax,
@@ -956,7 +929,7 @@ def selectivity_over_training_figure(
     figure.legend(handles=handles, loc="outside right center", frameon=False)
     n_networks = _network_count(rows)
     interval = (
-        f"lines: mean over seeds, bands: {100 * confidence:g}% bootstrap CI across seeds"
+        f"lines: mean over seeds, bands: {100 * confidence:g}% t interval across seeds"
         if n_networks > 1
         else "one network"
     )
@@ -1028,7 +1001,7 @@ def selectivity_vs_accuracy_figure(
         figure,
         f"Orientation selectivity vs generalization across networks, {title}",
         f"{_selection_description(rows, None)}; one point per network; grey: least-squares line with "
-        f"{100 * confidence:g}% bootstrap CI band; r: {method.capitalize()} correlation across networks",
+        f"{100 * confidence:g}% t interval band; r: {method.capitalize()} correlation across networks",
     )
     return figure
 
@@ -1075,14 +1048,13 @@ def half_ablation_figure(
     half_ablation: pd.DataFrame,
     values: Sequence[str] = ("loss_increase_mean", "accuracy_change"),
     confidence: float = 0.95,
-    n_boot: int = 1000,
     seed: int = 0,
     label_corruption: float | None = 0.0,
 ) -> Figure:
     """Per ranking (columns) and value (rows): bars per layer for top / bottom / random 50%.
 
     Only the networks with ``label_corruption`` (None: all) are shown. Random draws are
-    averaged within each network first; bars are means over networks with bootstrap CIs.
+    averaged within each network first; bars are means over networks with t intervals.
     A single network (VGG16) gets ± SEM over test images where the table has it.
     """
     _check_not_empty(half_ablation, "half ablation")
@@ -1129,7 +1101,6 @@ def half_ablation_figure(
                 saturation=1.0,
                 err_kws={"linewidth": 1.2},
                 errorbar=None if single_network else _errorbar(confidence),
-                n_boot=n_boot,
                 seed=seed,
                 ax=ax,
             )
@@ -1156,7 +1127,7 @@ def half_ablation_figure(
             else "one network: no interval across networks"
         )
     else:
-        interval = f"bars: mean over networks, error bars: {100 * confidence:g}% bootstrap CI across networks"
+        interval = f"bars: mean over networks, error bars: {100 * confidence:g}% t interval across networks"
     _set_title(
         figure,
         f"Half ablation: test performance after ablating the top, bottom or a random {percentage} "
@@ -1190,7 +1161,6 @@ def cumulative_ablation_figure(
     curves: pd.DataFrame,
     value: str = "test_accuracy",
     confidence: float = 0.95,
-    n_boot: int = 1000,
     seed: int = 0,
     label_corruption: float | None = 0.0,
     max_columns: int = 4,
@@ -1244,7 +1214,6 @@ def cumulative_ablation_figure(
                 hue_order=orderings,
                 palette=ORDERING_COLOURS,
                 errorbar=_errorbar(confidence) if n_networks > 1 else None,
-                n_boot=n_boot,
                 seed=seed,
                 ax=ax,
             )
@@ -1272,7 +1241,7 @@ def cumulative_ablation_figure(
         frameon=False,
     )
     interval = (
-        f"lines: mean over networks, bands: {100 * confidence:g}% bootstrap CI across networks"
+        f"lines: mean over networks, bands: {100 * confidence:g}% t interval across networks"
         if n_networks > 1
         else "one network"
     )
@@ -1326,7 +1295,6 @@ def shift_invariance_figure(
     invariance: pd.DataFrame,
     layer_order_deep: Sequence[str] | None = None,
     confidence: float = 0.95,
-    n_boot: int = 1000,
     seed: int = 0,
     label_corruption: float | None = 0.0,
 ) -> Figure:
@@ -1406,7 +1374,6 @@ def shift_invariance_figure(
                     marker="o",
                     markersize=4,
                     errorbar=_errorbar(confidence) if n_networks > 1 else None,
-                    n_boot=n_boot,
                     seed=seed,
                     ax=ax,
                 )
@@ -1420,7 +1387,7 @@ def shift_invariance_figure(
         block.suptitle(INVARIANCE_BLOCK_TITLES[value], fontsize=9, fontweight="bold")
     _figure_legend(figure, all_axes, rename=INVARIANCE_CONDITION_LABELS, title="condition")
     if n_networks > 1:
-        interval = f"lines: mean over networks, bands: {100 * confidence:g}% bootstrap CI across networks"
+        interval = f"lines: mean over networks, bands: {100 * confidence:g}% t interval across networks"
     else:
         interval = "one network: bands ± SEM over test images" if sem_columns else "one network"
     _set_title(

@@ -16,12 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from selectivity.statistics import (
-    bootstrap_confidence_interval,
-    bootstrap_correlation_ci,
-    correlation,
-    fisher_mean,
-)
+from selectivity.statistics import correlation, fisher_interval, mean_interval, median_interval
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +42,9 @@ SUMMARY_VALUE_COLUMNS = (
     "median_osi",
     "fraction_selective",
     "fraction_dead",
+    "n_dead",
+    "mean_gosi_responsive",
+    "mean_peak_response",
     "selectivity_threshold",
 )
 CHECKPOINT_CHOICES = ("final", "best")
@@ -128,22 +126,27 @@ def selectivity_summary(
     median_osi, fraction_selective, fraction_dead, selectivity_threshold`` and
     :data:`METRIC_COLUMNS`.
 
-    Dead units (no response to any grating) stay in every average with OSI = gOSI = 0,
-    as docs/method.md §3 defines them, and never count as selective; ``fraction_dead`` says
-    how many there are. A unit is selective when its gOSI exceeds
+    Dead units (no response to any grating) stay in the author's averages with OSI =
+    gOSI = 0, as docs/method.md §3 defines them, and never count as selective;
+    ``fraction_dead`` and ``n_dead`` say how many there are, and ``mean_gosi_responsive``
+    is the mean gOSI of the other units (what the claims correlate, so that units that
+    died do not count as unselective ones). ``mean_peak_response`` (the mean over units
+    of each unit's largest grating response) is the claims' activity control. A unit is selective when its gOSI exceeds
     ``selectivity_threshold`` (recorded in its own column so verdicts can check it).
     """
     if not 0.0 <= selectivity_threshold < 1.0:
         raise ValueError(f"selectivity_threshold must lie in [0, 1), got {selectivity_threshold!r}")
     group = list(CHECKPOINT_COLUMNS) + list(LAYER_COLUMNS) + ["stimulus_set"]
-    require_columns(tuning, group + ["unit", "osi", "gosi", "dead"], "tuning")
+    require_columns(tuning, group + ["unit", "osi", "gosi", "dead", "peak_response"], "tuning")
     duplicated = tuning.duplicated(group + ["unit"], keep=False)
     if duplicated.any():
         first = tuning[duplicated].iloc[0]
         raise ValueError(f"tuning has more than one row for unit {dict(first[group + ['unit']])}")
-    units = tuning[group + ["unit", "osi", "gosi"]].assign(
-        dead=as_bool(tuning["dead"], "dead").astype(float),
+    dead = as_bool(tuning["dead"], "dead")
+    units = tuning[group + ["unit", "osi", "gosi", "peak_response"]].assign(
+        dead=dead.astype(float),
         selective=(tuning["gosi"] > selectivity_threshold).astype(float),
+        gosi_responsive=tuning["gosi"].where(~dead),
     )
     summary = (
         units.groupby(group, sort=True, dropna=False)
@@ -155,9 +158,13 @@ def selectivity_summary(
             median_osi=("osi", "median"),
             fraction_selective=("selective", "mean"),
             fraction_dead=("dead", "mean"),
+            n_dead=("dead", "sum"),
+            mean_gosi_responsive=("gosi_responsive", "mean"),
+            mean_peak_response=("peak_response", "mean"),
         )
         .reset_index()
     )
+    summary["n_dead"] = summary["n_dead"].astype(int)
     summary["selectivity_threshold"] = float(selectivity_threshold)
     logger.info("summarised %d unit rows into %d layer rows", len(units), len(summary))
     summary = _attach_metrics(summary, metrics)
@@ -214,27 +221,28 @@ def summarise_across_seeds(
     per_network: pd.DataFrame,
     group_columns: Sequence[str] = ("model", "dataset", "label_corruption", "layer", "layer_index"),
     value: str = "correlation",
-    average: str = "fisher",
+    average: str = "median",
     carry_columns: Sequence[str] = ("measure", "method"),
     confidence: float = 0.95,
-    n_resamples: int = 10000,
-    seed: int = 0,
 ) -> pd.DataFrame:
-    """Average a per-network value over the networks (seeds) of each group, with a bootstrap CI.
+    """Average a per-network value over the networks (seeds) of each group, with its interval.
 
-    ``average="fisher"`` (for correlations) takes the mean on Fisher's z scale,
-    ``"mean"`` the plain mean. The interval is the percentile bootstrap of that average
-    over networks. Networks whose value is NaN (an undefined correlation) are left out
-    and counted in ``n_undefined``. ``carry_columns`` present in the table must be
-    constant within a group and are copied to the output. Columns: group columns,
+    The intervals are those of :mod:`selectivity.statistics` that the claims use:
+    ``average="median"`` (for correlations over a few epochs, which are bounded and
+    often exactly 1) gives the median and its order-statistic interval, ``"mean"`` the
+    mean and its t interval. Networks whose value is NaN (an undefined correlation) are
+    left out and counted in ``n_undefined``. ``carry_columns`` present in the table must
+    be constant within a group and are copied to the output. Columns: group columns,
     carried columns, ``value, average, estimate, ci_low, ci_high, n_networks, n_undefined``.
     """
-    averages = {"fisher": fisher_mean, "mean": np.mean}
-    if average not in averages:
-        raise ValueError(f"average must be one of {sorted(averages)}, got {average!r}")
+    intervals = {
+        "median": lambda values: median_interval(values, confidence)[:3],
+        "mean": lambda values: mean_interval(values, confidence),
+    }
+    if average not in intervals:
+        raise ValueError(f"average must be one of {sorted(intervals)}, got {average!r}")
     require_columns(per_network, list(group_columns) + [value], "per-network")
     carried = [column for column in carry_columns if column in per_network.columns]
-    statistic = averages[average]
     records = []
     for key, group in per_network.groupby(list(group_columns), sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -246,13 +254,11 @@ def summarise_across_seeds(
             record[column] = values[0]
         finite = group[value].to_numpy(dtype=float)
         finite = finite[np.isfinite(finite)]
-        ci_low, ci_high = bootstrap_confidence_interval(
-            finite, statistic=statistic, confidence=confidence, n_resamples=n_resamples, seed=seed
-        )
+        estimate, ci_low, ci_high = intervals[average](finite)
         record.update(
             value=value,
             average=average,
-            estimate=float(statistic(finite)) if finite.size else float("nan"),
+            estimate=estimate,
             ci_low=ci_low,
             ci_high=ci_high,
             n_networks=int(finite.size),
@@ -274,14 +280,12 @@ def correlations_across_networks(
     measure: str = "mean_gosi",
     stimulus_set: str = "gratings",
     confidence: float = 0.95,
-    n_resamples: int = 10000,
-    seed: int = 0,
 ) -> pd.DataFrame:
     """Per model, dataset and layer, the correlation across networks of ``measure`` with test accuracy.
 
     Each network (all label-corruption levels and seeds) contributes one point: its
     final saved epoch or its best-validation checkpoint (:func:`select_checkpoint`).
-    The interval is a percentile bootstrap over networks (resampling pairs). Columns:
+    The interval is Fisher's (:func:`selectivity.statistics.fisher_interval`). Columns:
     ``model, dataset, layer, layer_index, checkpoint, measure, method, correlation,
     ci_low, ci_high, n_networks, n_label_corruption_levels, n_seeds``.
     """
@@ -291,16 +295,15 @@ def correlations_across_networks(
     records = []
     for key, group in rows.groupby(["model", "dataset"] + list(LAYER_COLUMNS), sort=True, dropna=False):
         x, y = group[measure].to_numpy(float), group["test_accuracy"].to_numpy(float)
-        ci_low, ci_high = bootstrap_correlation_ci(
-            x, y, method=method, confidence=confidence, n_resamples=n_resamples, seed=seed
-        )
+        r = correlation(x, y, method=method)
+        ci_low, ci_high = fisher_interval(r, len(x), confidence, method)
         records.append(
             dict(
                 zip(["model", "dataset"] + list(LAYER_COLUMNS), key),
                 checkpoint=checkpoint,
                 measure=measure,
                 method=method,
-                correlation=correlation(x, y, method=method),
+                correlation=r,
                 ci_low=ci_low,
                 ci_high=ci_high,
                 n_networks=len(group),
@@ -383,16 +386,13 @@ def summarise_causal_table(
     table: pd.DataFrame,
     kind: str,
     confidence: float = 0.95,
-    n_resamples: int = 10000,
-    seed: int = 0,
 ) -> pd.DataFrame:
-    """Across-network means with bootstrap intervals of a combined causal table.
+    """Across-network means with t intervals of a combined causal table.
 
     ``kind`` is ``"half_ablation"`` (loss increase and accuracy change per layer, ranking and
     condition) or ``"shift_invariance"`` (normalised invariance and raw shift correlation per
     measured layer, ablated layer, condition, direction and shift). Random draws are averaged
-    within each network before networks are resampled, so the unit of replication is the
-    network. Columns: model, dataset, label_corruption, the condition columns, then those of
+    within each network first, so the unit of replication is the network. Columns: model, dataset, label_corruption, the condition columns, then those of
     :func:`summarise_across_seeds` (one row per value).
     """
     layouts = {
@@ -420,8 +420,6 @@ def summarise_causal_table(
                 average="mean",
                 carry_columns=(),
                 confidence=confidence,
-                n_resamples=n_resamples,
-                seed=seed,
             )
             for value in values
         ],

@@ -62,8 +62,6 @@ rule correlate_selectivity_with_accuracy:
         method_version=method_version("aggregate"),
         causal_checkpoint=config["causal"]["checkpoint"],
         confidence=config["claims"]["confidence"],
-        n_resamples=config["claims"]["bootstrap_resamples"],
-        seed=config["claims"]["seed"],
     script:
         "../scripts/correlate_selectivity_with_accuracy.py"
 
@@ -86,8 +84,6 @@ rule summarise_causal_table:
     params:
         method_version=method_version("aggregate"),
         confidence=config["claims"]["confidence"],
-        n_resamples=config["claims"]["bootstrap_resamples"],
-        seed=config["claims"]["seed"],
     script:
         "../scripts/summarise_causal_table.py"
 

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from selectivity.config import (
     ConfigError,
     ablation_layers,
+    causal_networks,
     check_config_files,
     dataset_settings,
     local_dataset_files,
@@ -48,6 +49,8 @@ wildcard_constraints:
 DATASET = config["dataset"]["name"]
 NETWORKS = networks(config)
 NETWORK_PATHS = [network.path for network in NETWORKS]
+# The networks that get the causal tests (causal.label_corruption).
+CAUSAL_NETWORK_PATHS = [network.path for network in causal_networks(config)]
 SAVED_EPOCHS = saved_epochs(config["training"])
 
 
@@ -164,6 +167,21 @@ def checkpoint_names():
     return [f"epoch{epoch}" for epoch in SAVED_EPOCHS] + ["best"]
 
 
+def per_checkpoint(pattern):
+    """One path per saved checkpoint of a network: ``{{network}}`` stays a wildcard."""
+    return expand(pattern, checkpoint_name=checkpoint_names())
+
+
+def tuning_checkpoints(wildcards):
+    """Every saved checkpoint of the network, in the order of checkpoint_names()."""
+    return [f"results/networks/{wildcards.network}/checkpoints/{name}.pt" for name in checkpoint_names()]
+
+
+def tuning_runtime(wildcards, attempt):
+    """Minutes for one network's tuning: about 5 per checkpoint on a CPU, more on a retry."""
+    return 5 * len(checkpoint_names()) * attempt
+
+
 def all_tuning_tables():
     return expand(
         "results/tuning/{network}/{checkpoint_name}.csv",
@@ -173,8 +191,10 @@ def all_tuning_tables():
 
 
 def per_network_files(pattern):
-    """Every network's file of one kind, e.g. per_network_files("results/causal/{network}/x.csv")."""
-    return expand(pattern, network=NETWORK_PATHS)
+    """Every network's file of one kind, e.g. per_network_files("results/causal/{network}/x.csv");
+    causal files only for the networks that get the causal tests."""
+    paths = CAUSAL_NETWORK_PATHS if pattern.startswith("results/causal/") else NETWORK_PATHS
+    return expand(pattern, network=paths)
 
 
 def ablation_settings_for(model):
@@ -260,8 +280,8 @@ def claim_settings():
     return {
         "selectivity_threshold": config["tuning"]["selectivity_threshold"],
         "confidence": claims["confidence"],
-        "n_resamples": claims["bootstrap_resamples"],
-        "min_networks": claims["min_networks"],
+        "n_permutations": claims["permutations"],
+        "equivalence_margin": claims["equivalence_margin"],
         "seed": claims["seed"],
         "tuning_checkpoint": config["causal"]["checkpoint"],
     }

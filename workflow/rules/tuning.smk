@@ -1,26 +1,29 @@
 # Stage 3: orientation tuning of every unit of every analysed layer, per saved checkpoint.
+# One job per network measures all its checkpoints (one process, one model load per
+# checkpoint), but writes one table per checkpoint, so what downstream rules read is the same.
 
 
 rule measure_tuning:
     input:
-        weights="results/networks/{network}/checkpoints/{checkpoint_name}.pt",
+        weights=tuning_checkpoints,
     output:
-        table="results/tuning/{network}/{checkpoint_name}.csv",
-        curves="results/tuning/{network}/{checkpoint_name}_curves.npz",
-        provenance="results/tuning/{network}/{checkpoint_name}.provenance.json",
+        tables=per_checkpoint("results/tuning/{{network}}/{checkpoint_name}.csv"),
+        curves=per_checkpoint("results/tuning/{{network}}/{checkpoint_name}_curves.npz"),
+        provenance=per_checkpoint("results/tuning/{{network}}/{checkpoint_name}.provenance.json"),
     log:
-        "logs/tuning/{network}/{checkpoint_name}.log",
+        "logs/tuning/{network}.log",
     benchmark:
-        "results/benchmarks/tuning/{network}/{checkpoint_name}.tsv"
+        "results/benchmarks/tuning/{network}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
         gpu=1,
         mem_mb=4000,
-        runtime=30,
+        runtime=tuning_runtime,
     params:
         method_version=method_version("tuning"),
         settings=tuning_settings(),
+        checkpoint_names=checkpoint_names(),
     script:
         "../scripts/measure_tuning.py"

@@ -14,15 +14,13 @@ from selectivity.summaries import (  # noqa: E402
 )
 
 summary = pd.read_csv(snakemake.input[0])
-bootstrap = dict(
-    confidence=snakemake.params.confidence,
-    n_resamples=snakemake.params.n_resamples,
-    seed=snakemake.params.seed,
-)
+confidence = snakemake.params.confidence
 across_epochs = correlations_across_epochs(summary)
 save_table(across_epochs, snakemake.output.across_epochs)
-save_table(summarise_across_seeds(across_epochs, **bootstrap), snakemake.output.across_epochs_summary)
-across_networks = correlations_across_networks(summary, checkpoint="final", **bootstrap)
+save_table(
+    summarise_across_seeds(across_epochs, confidence=confidence), snakemake.output.across_epochs_summary
+)
+across_networks = correlations_across_networks(summary, checkpoint="final", confidence=confidence)
 save_table(across_networks, snakemake.output.across_networks)
 for row in across_networks.itertuples():
     logger.info(

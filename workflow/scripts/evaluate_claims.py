@@ -6,7 +6,8 @@ logger = start_job(snakemake)
 
 import pandas as pd  # noqa: E402
 
-from selectivity.claims import ClaimSettings, claims_html, evaluate_claims  # noqa: E402
+from selectivity.claims import ClaimSettings, evaluate_claims, headline_claims  # noqa: E402
+from selectivity.claims_report import claims_html  # noqa: E402
 from selectivity.io import save_table, save_text  # noqa: E402
 
 settings = ClaimSettings(**snakemake.params.settings)
@@ -17,11 +18,13 @@ claims = evaluate_claims(
     settings,
     snakemake.params.layers,
 )
-for row in claims.itertuples():
+for row in headline_claims(claims).itertuples():
     logger.info(
-        "%s %s: %s (effect %.4g, CI [%.4g, %.4g], %d networks)",
+        "%s %s %s [%s]: %s (effect %.4g, CI [%.4g, %.4g], %d networks)",
         row.model,
         row.claim,
+        row.test,
+        row.layer,
         row.verdict,
         row.effect_size,
         row.ci_low,

@@ -61,8 +61,9 @@ def job_device(snakemake, logger: logging.Logger):
         yield lease.device
 
 
-def save_provenance(snakemake, device, seed: int | None = None) -> None:
-    """Write the job's provenance record (seed, config hash, versions, device) to output.provenance.
+def save_provenance(snakemake, device, seed: int | None = None, path=None, inputs=None) -> None:
+    """Write the job's provenance record (seed, config hash, versions, device) to ``path``
+    (default output.provenance); ``inputs`` (default all of the job's) are the files it used.
 
     The hash covers the rule, its wildcards and its result-affecting params, i.e. exactly
     what Snakemake tracks for reruns.
@@ -74,9 +75,9 @@ def save_provenance(snakemake, device, seed: int | None = None) -> None:
         "rule": snakemake.rule,
         "wildcards": dict(snakemake.wildcards.items()),
         "params": dict(snakemake.params.items()),
-        "inputs": list(snakemake.input),
+        "inputs": list(snakemake.input) if inputs is None else list(inputs),
     }
-    save_json(provenance(seed, settings, device), snakemake.output.provenance)
+    save_json(provenance(seed, settings, device), path or snakemake.output.provenance)
 
 
 def batch_size(snakemake, section: str) -> int:

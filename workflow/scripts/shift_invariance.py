@@ -9,11 +9,15 @@ import pandas as pd  # noqa: E402
 from selectivity.ablation import unit_scores_from_tables  # noqa: E402
 from selectivity.invariance import InvarianceSettings, shift_invariance  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
+from selectivity.matching import layer_strata, preferred_frequencies_from_table  # noqa: E402
 
 settings = InvarianceSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "causal"))
-gosi = unit_scores_from_tables(pd.read_csv(snakemake.input.tuning), None)["gosi"]
+tuning = pd.read_csv(snakemake.input.tuning)
+gosi = unit_scores_from_tables(tuning, None)["gosi"]
+frequencies = preferred_frequencies_from_table(tuning)
 with job_device(snakemake, logger) as device:
     network, identifiers, images, _, _ = load_network_and_test_images(snakemake, device, logger)
-    table = shift_invariance(network, images, gosi, settings, identifiers, progress=True)
+    strata = layer_strata(network, images, frequencies, settings.ablated_layers, settings.batch_size)
+    table = shift_invariance(network, images, gosi, settings, identifiers, strata=strata, progress=True)
     save_provenance(snakemake, device, identifiers["seed"])
 save_table(table, snakemake.output.table)

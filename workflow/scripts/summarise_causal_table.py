@@ -1,4 +1,4 @@
-"""Rule summarise_causal_table: across-network means and bootstrap intervals of a causal table."""
+"""Rule summarise_causal_table: across-network means and t intervals of a causal table."""
 
 from job_setup import start_job
 
@@ -13,8 +13,6 @@ summary = summarise_causal_table(
     pd.read_csv(snakemake.input[0]),
     snakemake.wildcards.causal_table,
     confidence=snakemake.params.confidence,
-    n_resamples=snakemake.params.n_resamples,
-    seed=snakemake.params.seed,
 )
 logger.info("%s: %d summary rows", snakemake.wildcards.causal_table, len(summary))
 save_table(summary, snakemake.output[0])

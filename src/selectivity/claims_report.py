@@ -1,0 +1,145 @@
+"""How the claims table is shown: an HTML page and a figure for the report's "1. Claims".
+
+Both read the table of :func:`selectivity.claims.evaluate_claims` and nothing else, so
+the figure's intervals are the table's.
+"""
+
+from __future__ import annotations
+
+import os
+from html import escape
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from selectivity.claims import VERDICT_RULES, ClaimSettings, headline_claims, settings_for_model
+from selectivity.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, TOO_FEW
+
+VERDICT_COLOURS = {
+    SUPPORTED: "#1b9e77",
+    NOT_SUPPORTED: "#d95f02",
+    INCONCLUSIVE: "#7f7f7f",
+    TOO_FEW: "#bdbdbd",
+}
+_ROW_BACKGROUNDS = {
+    SUPPORTED: "#d9f2d9",
+    NOT_SUPPORTED: "#f8d7d7",
+    INCONCLUSIVE: "#f2f2f2",
+    TOO_FEW: "#f2f2f2",
+}
+
+
+def _layers_description(claims: pd.DataFrame, settings: ClaimSettings, layers_by_model) -> str:
+    parts = []
+    for model in dict.fromkeys(claims["model"]):
+        model_settings = settings_for_model(settings, model, layers_by_model)
+        prefix = f"{model}: " if model is not None and pd.notna(model) else ""
+        parts.append(
+            f"{prefix}lower layers {', '.join(model_settings.lower_layers)}, higher layers "
+            f"{', '.join(model_settings.higher_layers)}"
+        )
+    return "; ".join(parts)
+
+
+def _format(value: float) -> str:
+    return f"{value:.3g}" if pd.notna(value) else "n/a"
+
+
+def _html_rows(table: pd.DataFrame, with_statement: bool) -> str:
+    rows = []
+    for row in table.itertuples():
+        interval = f"[{_format(row.ci_low)}, {_format(row.ci_high)}]" if pd.notna(row.ci_low) else "n/a"
+        statement = f"<td>{escape(row.statement)}</td>" if with_statement else ""
+        rows.append(
+            f"<tr style='background:{_ROW_BACKGROUNDS.get(row.verdict, '#fff')}'>"
+            f"<td>{escape(str(row.model))}</td><td><b>{row.claim}</b></td><td>{escape(str(row.test))}</td>"
+            f"<td>{escape(str(row.layer))}</td>{statement}<td>{escape(row.statistic)}</td>"
+            f"<td>{_format(row.effect_size)}</td><td>{interval}</td><td>{_format(row.p_value)}</td>"
+            f"<td>{row.n_networks}</td><td>{row.n_seeds}</td><td><b>{row.verdict}</b></td></tr>"
+        )
+    return "".join(rows)
+
+
+def claims_html(
+    claims: pd.DataFrame, settings: ClaimSettings, layers_by_model: Mapping[str, Mapping] | None = None
+) -> str:
+    """The claims table as a self-contained HTML page: headline verdicts, then every test."""
+    header = (
+        "<tr><th>model</th><th>claim</th><th>test</th><th>layer</th>{statement}<th>statistic</th>"
+        f"<th>effect</th><th>{100 * settings.confidence:g}% CI</th><th>p</th><th>networks</th>"
+        "<th>seeds</th><th>verdict</th></tr>"
+    )
+    rules = "".join(f"<li><b>{claim}</b>: {escape(rule)}</li>" for claim, rule in VERDICT_RULES.items())
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Claims C1-C6</title>"
+        "<style>body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
+        "td,th{border:1px solid #999;padding:4px;vertical-align:top}</style></head><body>"
+        "<h2>Claims C1-C6: verdicts computed from this run</h2>"
+        f"<p>Intervals at {100 * settings.confidence:g}% over networks, one-sided tests at level "
+        f"{1 - settings.confidence:.3g} (exact sign-flip or sign tests; permutation tests with "
+        f"{settings.n_permutations} permutations, seed {settings.seed}); a verdict needs at least "
+        f"{settings.minimum_networks} networks; {_layers_description(claims, settings, layers_by_model)}; "
+        f"gOSI threshold {settings.selectivity_threshold}; C6 equivalence margin "
+        f"{settings.equivalence_margin:g} nats per image.</p>"
+        "<h3>Verdicts</h3><table>"
+        + header.format(statement="<th>statement</th>")
+        + _html_rows(headline_claims(claims), with_statement=True)
+        + "</table><h3>Every test</h3><table>"
+        + header.format(statement="")
+        + _html_rows(claims, with_statement=False)
+        + f"</table><h3>Verdict rules</h3><ul>{rules}</ul></body></html>\n"
+    )
+
+
+def plot_claims(
+    claims: pd.DataFrame, pdf_path: str | os.PathLike, png_path: str | os.PathLike, model=None
+) -> None:
+    """Per claim, every test's effect with its interval, coloured by verdict (one panel per claim)."""
+    from matplotlib.lines import Line2D
+
+    from selectivity import plots
+
+    if model is not None:
+        claims = claims[claims["model"] == model]
+    claim_ids = list(dict.fromkeys(claims["claim"]))
+    if not claim_ids:
+        raise ValueError(f"the claims table has no rows for model {model!r}")
+    heights = [max(1, (claims["claim"] == claim).sum()) for claim in claim_ids]
+    figure, axes = plots.plt.subplots(
+        len(claim_ids), 1, figsize=(7.0, 0.9 + 0.28 * sum(heights)), gridspec_kw={"height_ratios": heights}
+    )
+    axes = np.atleast_1d(axes)
+    for ax, claim in zip(axes, claim_ids):
+        rows = claims[claims["claim"] == claim].reset_index(drop=True)
+        positions = np.arange(len(rows))[::-1]
+        for position, row in zip(positions, rows.itertuples()):
+            colour = VERDICT_COLOURS.get(row.verdict, "black")
+            marker = "D" if row.test == "claim" else "o"
+            if pd.notna(row.ci_low) and pd.notna(row.ci_high):
+                ax.plot([row.ci_low, row.ci_high], [position, position], color=colour, linewidth=2)
+            if pd.notna(row.effect_size):
+                ax.plot(row.effect_size, position, marker, color=colour, markersize=5)
+        reference = 0.0
+        ax.axvline(reference, color="black", linewidth=0.7, linestyle=":")
+        ax.set_yticks(positions)
+        ax.set_yticklabels([f"{row.test} [{row.layer}]" for row in rows.itertuples()], fontsize=7)
+        ax.set_title(
+            f"{claim}: {rows.loc[rows['headline'].astype(bool), 'verdict'].iloc[0] if rows['headline'].any() else ''}",
+            fontsize=8,
+            loc="left",
+        )
+        ax.tick_params(axis="x", labelsize=7)
+    handles = [
+        Line2D([], [], color=colour, marker="o", linewidth=2, label=verdict)
+        for verdict, colour in VERDICT_COLOURS.items()
+    ]
+    figure.legend(handles=handles, loc="upper right", fontsize=7, frameon=False, ncol=2)
+    figure.suptitle(
+        "Claims: effect and interval over networks per test (diamond: the claim's verdict)",
+        fontsize=9,
+        x=0.02,
+        ha="left",
+    )
+    figure.tight_layout(rect=(0, 0, 1, 0.97))
+    plots.save_figure(figure, pdf_path, png_path)
