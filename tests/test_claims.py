@@ -559,3 +559,21 @@ def test_settings_validation_names_the_bad_value():
         ClaimSettings(equivalence_margin=-0.1)
     assert ClaimSettings(lower_layers=["conv1"]).lower_layers == ("conv1",)
     assert ClaimSettings(confidence=0.95).minimum_networks == 5
+
+
+def test_claims_figure_draws_every_test_with_its_interval_in_its_verdicts_colour():
+    from selectivity.claims_report import VERDICT_COLOURS, claims_figure
+
+    networks = [(0.0, s, {"gosi": (0.5 + 0.1 * s, 0.1, [0.2, 0.3], [0.35, 0.45])}) for s in range(5)]
+    table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS)
+    figure = claims_figure(table, model="cnn7")
+    assert len(figure.axes) == len(CLAIM_IDS)  # one panel per claim
+    c4 = figure.axes[CLAIM_IDS.index("C4")]
+    labels = [label.get_text() for label in c4.get_yticklabels()]
+    c4_rows = table[table["claim"] == "C4"]
+    assert labels == [f"{r.test} [{r.layer}]" for r in c4_rows.itertuples()]
+    intervals = [line for line in c4.get_lines() if len(line.get_xdata()) == 2 and line.get_linestyle() == "-"]
+    drawn = sorted(tuple(np.round(line.get_xdata(), 9)) for line in intervals)
+    assert drawn == sorted(tuple(np.round((r.ci_low, r.ci_high), 9)) for r in c4_rows.itertuples())
+    assert {line.get_color() for line in intervals} == {VERDICT_COLOURS["supported"]}
+    assert c4.get_title(loc="left") == "C4: supported"

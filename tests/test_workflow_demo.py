@@ -1,6 +1,6 @@
 """End to end: the whole DAG on the offline demo configuration, and the contents of what it wrote.
 
-The demo (config/demo.yaml) trains 6 small networks on the synthetic stand-in dataset and runs
+The demo (config/demo.yaml) trains 10 small networks on the synthetic stand-in dataset and runs
 every later stage; these tests read its tables, checkpoints, figures and report as a user would.
 """
 
@@ -17,6 +17,7 @@ from conftest import REPO, run_snakemake
 from selectivity.checkpoints import load_checkpoint
 from selectivity.config import saved_epochs
 from selectivity.figure_catalogue import figures_of
+from selectivity.verdicts import VERDICTS
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +31,8 @@ CNN7_UNITS = {"conv1": 32, "conv2": 32, "conv3": 64, "conv4": 64, "conv5": 128, 
 NETWORK_DIRS = [
     f"cnn7/synthetic/corruption{c:.2f}/seed{s}" for c in sorted(CORRUPTIONS) for s in sorted(SEEDS)
 ]
+CAUSAL_CORRUPTIONS = DEMO["causal"]["label_corruption"]  # the networks that get the causal tests
+N_CAUSAL = len(SEEDS) * len(CAUSAL_CORRUPTIONS)
 
 
 def test_dataset_and_split(demo_run):
@@ -97,16 +100,19 @@ def test_selectivity_summary_and_correlations(demo_run):
 def test_causal_tables(demo_run):
     half = pd.read_csv(demo_run / "results/aggregate/half_ablation.csv")
     draws = DEMO["causal"]["ablation"]["random_draws"]
-    assert len(half) == N_NETWORKS * len(CNN7_UNITS) * 2 * (2 + draws)
+    # per layer: top and bottom per ranking, random draws per ranking, matched draws for gOSI only
+    assert len(half) == N_CAUSAL * len(CNN7_UNITS) * (2 * (2 + draws) + draws)
+    assert set(half["label_corruption"]) == set(CAUSAL_CORRUPTIONS)
     assert set(half["ranking"]) == {"gosi", "class_selectivity"}
+    assert set(half.loc[half.condition == "matched", "ranking"]) == {"gosi"}
     assert (half["n_ablated"] == (half["n_units"] / 2).round()).all()
     assert (half["n_images"] == DEMO["causal"]["test_images"]).all()
     class_selectivity = pd.read_csv(demo_run / "results/aggregate/class_selectivity.csv")
-    assert len(class_selectivity) == N_NETWORKS * sum(CNN7_UNITS.values())
+    assert len(class_selectivity) == N_CAUSAL * sum(CNN7_UNITS.values())
     assert class_selectivity["class_selectivity_index"].between(0, 1).all()
     invariance = pd.read_csv(demo_run / "results/aggregate/shift_invariance.csv")
     assert set(invariance["shift_px"]) == set(DEMO["causal"]["invariance"]["shifts"])
-    assert set(invariance["condition"]) == {"intact", "top", "bottom", "random"}
+    assert set(invariance["condition"]) == {"intact", "top", "bottom", "random", "matched"}
     assert invariance["normalised_invariance_mean"].notna().all()
     curves = pd.read_csv(demo_run / "results/aggregate/cumulative_ablation.csv")
     full = curves[curves.fraction_ablated == 1.0]
@@ -116,7 +122,7 @@ def test_causal_tables(demo_run):
 def test_causal_summaries_across_networks(demo_run):
     summary = pd.read_csv(demo_run / "results/aggregate/half_ablation_summary.csv")
     loss = summary[(summary.value == "loss_increase_mean") & (summary.ranking == "gosi")]
-    assert len(loss) == len(CORRUPTIONS) * len(CNN7_UNITS) * 3  # top, bottom, random
+    assert len(loss) == len(CAUSAL_CORRUPTIONS) * len(CNN7_UNITS) * 4  # top, bottom, random, matched
     assert (loss["n_networks"] == len(SEEDS)).all()
     assert ((loss["ci_low"] <= loss["estimate"]) & (loss["estimate"] <= loss["ci_high"])).all()
     invariance = pd.read_csv(demo_run / "results/aggregate/shift_invariance_summary.csv")
@@ -125,10 +131,17 @@ def test_causal_summaries_across_networks(demo_run):
 
 def test_claims_are_computed(demo_run):
     claims = pd.read_csv(demo_run / "results/claims.csv")
-    assert list(claims["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
-    assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive"}
-    assert claims.loc[claims.claim == "C3", "n_networks"].item() == N_NETWORKS
-    assert claims[claims.claim.isin(["C1", "C4", "C6"])]["effect_size"].notna().all()
+    headline = claims[claims["headline"]]
+    assert list(headline["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert set(claims["verdict"]) <= set(VERDICTS)
+    # 5 clean networks: enough for every test to reach its level, so none is "too few"
+    assert "inconclusive (too few networks)" not in set(headline["verdict"])
+    across = claims[(claims.claim == "C3") & (claims.test == "across_levels")]
+    assert across["n_networks"].item() == N_NETWORKS
+    assert (claims.loc[claims.claim.isin(["C1", "C4", "C5", "C6"]), "n_networks"] == len(SEEDS)).all()
+    assert headline["effect_size"].notna().all() and headline["p_value"].notna().all()
+    layers = set(claims.loc[(claims.claim == "C4") & (claims.test == "claim"), "layer"])
+    assert layers == {"pooled", "conv1", "conv2"}  # a verdict per lower layer and pooled
     html = (demo_run / "results/claims.html").read_text()
     assert all(claim in html for claim in ["C1", "C6"]) and "Verdict rules" in html
 
@@ -153,5 +166,5 @@ def test_html_report(demo_run):
     run_snakemake(demo_run, REPO / "config" / "demo.yaml", "--report", "report.html")
     report = (demo_run / "report.html").read_text(errors="replace")
     assert len(report) > 100_000  # figures are embedded: a self-contained file
-    for expected in ["claims.html", "training_curves.png", "half_ablation.png", "provenance.html"]:
+    for expected in ["claims.html", "claims.png", "training_curves.png", "half_ablation.png", "provenance.html"]:
         assert expected in report

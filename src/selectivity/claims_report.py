@@ -92,54 +92,52 @@ def claims_html(
     )
 
 
-def plot_claims(
-    claims: pd.DataFrame, pdf_path: str | os.PathLike, png_path: str | os.PathLike, model=None
-) -> None:
-    """Per claim, every test's effect with its interval, coloured by verdict (one panel per claim)."""
-    from matplotlib.lines import Line2D
+def claims_figure(claims: pd.DataFrame, model=None):
+    """Per claim, every test's effect with its interval, coloured by verdict (one panel per claim).
 
-    from selectivity import plots
+    Each panel has its own x scale (the claims are in different units: fractions, correlations,
+    nats, normalised invariance); the dotted line marks 0, and C6's margin is drawn where it is
+    known from the rule. The diamond is the claim's own verdict row.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.lines import Line2D
 
     if model is not None:
         claims = claims[claims["model"] == model]
     claim_ids = list(dict.fromkeys(claims["claim"]))
     if not claim_ids:
         raise ValueError(f"the claims table has no rows for model {model!r}")
-    heights = [max(1, (claims["claim"] == claim).sum()) for claim in claim_ids]
-    figure, axes = plots.plt.subplots(
-        len(claim_ids), 1, figsize=(7.0, 0.9 + 0.28 * sum(heights)), gridspec_kw={"height_ratios": heights}
-    )
-    axes = np.atleast_1d(axes)
+    heights = [int((claims["claim"] == claim).sum()) for claim in claim_ids]
+    figure = Figure(figsize=(7.5, 1.2 + 0.25 * sum(heights) + 0.35 * len(claim_ids)), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = np.atleast_1d(figure.subplots(len(claim_ids), 1, gridspec_kw={"height_ratios": heights}))
     for ax, claim in zip(axes, claim_ids):
         rows = claims[claims["claim"] == claim].reset_index(drop=True)
         positions = np.arange(len(rows))[::-1]
         for position, row in zip(positions, rows.itertuples()):
             colour = VERDICT_COLOURS.get(row.verdict, "black")
-            marker = "D" if row.test == "claim" else "o"
             if pd.notna(row.ci_low) and pd.notna(row.ci_high):
                 ax.plot([row.ci_low, row.ci_high], [position, position], color=colour, linewidth=2)
             if pd.notna(row.effect_size):
-                ax.plot(row.effect_size, position, marker, color=colour, markersize=5)
-        reference = 0.0
-        ax.axvline(reference, color="black", linewidth=0.7, linestyle=":")
-        ax.set_yticks(positions)
-        ax.set_yticklabels([f"{row.test} [{row.layer}]" for row in rows.itertuples()], fontsize=7)
-        ax.set_title(
-            f"{claim}: {rows.loc[rows['headline'].astype(bool), 'verdict'].iloc[0] if rows['headline'].any() else ''}",
-            fontsize=8,
-            loc="left",
-        )
+                ax.plot(row.effect_size, position, "D" if row.test == "claim" else "o", color=colour, markersize=5)
+        ax.axvline(0.0, color="black", linewidth=0.7, linestyle=":")
+        ax.set_yticks(positions, [f"{row.test} [{row.layer}]" for row in rows.itertuples()], fontsize=7)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        headline = rows.loc[rows["headline"].astype(bool), "verdict"]
+        ax.set_title(f"{claim}: {headline.iloc[0] if len(headline) else ''}", fontsize=8, loc="left")
         ax.tick_params(axis="x", labelsize=7)
     handles = [
-        Line2D([], [], color=colour, marker="o", linewidth=2, label=verdict)
-        for verdict, colour in VERDICT_COLOURS.items()
+        Line2D([], [], color=colour, marker="o", linewidth=2, label=verdict) for verdict, colour in VERDICT_COLOURS.items()
     ]
-    figure.legend(handles=handles, loc="upper right", fontsize=7, frameon=False, ncol=2)
-    figure.suptitle(
-        "Claims: effect and interval over networks per test (diamond: the claim's verdict)",
-        fontsize=9,
-        x=0.02,
-        ha="left",
-    )
-    figure.tight_layout(rect=(0, 0, 1, 0.97))
-    plots.save_figure(figure, pdf_path, png_path)
+    figure.legend(handles=handles, loc="outside lower center", fontsize=7, frameon=False, ncol=4)
+    title = "Claims: every test's effect and 95% interval over networks, coloured by verdict"
+    figure.suptitle(title + (f" ({model})" if model else ""), fontsize=9)
+    return figure
+
+
+def plot_claims(claims: pd.DataFrame, pdf_path: str | os.PathLike, png_path: str | os.PathLike, model=None) -> None:
+    """Write :func:`claims_figure` to ``pdf_path`` and ``png_path``."""
+    from selectivity import plots
+
+    plots.save_figure(claims_figure(claims, model), pdf_path, png_path)

@@ -42,6 +42,7 @@ from selectivity.io import atomic_path
 from selectivity.statistics import correlation, interval_of_mean, mean_interval
 from selectivity.summaries import (
     NETWORK_COLUMNS,
+    per_network_means,
     PUBLISHED_CHECKPOINT,
     as_bool,
     require_columns,
@@ -384,11 +385,6 @@ def _figure_legend(
     for legend in legends:
         legend.remove()
     figure.legend(handles, labels, title=title or None, loc="outside right center", frameon=False)
-
-
-def _per_network_means(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
-    """Means over random draws (and anything else not in ``keys``) within each network."""
-    return table.groupby(list(NETWORK_COLUMNS) + list(keys))[list(values)].mean().reset_index()
 
 
 # ----------------------------------------------------------------------------- stimuli
@@ -1066,7 +1062,7 @@ def half_ablation_figure(
     title = _model_dataset_title(half_ablation, "half ablation")
     rows = select_label_corruption(half_ablation, label_corruption, "half ablation")
     sem_values = [value for value in values if SEM_COLUMNS.get(value) in rows.columns]
-    per_network = _per_network_means(
+    per_network = per_network_means(
         rows,
         ["layer", "layer_index", "ranking", "condition"],
         list(values) + [SEM_COLUMNS[value] for value in sem_values],
@@ -1179,7 +1175,7 @@ def cumulative_ablation_figure(
     )
     title = _model_dataset_title(curves, "cumulative ablation")
     rows = select_label_corruption(curves, label_corruption, "cumulative ablation")
-    per_network = _per_network_means(rows, ["layer", "layer_index", "ordering", "fraction_ablated"], [value])
+    per_network = per_network_means(rows, ["layer", "layer_index", "ordering", "fraction_ablated"], [value])
     present = set(per_network["ordering"])
     families = [
         (name, [o for o in orderings if o in present])
@@ -1316,7 +1312,7 @@ def shift_invariance_figure(
     title = _model_dataset_title(invariance, "shift invariance")
     rows = select_label_corruption(invariance, label_corruption, "shift invariance")
     sem_columns = [SEM_COLUMNS[value] for value in INVARIANCE_VALUES if SEM_COLUMNS[value] in rows.columns]
-    per_network = _per_network_means(
+    per_network = per_network_means(
         rows,
         ["measured_layer", "ablated_layer", "condition", "shift_px"],
         list(INVARIANCE_VALUES) + sem_columns,

@@ -373,7 +373,7 @@ def concatenate_tables(paths: Iterable[str]) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
-def _per_network_means(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
+def per_network_means(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
     """Average over random draws (and any other repeated rows) within each network first."""
     return (
         table.groupby(list(NETWORK_COLUMNS) + list(keys), dropna=False, sort=True)[list(values)]
@@ -409,7 +409,7 @@ def summarise_causal_table(
         raise ValueError(f"kind must be one of {sorted(layouts)}, got {kind!r}")
     keys, values = layouts[kind]
     require_columns(table, list(NETWORK_COLUMNS) + list(keys) + list(values), kind)
-    per_network = _per_network_means(table, keys, values)
+    per_network = per_network_means(table, keys, values)
     groups = ["model", "dataset", "label_corruption", *keys]
     return pd.concat(
         [

@@ -57,11 +57,12 @@ from selectivity.grouped import GroupedConvNet, stack_networks, unstack_networks
 from selectivity.io import UnsafeFileError, atomic_path, load_torch, save_table, save_torch
 from selectivity.models import TRAINABLE_MODELS, AnalysableNetwork, build_model
 from selectivity.provenance import config_hash, provenance
+from selectivity.summaries import NETWORK_COLUMNS
 from selectivity.versions import source_digest
 
 log = logging.getLogger(__name__)
 
-IDENTIFIER_COLUMNS = ("model", "dataset", "label_corruption", "seed")
+IDENTIFIER_COLUMNS = NETWORK_COLUMNS  # one definition of what names a network
 METRICS_COLUMNS = IDENTIFIER_COLUMNS + (
     "epoch",
     "train_loss",

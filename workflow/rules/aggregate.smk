@@ -10,6 +10,7 @@ rule collect_table:
         "logs/aggregate/collect_{table}.log",
     wildcard_constraints:
         table="|".join(["tuning", *COLLECTED_TABLES]),
+    localrule: True
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -30,6 +31,7 @@ rule summarise_selectivity:
         "results/aggregate/selectivity_summary.csv",
     log:
         "logs/aggregate/summarise_selectivity.log",
+    localrule: True
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -52,6 +54,7 @@ rule correlate_selectivity_with_accuracy:
         across_networks="results/aggregate/correlations_across_networks.csv",
     log:
         "logs/aggregate/correlate_selectivity_with_accuracy.log",
+    localrule: True
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -75,6 +78,7 @@ rule summarise_causal_table:
         "logs/aggregate/summarise_{causal_table}.log",
     wildcard_constraints:
         causal_table="half_ablation|shift_invariance",
+    localrule: True
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -103,6 +107,7 @@ rule evaluate_claims:
         ),
     log:
         "logs/aggregate/evaluate_claims.log",
+    localrule: True
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -130,6 +135,7 @@ rule provenance:
         ),
     log:
         "logs/aggregate/provenance.log",
+    localrule: True
     conda:
         "../../envs/torch.yaml"
     threads: 1

@@ -1,4 +1,5 @@
 # Config validation, input functions and target lists shared by every stage.
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,13 @@ from selectivity.config import (
 )
 from selectivity.figure_catalogue import figure_entry, figure_names, figures_of
 from selectivity.versions import method_version
+
+# The SLURM plugin's partition file (profiles/slurm/partitions.yaml: GPU jobs to the GPU
+# partition, the rest to the CPU one), found from any working directory; a user's own
+# SNAKEMAKE_SLURM_PARTITIONS or --slurm-partition-config wins. Other executors ignore it.
+os.environ.setdefault(
+    "SNAKEMAKE_SLURM_PARTITIONS", str(Path(workflow.basedir) / "profiles/slurm/partitions.yaml")
+)
 
 # Stop before any job on a bad config: one pass fills in the schema defaults, checks every
 # key against the schema and the cross-key rules, and names each bad key and value.

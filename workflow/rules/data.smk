@@ -13,6 +13,7 @@ rule prepare_dataset:
         "logs/data/prepare_{dataset}.log",
     benchmark:
         "results/benchmarks/data/prepare_{dataset}.tsv"
+    localrule: True
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -34,6 +35,7 @@ rule split_dataset:
         "results/data/{dataset}_split.npz",
     log:
         "logs/data/split_{dataset}.log",
+    localrule: True
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -56,6 +58,7 @@ rule extract_test_set:
         "results/data/{dataset}_test.npz",
     log:
         "logs/data/extract_test_set_{dataset}.log",
+    localrule: True
     conda:
         "../../envs/torch.yaml"
     threads: 1

@@ -36,6 +36,7 @@ rule vgg16_summary:
         "results/vgg16/selectivity_summary.csv",
     log:
         "logs/vgg16/summary.log",
+    localrule: True
     conda:
         "../../envs/analysis.yaml"
     threads: 1
