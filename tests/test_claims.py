@@ -572,7 +572,9 @@ def test_claims_figure_draws_every_test_with_its_interval_in_its_verdicts_colour
     labels = [label.get_text() for label in c4.get_yticklabels()]
     c4_rows = table[table["claim"] == "C4"]
     assert labels == [f"{r.test} [{r.layer}]" for r in c4_rows.itertuples()]
-    intervals = [line for line in c4.get_lines() if len(line.get_xdata()) == 2 and line.get_linestyle() == "-"]
+    intervals = [
+        line for line in c4.get_lines() if len(line.get_xdata()) == 2 and line.get_linestyle() == "-"
+    ]
     drawn = sorted(tuple(np.round(line.get_xdata(), 9)) for line in intervals)
     assert drawn == sorted(tuple(np.round((r.ci_low, r.ci_high), 9)) for r in c4_rows.itertuples())
     assert {line.get_color() for line in intervals} == {VERDICT_COLOURS["supported"]}

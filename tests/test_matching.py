@@ -36,12 +36,14 @@ def images():
     return torch.rand(12, 3, 32, 32, generator=torch.Generator().manual_seed(1))
 
 
-def test_strata_cross_preferred_frequency_with_output_terciles():
-    frequencies = np.array([0.1, 0.1, 0.1, 0.2, 0.2, 0.2, np.nan, np.nan, np.nan])
-    outputs = np.array([1.0, 5.0, 9.0, 2.0, 6.0, 8.0, 3.0, 4.0, 7.0])
+def test_strata_cross_frequency_halves_with_output_terciles():
+    frequencies = np.array([1, 1, 2, 2, 3, 3, 4, 4, np.nan, np.nan, np.nan, np.nan], dtype=float)
+    outputs = np.array([1.0, 12.0, 2.0, 11.0, 3.0, 10.0, 4.0, 9.0, 5.0, 6.0, 7.0, 8.0])
     strata = unit_strata(frequencies, outputs)
-    # terciles of output rank: {1,2,3}, {4,5,6}, {7,8,9}
-    assert strata.tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8]  # every stratum its own here
+    # frequency halves: {1, 2} -> 0, {3, 4} -> 1, dead -> 2; output terciles of the 12 ranks
+    expected_frequency_bin = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+    expected_output_bin = (np.argsort(np.argsort(outputs)) * 3) // 12
+    assert strata.tolist() == (expected_frequency_bin * 3 + expected_output_bin).tolist()
     with pytest.raises(ValueError, match="one value per unit"):
         unit_strata(frequencies[:3], outputs)
 

@@ -47,7 +47,7 @@ from conftest import (
     snakemake_command,
     write_config,
 )
-from selectivity.config import networks, saved_epochs, training_groups, validate_config
+from selectivity.config import causal_networks, networks, saved_epochs, training_groups, validate_config
 from selectivity.figure_catalogue import figures_of
 from selectivity.io import load_torch
 import selectivity
@@ -496,7 +496,7 @@ def test_fresh_directories_give_bit_identical_networks_and_tuning_with_full_prov
 # ------------------------------------------------------------------------- 6. load
 
 
-PER_NETWORK_OUTPUTS = {  # outputs of one network's job of each per-network rule
+PER_NETWORK_OUTPUTS = {  # outputs of one network's job of each causal rule (causal.label_corruption)
     "class_selectivity": 2,
     "half_ablation": 3,
     "cumulative_ablation": 3,
@@ -519,7 +519,7 @@ def test_the_paper_scale_dag_has_the_jobs_the_config_implies(tmp_path, override)
     checkpoints = len(saved_epochs(config["training"])) + 1
     assert len(plan.outputs_of("measure_tuning")) == 3 * checkpoints * len(nets)
     for rule, count in PER_NETWORK_OUTPUTS.items():
-        assert len(plan.outputs_of(rule)) == count * len(nets), rule
+        assert len(plan.outputs_of(rule)) == count * len(causal_networks(config)), rule
     assert len(plan.outputs_of("plot_figure")) == 2 * len(models) * len(figures_of("trained"))
     assert len(plan.outputs_of("collect_table")) == COLLECTED_TABLES
     assert {

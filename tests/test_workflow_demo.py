@@ -166,5 +166,11 @@ def test_html_report(demo_run):
     run_snakemake(demo_run, REPO / "config" / "demo.yaml", "--report", "report.html")
     report = (demo_run / "report.html").read_text(errors="replace")
     assert len(report) > 100_000  # figures are embedded: a self-contained file
-    for expected in ["claims.html", "claims.png", "training_curves.png", "half_ablation.png", "provenance.html"]:
+    for expected in [
+        "claims.html",
+        "claims.png",
+        "training_curves.png",
+        "half_ablation.png",
+        "provenance.html",
+    ]:
         assert expected in report

@@ -120,7 +120,9 @@ def claims_figure(claims: pd.DataFrame, model=None):
             if pd.notna(row.ci_low) and pd.notna(row.ci_high):
                 ax.plot([row.ci_low, row.ci_high], [position, position], color=colour, linewidth=2)
             if pd.notna(row.effect_size):
-                ax.plot(row.effect_size, position, "D" if row.test == "claim" else "o", color=colour, markersize=5)
+                ax.plot(
+                    row.effect_size, position, "D" if row.test == "claim" else "o", color=colour, markersize=5
+                )
         ax.axvline(0.0, color="black", linewidth=0.7, linestyle=":")
         ax.set_yticks(positions, [f"{row.test} [{row.layer}]" for row in rows.itertuples()], fontsize=7)
         ax.set_ylim(-0.7, len(rows) - 0.3)
@@ -128,7 +130,8 @@ def claims_figure(claims: pd.DataFrame, model=None):
         ax.set_title(f"{claim}: {headline.iloc[0] if len(headline) else ''}", fontsize=8, loc="left")
         ax.tick_params(axis="x", labelsize=7)
     handles = [
-        Line2D([], [], color=colour, marker="o", linewidth=2, label=verdict) for verdict, colour in VERDICT_COLOURS.items()
+        Line2D([], [], color=colour, marker="o", linewidth=2, label=verdict)
+        for verdict, colour in VERDICT_COLOURS.items()
     ]
     figure.legend(handles=handles, loc="outside lower center", fontsize=7, frameon=False, ncol=4)
     title = "Claims: every test's effect and 95% interval over networks, coloured by verdict"
@@ -136,7 +139,9 @@ def claims_figure(claims: pd.DataFrame, model=None):
     return figure
 
 
-def plot_claims(claims: pd.DataFrame, pdf_path: str | os.PathLike, png_path: str | os.PathLike, model=None) -> None:
+def plot_claims(
+    claims: pd.DataFrame, pdf_path: str | os.PathLike, png_path: str | os.PathLike, model=None
+) -> None:
     """Write :func:`claims_figure` to ``pdf_path`` and ``png_path``."""
     from selectivity import plots
 

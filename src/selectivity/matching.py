@@ -7,9 +7,9 @@ output perturbs the next layer more. The *matched* condition ablates a random se
 units drawn to match the top half on those covariates, so that "top hurts more than
 matched" is a test of orientation selectivity itself (docs/method.md §4.3):
 
-* every unit falls in a stratum: its preferred spatial frequency for gratings (dead
-  units, which have none, form their own stratum) x the tercile of its mean output
-  over the test images at the ablation point;
+* every unit falls in a stratum: the half of the layer its preferred spatial frequency
+  for gratings falls in (dead units, which have none, form their own group) x the
+  tercile of its mean output over the test images at the ablation point;
 * a matched draw takes, from each stratum, as many units (uniformly at random, without
   replacement) as the top half has there, so it has the top half's size and its
   covariate distribution. Units of the top half may be drawn; where a stratum holds
@@ -30,14 +30,24 @@ from scipy import stats
 
 from selectivity.checkpoints import LoadedNetwork
 
-#: Mean-output bins per layer (terciles): finer bins would leave strata of one unit.
+#: Quantile bins per layer: preferred spatial frequency in halves, mean output in terciles.
+#: Finer strata would leave strata of one unit, whose matched draw is that unit itself.
+FREQUENCY_BINS = 2
 ACTIVATION_BINS = 3
 
 
 def unit_strata(
-    preferred_frequency: np.ndarray, mean_output: np.ndarray, bins: int = ACTIVATION_BINS
+    preferred_frequency: np.ndarray,
+    mean_output: np.ndarray,
+    frequency_bins: int = FREQUENCY_BINS,
+    activation_bins: int = ACTIVATION_BINS,
 ) -> np.ndarray:
-    """One integer stratum per unit: preferred spatial frequency x mean-output quantile bin."""
+    """One integer stratum per unit: preferred-frequency bin x mean-output bin.
+
+    Both bins are quantiles within the layer (by rank, ties of the discrete preferred
+    frequency sharing their average rank); dead units (NaN preferred frequency) form a
+    frequency bin of their own.
+    """
     preferred_frequency = np.asarray(preferred_frequency, dtype=np.float64)
     mean_output = np.asarray(mean_output, dtype=np.float64)
     if preferred_frequency.shape != mean_output.shape or preferred_frequency.ndim != 1:
@@ -48,15 +58,15 @@ def unit_strata(
     if not np.isfinite(mean_output).all():
         raise ValueError("mean outputs must be finite")
     units = len(mean_output)
-    activation_bin = ((stats.rankdata(mean_output, method="ordinal") - 1) * bins) // units
-    frequencies = np.unique(preferred_frequency[np.isfinite(preferred_frequency)])
-    # Dead units (NaN preferred frequency) get frequency code len(frequencies).
-    frequency_code = np.where(
-        np.isfinite(preferred_frequency),
-        np.searchsorted(frequencies, np.nan_to_num(preferred_frequency)),
-        len(frequencies),
-    )
-    return (frequency_code * bins + activation_bin).astype(np.int64)
+    activation_bin = ((stats.rankdata(mean_output, method="ordinal") - 1) * activation_bins) // units
+    responsive = np.isfinite(preferred_frequency)
+    frequency_bin = np.full(units, frequency_bins, dtype=np.int64)  # dead units: their own bin
+    if responsive.any():
+        ranks = stats.rankdata(preferred_frequency[responsive], method="average")
+        frequency_bin[responsive] = np.minimum(
+            ((ranks - 0.5) * frequency_bins) // responsive.sum(), frequency_bins - 1
+        ).astype(np.int64)
+    return (frequency_bin * activation_bins + activation_bin).astype(np.int64)
 
 
 def matched_generator(seed: int, layer_index: int) -> np.random.Generator:
@@ -121,7 +131,7 @@ def layer_strata(
     layers: Sequence[str],
     batch_size: int = 500,
 ) -> dict[str, np.ndarray]:
-    """The strata of every unit of ``layers`` (preferred frequency x mean-output tercile)."""
+    """The strata of every unit of ``layers`` (preferred-frequency half x mean-output tercile)."""
     missing = [layer for layer in layers if layer not in preferred_frequency]
     if missing:
         raise KeyError(
