@@ -160,3 +160,19 @@ def test_within_strata_correlation_drops_strata_of_one_network():
     x, y, strata = [1.0, 2.0, 3.0, 1.0, 2.0, 5.0], [1.0, 2.0, 3.0, 2.0, 1.0, 0.0], [0, 0, 0, 1, 1, 2]
     result = stratified_correlation_test(x, y, strata, n_resamples=99)
     assert result.n == 5
+
+
+def test_regression_band_by_hand():
+    from selectivity.statistics import regression_line_interval
+
+    x = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    y = np.array([0.1, 0.9, 2.2, 2.8, 4.1])
+    slope, intercept = np.polyfit(x, y, 1)
+    s = np.sqrt(np.sum((y - intercept - slope * x) ** 2) / 3)
+    fit, low, high = regression_line_interval(x, y, [2.0, 4.0])
+    assert fit == pytest.approx(intercept + slope * np.array([2.0, 4.0]))
+    half_at_mean = scipy_stats.t.ppf(0.975, 3) * s / np.sqrt(5)  # x = mean(x): only the 1/n term
+    assert (high[0] - fit[0]) == pytest.approx(half_at_mean)
+    assert (high[1] - fit[1]) > (high[0] - fit[0])  # wider away from the mean
+    with pytest.raises(ValueError, match="varying x"):
+        regression_line_interval([1.0, 1.0, 1.0], [1.0, 2.0, 3.0], [1.0])

@@ -39,7 +39,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
 from selectivity.io import atomic_path
-from selectivity.statistics import correlation, interval_of_mean, mean_interval
+from selectivity.statistics import correlation, interval_of_mean, mean_interval, regression_line_interval
 from selectivity.summaries import (
     NETWORK_COLUMNS,
     per_network_means,
@@ -720,7 +720,6 @@ def selectivity_by_depth_figure(
     checkpoint: str = "final",
     measures: Sequence[str] = ("mean_gosi", "fraction_selective"),
     confidence: float = 0.95,
-    seed: int = 0,
 ) -> Figure:
     """Each measure against layer depth: colour = label corruption, dashed = shuffled control.
 
@@ -750,7 +749,6 @@ def selectivity_by_depth_figure(
             style_order=style_order,
             markers=True,
             errorbar=_errorbar(confidence),
-            seed=seed,
             ax=ax,
             **colour,
         )
@@ -841,7 +839,6 @@ def selectivity_over_training_figure(
     label_corruption: float = 0.0,
     stimulus_set: str = "gratings",
     confidence: float = 0.95,
-    seed: int = 0,
     max_columns: int = 4,
 ) -> Figure:
     """Per layer, ``measure`` against epoch (mean and CI over seeds) with test accuracy on a twin axis.
@@ -889,7 +886,6 @@ def selectivity_over_training_figure(
             marker="o",
             markersize=4,
             errorbar=_errorbar(confidence),
-            seed=seed,
             legend=False,
             ax=ax,
         )
@@ -901,7 +897,6 @@ def selectivity_over_training_figure(
             color=ACCURACY_COLOUR,
             linestyle="--",
             errorbar=_errorbar(confidence),
-            seed=seed,
             legend=False,
             ax=accuracy_ax,
         )
@@ -953,7 +948,6 @@ def selectivity_vs_accuracy_figure(
     measure: str = "mean_gosi",
     method: str = "spearman",
     stimulus_set: str = "gratings",
-    seed: int = 0,
     confidence: float = 0.95,
     max_columns: int = 4,
 ) -> Figure:
@@ -977,18 +971,12 @@ def selectivity_vs_accuracy_figure(
         sns.scatterplot(
             data=layer_rows, x=measure, y="test_accuracy", hue="label corruption", palette=palette, ax=ax
         )
-        if len(layer_rows) >= 2 and layer_rows[measure].nunique() > 1:
-            sns.regplot(
-                data=layer_rows,
-                x=measure,
-                y="test_accuracy",
-                scatter=False,
-                color="0.3",
-                seed=seed,
-                ci=100 * confidence,
-                line_kws={"linewidth": 1.2},
-                ax=ax,
-            )
+        if len(layer_rows) >= 3 and layer_rows[measure].nunique() > 1:
+            x = layer_rows[measure].to_numpy(float)
+            at = np.linspace(x.min(), x.max(), 50)
+            fit, low, high = regression_line_interval(x, layer_rows["test_accuracy"], at, confidence)
+            ax.plot(at, fit, color="0.3", linewidth=1.2)
+            ax.fill_between(at, low, high, color="0.3", alpha=0.15, linewidth=0)
         r = correlation(layer_rows[measure], layer_rows["test_accuracy"], method=method)
         ax.set_title(f"{layer}: {method.capitalize()} r = {r:.2f} (n = {len(layer_rows)})", fontsize=8)
     finish_grid(figure, axes, len(layers), xlabel=_label(measure), ylabel=_label("test_accuracy"))
@@ -1044,7 +1032,6 @@ def half_ablation_figure(
     half_ablation: pd.DataFrame,
     values: Sequence[str] = ("loss_increase_mean", "accuracy_change"),
     confidence: float = 0.95,
-    seed: int = 0,
     label_corruption: float | None = 0.0,
 ) -> Figure:
     """Per ranking (columns) and value (rows): bars per layer for top / bottom / random 50%.
@@ -1097,7 +1084,6 @@ def half_ablation_figure(
                 saturation=1.0,
                 err_kws={"linewidth": 1.2},
                 errorbar=None if single_network else _errorbar(confidence),
-                seed=seed,
                 ax=ax,
             )
             if single_network and value in sem_values:
@@ -1157,7 +1143,6 @@ def cumulative_ablation_figure(
     curves: pd.DataFrame,
     value: str = "test_accuracy",
     confidence: float = 0.95,
-    seed: int = 0,
     label_corruption: float | None = 0.0,
     max_columns: int = 4,
 ) -> Figure:
@@ -1210,7 +1195,6 @@ def cumulative_ablation_figure(
                 hue_order=orderings,
                 palette=ORDERING_COLOURS,
                 errorbar=_errorbar(confidence) if n_networks > 1 else None,
-                seed=seed,
                 ax=ax,
             )
             ax.set_title(layer)
@@ -1291,7 +1275,6 @@ def shift_invariance_figure(
     invariance: pd.DataFrame,
     layer_order_deep: Sequence[str] | None = None,
     confidence: float = 0.95,
-    seed: int = 0,
     label_corruption: float | None = 0.0,
 ) -> Figure:
     """Two blocks (normalised invariance, raw correlation); in each, rows = measured layers, columns = ablated layers.
@@ -1370,7 +1353,6 @@ def shift_invariance_figure(
                     marker="o",
                     markersize=4,
                     errorbar=_errorbar(confidence) if n_networks > 1 else None,
-                    seed=seed,
                     ax=ax,
                 )
                 if n_networks == 1 and SEM_COLUMNS[value] in panel_rows.columns:

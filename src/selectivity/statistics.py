@@ -369,3 +369,28 @@ def stratified_correlation_test(
     p_greater = float((1 + np.sum(null >= r - 1e-12)) / (n_resamples + 1))
     p_less = float((1 + np.sum(null <= r + 1e-12)) / (n_resamples + 1))
     return TestResult(r, low, high, p_greater, p_less, n)
+
+
+def regression_line_interval(x, y, at, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares line of y on x at the points ``at``, with the t interval of its mean.
+
+    ``fit +- t(n-2) * s * sqrt(1/n + (at - mean(x))**2 / Sxx)``, s the residual SD; the
+    band a figure draws around a regression line (no bootstrap). Needs 3 pairs and a
+    non-constant x (else ValueError).
+    """
+    check_confidence(confidence)
+    x, y = _paired_finite(x, y)
+    at = np.asarray(at, dtype=float)
+    if x.size < 3 or np.ptp(x) == 0:
+        raise ValueError(f"a regression line needs at least 3 pairs with varying x, got {x.size}")
+    slope, intercept = np.polyfit(x, y, 1)
+    residuals = y - (intercept + slope * x)
+    s = math.sqrt(float(residuals @ residuals) / (x.size - 2))
+    sxx = float(((x - x.mean()) ** 2).sum())
+    fit = intercept + slope * at
+    half = (
+        float(scipy_stats.t.ppf(0.5 + confidence / 2.0, x.size - 2))
+        * s
+        * np.sqrt(1 / x.size + (at - x.mean()) ** 2 / sxx)
+    )
+    return fit, fit - half, fit + half
