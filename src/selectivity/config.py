@@ -339,8 +339,8 @@ def check_config(config: Mapping[str, Any]) -> None:
 
 
 def _check_causal_networks(config: Mapping[str, Any]) -> None:
-    levels = config["causal"].get("label_corruption", "all")
-    if levels == "all":
+    levels = config["causal"].get("label_corruption", "clean")
+    if levels in ("all", "clean"):
         return
     trained = [float(level) for level in config["networks"]["label_corruption"]]
     for index, level in enumerate(levels):
@@ -529,10 +529,12 @@ def networks(config: Mapping[str, Any]) -> list[Network]:
 
 
 def causal_networks(config: Mapping[str, Any]) -> list[Network]:
-    """The networks that get the causal tests (``causal.label_corruption``: "all" or levels)."""
-    levels = config["causal"].get("label_corruption", "all")
+    """The networks that get the causal tests (``causal.label_corruption``: "clean", "all" or levels)."""
+    levels = config["causal"].get("label_corruption", "clean")
     if levels == "all":
         return networks(config)
+    if levels == "clean":
+        levels = [0.0]
     return [
         n for n in networks(config) if any(math.isclose(n.label_corruption, float(level)) for level in levels)
     ]
