@@ -403,6 +403,7 @@ def test_c6_supported_only_when_shown_within_the_margin():
     assert result["effect_size"] == pytest.approx(differences.mean())
     assert_interval(result, mean_interval(differences)[1:])
     assert result["ci_high"] < SETTINGS.equivalence_margin and result["verdict"] == "supported"
+    assert result["p_value"] == pytest.approx(1 / 32)  # every network below the margin: sign-flip minimum
     assert test_row(table, "C6", "gosi_top_minus_random", "all")["effect_size"] == pytest.approx(0.29)
 
 

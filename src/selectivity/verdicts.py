@@ -72,13 +72,14 @@ class Decision:
 
     test: TestResult
     verdict: str
+    #: the direction "supported" claims: "greater" (above 0) or "less" (below a margin)
+    claimed: str = "greater"
 
     @property
     def p_value(self) -> float:
-        """The p-value the verdict rests on (of the direction it decides)."""
-        if self.verdict == NOT_SUPPORTED:
-            return self.test.p_less
-        return self.test.p_greater
+        """The one-sided p-value of the claimed direction (of the opposite one when not supported)."""
+        less = (self.claimed == "less") != (self.verdict == NOT_SUPPORTED)
+        return self.test.p_less if less else self.test.p_greater
 
 
 def _above(test: TestResult, bound: float, rule: VerdictRule) -> bool:
@@ -133,12 +134,12 @@ def not_worse_than(values, margin: float, rule: VerdictRule) -> Decision:
         raise ValueError(f"the equivalence margin must be at least 0, got {margin!r}")
     test = mean_test(values, rule.confidence, margin, rule.n_permutations, rule.seed)
     if test.n < rule.minimum_networks:
-        return Decision(test, TOO_FEW)
+        return Decision(test, TOO_FEW, "less")
     if _below(test, margin, rule):
-        return Decision(test, SUPPORTED)
+        return Decision(test, SUPPORTED, "less")
     if _above(test, margin, rule):
-        return Decision(test, NOT_SUPPORTED)
-    return Decision(test, INCONCLUSIVE)
+        return Decision(test, NOT_SUPPORTED, "less")
+    return Decision(test, INCONCLUSIVE, "less")
 
 
 def all_of(verdicts: Iterable[str]) -> str:
