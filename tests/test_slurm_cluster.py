@@ -1,8 +1,8 @@
 """The SLURM profile on a real single-node SLURM cluster.
 
 Needs a running cluster (``sinfo`` answers) with the partitions ``gpu`` and ``cpu``, as
-``../shared/tools/slurm/setup_single_node_slurm.sh`` makes one (as root, e.g.
-``SLURM_FAKE_GPUS=2 SLURM_ACCOUNTING=1``), and opting in with
+a single-node Debian slurm-wlm cluster set up for this project provides (e.g. with two fake
+GPUs and accounting), and opting in with
 ``SELECTIVITY_SLURM_CLUSTER_TEST=1``. Skips with the reason otherwise.
 
 One tiny configuration runs three ways: locally; through ``--workflow-profile profiles/slurm``
@@ -71,9 +71,7 @@ def cluster_partitions() -> set[str]:
             "finished or cancelled jobs within 6 minutes (status by squeue); see the README's SLURM section"
         )
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
-        pytest.skip(
-            "no SLURM client here (CI sets up a cluster with ../shared/tools/slurm/setup_single_node_slurm.sh)"
-        )
+        pytest.skip("no SLURM client here (sinfo and sbatch are not installed)")
     result = subprocess.run(["sinfo", "-h", "-o", "%P %a"], capture_output=True, text=True, timeout=30)
     if result.returncode != 0:
         pytest.skip(f"no SLURM cluster answers here: {result.stderr.strip()}")
