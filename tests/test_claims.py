@@ -371,7 +371,10 @@ def test_c4_per_layer_verdicts_when_layers_disagree():
     ]
     table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS)
     assert test_row(table, "C4", "claim", "conv2")["verdict"] == "supported"
-    assert test_row(table, "C4", "claim", "conv1")["verdict"] == "not supported"
+    conv1 = test_row(table, "C4", "claim", "conv1")
+    assert conv1["verdict"] == "not supported"
+    # the row shows the part that decides it, a "not supported" one, with its p of the other direction
+    assert conv1["effect_size"] < 0 and conv1["p_value"] == pytest.approx(1 / 32)
     assert claim_row(table, "C4")["verdict"] == "supported"  # pooled: (1.0 + 0.2) / 2 > 0.5
 
 

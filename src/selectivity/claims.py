@@ -261,27 +261,31 @@ def _missing(test: str, layer: str, why: str, headline: bool = False) -> TestRow
 
 
 def _claim_row(layer: str, parts: list[TestRow], headline: bool, extra: str = "") -> TestRow:
-    """The verdict of a claim that needs all of ``parts``; effect and interval of the weakest part."""
+    """The verdict of a claim that needs all of ``parts``, with the effect, interval and p of the
+    part that decides it: a part with the claim's own verdict when one says "not supported" or
+    "too few", otherwise the weakest part (lowest interval bound)."""
     verdict = all_of(part.verdict for part in parts)
     decided = [
         part for part in parts if part.decision is not None and np.isfinite(part.decision.test.estimate)
     ]
-    weakest = min(
-        decided,
+    deciding = (
+        [part for part in decided if part.verdict == verdict] if verdict in (NOT_SUPPORTED, TOO_FEW) else []
+    )
+    deciding = deciding or decided
+    chosen = min(
+        deciding,
         key=lambda part: part.decision.test.ci_low if np.isfinite(part.decision.test.ci_low) else -np.inf,
         default=None,
     )
     names = ", ".join(f"{part.test} [{part.layer}]: {part.verdict}" for part in parts)
     statistic = (
-        f"Needs all of: {names}."
-        + (f" Effect and CI: those of the weakest, {weakest.test}." if weakest else "")
-        + extra
+        f"Needs all of: {names}." + (f" Effect, CI and p: those of {chosen.test}." if chosen else "") + extra
     )
     return TestRow(
         "claim",
         layer,
         statistic,
-        weakest.decision if weakest else None,
+        chosen.decision if chosen else None,
         verdict,
         max((part.n_seeds for part in parts), default=0),
         headline,
@@ -314,6 +318,24 @@ def _check_one_checkpoint(table: pd.DataFrame, table_name: str) -> None:
         raise ValueError(
             f"the {table_name} table holds several checkpoints of network {network}; pass one checkpoint per network"
         )
+
+
+#: The controls the top half is compared with in C4 and C5 (the matched one last: optional in old tables).
+CONTROLS = ("bottom", "random", "matched")
+
+
+def _controls_present(by_condition: pd.DataFrame) -> list[str]:
+    """The controls a condition pivot holds; empty without a "top" column (nothing to compare)."""
+    if "top" not in by_condition.columns:
+        return []
+    return [control for control in CONTROLS if control in by_condition.columns]
+
+
+def _without_matched(rows: list[TestRow], controls: list[str], test: str, table_name: str) -> list[TestRow]:
+    """``rows``, with an inconclusive ``test`` row in front when the table has no matched condition."""
+    if "matched" in controls:
+        return rows
+    return [_missing(test, "pooled", f"the {table_name} table has no matched condition."), *rows]
 
 
 def _mean_over_layers(per_layer: pd.Series, layers: Sequence[str]) -> pd.Series:
@@ -605,8 +627,8 @@ def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimS
             )
         ]
     by_condition = _loss_increase_by_condition(rows, "gosi", lower)
-    controls = [c for c in ("bottom", "random", "matched") if c in by_condition.columns]
-    if "top" not in by_condition.columns or not controls:
+    controls = _controls_present(by_condition)
+    if not controls:
         return [
             _missing(
                 "claim", "pooled", "the half-ablation table lacks the top condition or every control.", True
@@ -622,12 +644,8 @@ def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimS
             f"after the {control} 50% (mean over draws), {'mean over' if scope == 'pooled' else 'in'} layer(s) {layers}"
         )
 
-    result = _difference_rows(differences, "layer", lower, describe, settings)
-    if "matched" not in controls:
-        result.insert(
-            0, _missing("top_minus_matched", "pooled", "the half-ablation table has no matched condition.")
-        )
-    return result
+    test_rows = _difference_rows(differences, "layer", lower, describe, settings)
+    return _without_matched(test_rows, controls, "top_minus_matched", "half-ablation")
 
 
 def claim_selective_ablation_lowers_invariance(
@@ -663,8 +681,8 @@ def claim_selective_ablation_lowers_invariance(
         values="normalised_invariance_mean",
         aggfunc="mean",
     )
-    controls = [c for c in ("bottom", "random", "matched") if c in by_condition.columns]
-    if "top" not in by_condition.columns or not controls:
+    controls = _controls_present(by_condition)
+    if not controls:
         return [
             _missing(
                 "claim",
@@ -689,12 +707,8 @@ def claim_selective_ablation_lowers_invariance(
             f"directions and shifts"
         )
 
-    result = _difference_rows(differences, "ablated_layer", ablated, describe, settings)
-    if "matched" not in controls:
-        result.insert(
-            0, _missing("matched_minus_top", "pooled", "the shift-invariance table has no matched condition.")
-        )
-    return result
+    test_rows = _difference_rows(differences, "ablated_layer", ablated, describe, settings)
+    return _without_matched(test_rows, controls, "matched_minus_top", "shift-invariance")
 
 
 def claim_class_selective_ablation_not_worse(
