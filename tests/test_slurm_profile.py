@@ -44,8 +44,12 @@ def fake_slurm(directory: Path) -> tuple[Path, Path]:
     return bin_dir, record
 
 
-def test_training_job_is_submitted_with_one_gpu_and_its_resources(tmp_path):
-    config = write_config(tmp_path, TINY)
+@pytest.mark.parametrize("device, gpu_request, partition", [("auto", True, "gpu"), ("cpu", False, "cpu")])
+def test_training_job_is_submitted_with_its_gpu_partition_and_resources(
+    tmp_path, device, gpu_request, partition
+):
+    """device: auto asks for one GPU on the GPU partition; device: cpu (CPU-only clusters) for none."""
+    config = write_config(tmp_path, {**TINY, "device": device})
     run_snakemake(tmp_path, config, "results/data/synthetic_split.npz", "--cores", "1")  # data locally
     bin_dir, record = fake_slurm(tmp_path)
     target = "results/networks/cnn7/synthetic/corruption0.00/seed0/metrics.csv"
@@ -73,8 +77,9 @@ def test_training_job_is_submitted_with_one_gpu_and_its_resources(tmp_path):
     assert record.exists(), f"no sbatch call was made:\n{output[-4000:]}"
     submission = record.read_text()
     assert "rule_train_cnn7_synthetic_c0p00_s0" in submission
-    assert "--gpus=1" in submission  # gpu=1 becomes one GPU per training group job
-    assert "-p gpu" in submission
+    assert ("--gpus=1" in submission) == gpu_request  # gpu=1 becomes one GPU per training group job
+    assert ("--gpu" in submission) == gpu_request
+    assert f"-p {partition}" in submission
     assert "--cpus-per-task=2" in submission  # the rule's threads
     assert "-t 66" in submission  # training_runtime: 60 + 2 x epochs minutes on the first attempt
     assert "--mem 5000" in submission  # training_memory for group_size 1

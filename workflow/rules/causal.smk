@@ -15,7 +15,7 @@ rule class_selectivity:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        gpu=1,
+        gpu=GPUS_PER_NETWORK_JOB,
         mem_mb=4000,
         runtime=30,
     params:
@@ -44,7 +44,7 @@ rule half_ablation:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        gpu=1,
+        gpu=GPUS_PER_NETWORK_JOB,
         mem_mb=6000,
         runtime=60,
     params:
@@ -74,7 +74,7 @@ rule cumulative_ablation:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        gpu=1,
+        gpu=GPUS_PER_NETWORK_JOB,
         mem_mb=6000,
         runtime=60,
     params:
@@ -102,7 +102,7 @@ rule shift_invariance:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        gpu=1,
+        gpu=GPUS_PER_NETWORK_JOB,
         mem_mb=6000,
         runtime=60,
     params:

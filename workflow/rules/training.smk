@@ -24,7 +24,7 @@ for group in training_groups(config):
             "../../envs/torch.yaml"
         threads: 2
         resources:
-            gpu=1,
+            gpu=GPUS_PER_NETWORK_JOB,
             mem_mb=training_memory,
             runtime=training_runtime,
         params:

@@ -18,7 +18,7 @@ rule measure_tuning:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        gpu=1,
+        gpu=GPUS_PER_NETWORK_JOB,
         mem_mb=4000,
         runtime=tuning_runtime,
     params:

@@ -19,7 +19,7 @@ rule vgg16_tuning:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPUS_PER_NETWORK_JOB,
         mem_mb=16000,
         runtime=240,
     params:
@@ -66,7 +66,7 @@ rule vgg16_half_ablation:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPUS_PER_NETWORK_JOB,
         mem_mb=16000,
         runtime=240,
     params:
@@ -94,7 +94,7 @@ rule vgg16_shift_invariance:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPUS_PER_NETWORK_JOB,
         mem_mb=16000,
         runtime=240,
     params:
