@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from selectivity.architectures import CNN7_SPEC, CNN11_SPEC
+from selectivity.architectures import CNN7_SPEC, CNN11_SPEC, RESNET20_SPEC
 from selectivity.models import KERAS_BN_EPSILON, KERAS_BN_MOMENTUM, apply_keep_mask, build_model
 
 
@@ -101,3 +101,47 @@ def test_unknown_names_are_rejected():
         build_model("resnet")
     with pytest.raises(KeyError, match="no layer 'conv9'"):
         build_model("cnn7").run(torch.zeros(1, 3, 32, 32), record_responses=["conv9"])
+
+
+def test_resnet20_is_he_et_al_cifar_network():
+    model = build_model("resnet20")
+    # stem 432 + BN 32; stage 1: 6 convs of 2,304; stage 2: 4,608 + 5 x 9,216; stage 3: 18,432 + 5 x 36,864;
+    # BN 2 x (16 x 7 + 32 x 6 + 64 x 6); linear 650. Option-A shortcuts have no parameters.
+    assert trainable_parameters(model) == 269_722
+    assert model.layer_names == RESNET20_SPEC.layer_names()
+    assert model.layer_names == ["stem"] + [f"block{s}_{b}" for s in (1, 2, 3) for b in (1, 2, 3)]
+    assert {name: model.units(name) for name in model.layer_names} == RESNET20_SPEC.layer_units()
+    strides = [stage.conv1.stride[0] for stage in model.stages[1:]]
+    assert strides == [1, 1, 1, 2, 1, 1, 2, 1, 1]
+    assert isinstance(model.head[0], torch.nn.AdaptiveAvgPool2d) and model.head[-1].out_features == 10
+
+
+def test_resnet20_units_are_block_outputs_after_the_addition_and_relu():
+    torch.manual_seed(0)
+    model = build_model("resnet20").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        run = model.run(x, record_responses=model.layer_names, record_outputs=model.layer_names)
+        block = model.stage("block2_1")  # halves the map and widens 16 -> 32 channels
+        block_input = run.outputs["block1_3"]
+        by_hand = torch.relu(
+            block.bn2(block.conv2(torch.relu(block.bn1(block.conv1(block_input)))))
+            + torch.nn.functional.pad(block_input[:, :, ::2, ::2], (0, 0, 0, 0, 0, 16))
+        )
+    assert torch.equal(run.responses["block2_1"], run.outputs["block2_1"])
+    torch.testing.assert_close(run.responses["block2_1"], by_hand)
+    assert tuple(run.responses["block2_1"].shape) == (2, 32, 16, 16)
+    assert tuple(run.responses["block3_3"].shape) == (2, 64, 8, 8)
+    assert (run.responses["stem"] >= 0).all()
+
+
+def test_ablating_a_resnet_block_zeroes_whole_channels_for_the_next_block():
+    torch.manual_seed(0)
+    model = build_model("resnet20").eval()
+    keep = torch.ones(16)
+    keep[[0, 5]] = 0.0
+    with torch.no_grad():
+        run = model.run(torch.randn(2, 3, 32, 32), ablation={"block1_2": keep}, record_outputs=["block1_2"])
+        intact = model.run(torch.randn(2, 3, 32, 32))
+    assert (run.outputs["block1_2"][:, [0, 5]] == 0).all() and (run.outputs["block1_2"][:, 1] != 0).any()
+    assert run.logits.shape == intact.logits.shape == (2, 10)

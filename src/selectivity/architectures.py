@@ -90,6 +90,51 @@ CONV_NET_SPECS: dict[str, ConvNetSpec] = {spec.name: spec for spec in (CNN7_SPEC
 
 
 @dataclass(frozen=True)
+class ResNetSpec:
+    """A CIFAR ResNet of He et al. (2016, section 4.2): a 3x3 stem, stages of basic blocks.
+
+    Each stage has ``blocks_per_stage`` basic blocks (conv-BN-ReLU-conv-BN plus the shortcut,
+    then ReLU); every stage after the first halves the map with stride 2 in its first block.
+    The shortcut is the identity, zero-padded in channels and subsampled where the shape
+    changes (the paper's option A, which has no parameters). Analysed layers ("units" =
+    channels): the stem's output and every block's output after the addition and ReLU.
+    """
+
+    name: str
+    stage_channels: tuple[int, ...] = (16, 32, 64)
+    blocks_per_stage: int = 3
+    input_size: int = 32
+    input_channels: int = 3
+    num_classes: int = 10
+
+    def layer_names(self) -> list[str]:
+        blocks = [
+            f"block{stage + 1}_{block + 1}"
+            for stage in range(len(self.stage_channels))
+            for block in range(self.blocks_per_stage)
+        ]
+        return ["stem", *blocks]
+
+    def layer_units(self) -> dict[str, int]:
+        counts = [self.stage_channels[0]] + [
+            channels for channels in self.stage_channels for _ in range(self.blocks_per_stage)
+        ]
+        return dict(zip(self.layer_names(), counts))
+
+    def output_size(self) -> int:
+        """Spatial size of the last stage's map (before global average pooling)."""
+        size = self.input_size
+        for _ in self.stage_channels[1:]:
+            size = (size + 1) // 2
+        return size
+
+
+# ResNet-20 for CIFAR-10 (He et al. 2016: 6n + 2 layers with n = 3; about 0.27 M parameters).
+RESNET20_SPEC = ResNetSpec(name="resnet20")
+RESNET_SPECS: dict[str, ResNetSpec] = {RESNET20_SPEC.name: RESNET20_SPEC}
+
+
+@dataclass(frozen=True)
 class LayerRoles:
     """Which analysed layers count as "lower" and "higher" for the claims and shift invariance.
 
@@ -109,6 +154,11 @@ class LayerRoles:
 DEFAULT_LAYER_ROLES: dict[str, LayerRoles] = {
     "cnn7": LayerRoles(lower=("conv1", "conv2"), higher=("conv5", "conv6", "fc1")),
     "cnn11": LayerRoles(lower=("conv1", "conv2", "conv3"), higher=("conv9", "conv10", "conv11", "fc1")),
+    # resnet20 [D]: of its 10 analysed layers the first 3 (stem and two blocks of the first,
+    # 16-channel stage) and the last 3 (the 64-channel stage), as for cnn7.
+    "resnet20": LayerRoles(
+        lower=("stem", "block1_1", "block1_2"), higher=("block3_1", "block3_2", "block3_3")
+    ),
 }
 
 

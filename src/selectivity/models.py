@@ -10,7 +10,8 @@ A stage maps its input to two tensors:
 ``output``
     what the next stage receives and where ablation happens: the output of the
     BatchNorm that follows the layer (docs/method.md §4). For layers without BN
-    (VGG16) the output is the response itself.
+    (VGG16) and for ResNet blocks (the output after the residual addition and ReLU,
+    docs/method.md §1.5) the output is the response itself.
 
 Ablation is a multiplicative *keep mask* over the channel (conv) or unit (fc)
 dimension applied to a stage's output, so no checkpoint is ever edited.
@@ -24,12 +25,12 @@ from typing import Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
-from selectivity.architectures import (  # noqa: F401  (re-exported: the architecture specs)
-    CNN7_SPEC,
-    CNN11_SPEC,
+from selectivity.architectures import (
     CONV_NET_SPECS,
+    RESNET_SPECS,
     ConvLayerSpec,
     ConvNetSpec,
+    ResNetSpec,
 )
 
 # Keras BatchNormalization defaults, which the author's code used (docs/method.md §1):
@@ -88,6 +89,52 @@ class LinearReluBN(Stage):
     def forward(self, h):
         response = torch.relu(self.linear(torch.flatten(h, 1)))
         return response, self.bn(response)
+
+
+def _keras_batch_norm(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=KERAS_BN_EPSILON, momentum=KERAS_BN_MOMENTUM)
+
+
+class ResNetStem(Stage):
+    """3x3 conv -> BN -> ReLU; its output is both the response and what the first block gets."""
+
+    def __init__(self, name: str, in_channels: int, channels: int):
+        super().__init__(name, "conv", channels)
+        self.conv = nn.Conv2d(in_channels, channels, 3, padding=1, bias=False)
+        self.bn = _keras_batch_norm(channels)
+
+    def forward(self, h):
+        output = torch.relu(self.bn(self.conv(h)))
+        return output, output
+
+
+class BasicBlock(Stage):
+    """He et al.'s basic block: conv-BN-ReLU-conv-BN, plus the shortcut, then ReLU.
+
+    The shortcut is the identity (option A): where the block halves the map and widens it,
+    the input is subsampled by 2 and zero-padded with the new channels. Response and output
+    are the same tensor, the block's output after the addition and ReLU (docs/method.md §1.5).
+    """
+
+    def __init__(self, name: str, in_channels: int, channels: int, stride: int):
+        super().__init__(name, "conv", channels)
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = _keras_batch_norm(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = _keras_batch_norm(channels)
+        self.stride, self.extra_channels = stride, channels - in_channels
+
+    def shortcut(self, h: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            h = h[:, :, :: self.stride, :: self.stride]
+        if self.extra_channels:
+            h = nn.functional.pad(h, (0, 0, 0, 0, 0, self.extra_channels))
+        return h
+
+    def forward(self, h):
+        residual = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(h)))))
+        output = torch.relu(residual + self.shortcut(h))
+        return output, output
 
 
 def apply_keep_mask(output: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -225,18 +272,47 @@ def build_conv_net(spec: ConvNetSpec) -> AnalysableNetwork:
     return network
 
 
-TRAINABLE_MODELS = tuple(CONV_NET_SPECS)
+def build_resnet(spec: ResNetSpec) -> AnalysableNetwork:
+    """The CIFAR ResNet of a :class:`ResNetSpec`, Keras-initialised like the plain CNNs [D]."""
+    names = spec.layer_names()
+    stages: list[Stage] = [ResNetStem(names[0], spec.input_channels, spec.stage_channels[0])]
+    in_channels = spec.stage_channels[0]
+    block_names = iter(names[1:])
+    for stage_number, channels in enumerate(spec.stage_channels):
+        for block in range(spec.blocks_per_stage):
+            stride = 2 if stage_number > 0 and block == 0 else 1
+            stages.append(BasicBlock(next(block_names), in_channels, channels, stride))
+            in_channels = channels
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_channels, spec.num_classes))
+    network = AnalysableNetwork(spec.name, stages, head, spec.input_size)
+    glorot_uniform_init(network)
+    return network
+
+
+TRAINABLE_MODELS = tuple(CONV_NET_SPECS) + tuple(RESNET_SPECS)
 PRETRAINED_MODELS = ("vgg16_imagenet",)
 
 
 def build_model(name: str, num_classes: int = 10, input_size: int = 32, **kwargs) -> AnalysableNetwork:
-    """Build a model by its config name (``cnn7``, ``cnn11`` or ``vgg16_imagenet``)."""
+    """Build a model by its config name (``cnn7``, ``cnn11``, ``resnet20`` or ``vgg16_imagenet``)."""
     if name in CONV_NET_SPECS:
         base = CONV_NET_SPECS[name]
         spec = ConvNetSpec(
             base.name, base.convs, base.hidden_units, input_size, base.input_channels, num_classes
         )
         return build_conv_net(spec)
+    if name in RESNET_SPECS:
+        base = RESNET_SPECS[name]
+        return build_resnet(
+            ResNetSpec(
+                base.name,
+                base.stage_channels,
+                base.blocks_per_stage,
+                input_size,
+                base.input_channels,
+                num_classes,
+            )
+        )
     if name == "vgg16_imagenet":
         from selectivity.vgg import build_vgg16  # torchvision's VGG is only imported when asked for
 
