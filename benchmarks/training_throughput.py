@@ -41,6 +41,7 @@ from selectivity.training import (
     initial_network,
     stream_generator,
 )
+from selectivity.training.trainer import synchronise
 
 
 class PerSampleAugmentedImages(Dataset):
@@ -67,11 +68,6 @@ def synthetic_cifar(count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tens
     rng = np.random.default_rng(seed)
     raw = rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
     return preprocess(raw, mean_image(raw)), torch.as_tensor(rng.integers(0, 10, count))
-
-
-def synchronise(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def time_naive(args, images, labels, device) -> float:

@@ -123,7 +123,12 @@ def planned(workdir: Path, *configfiles: Path, snakefile: Path = REPO / "Snakefi
 
 
 def run_snakemake(
-    workdir: Path, configfile: Path, *args: str, check: bool = True, timeout: int = 1200
+    workdir: Path,
+    configfile: Path,
+    *args: str,
+    check: bool = True,
+    timeout: int = 1200,
+    snakefile: Path = REPO / "Snakefile",
 ) -> subprocess.CompletedProcess:
     """Run the repository's workflow in ``workdir`` with a config file.
 
@@ -133,7 +138,7 @@ def run_snakemake(
     """
     command = snakemake_command() + [
         "--snakefile",
-        str(REPO / "Snakefile"),
+        str(snakefile),
         "--directory",
         str(workdir),
         *args,

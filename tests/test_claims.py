@@ -3,14 +3,8 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from selectivity.claims import (
-    CLAIM_COLUMNS,
-    CLAIM_IDS,
-    VERDICT_RULES,
-    ClaimSettings,
-    evaluate_claims,
-    headline_claims,
-)
+from selectivity.claim_table import CLAIM_COLUMNS, CLAIM_IDS, VERDICT_RULES, ClaimSettings
+from selectivity.claims import evaluate_claims, headline_claims
 from selectivity.claims_report import claims_html
 from selectivity.statistics import fisher_interval, mean_interval, median_interval
 
@@ -583,3 +577,17 @@ def test_claims_figure_draws_every_test_with_its_interval_in_its_verdicts_colour
     assert drawn == sorted(tuple(np.round((r.ci_low, r.ci_high), 9)) for r in c4_rows.itertuples())
     assert {line.get_color() for line in intervals} == {VERDICT_COLOURS["supported"]}
     assert c4.get_title(loc="left") == "C4: supported"
+
+
+def test_a_single_network_gives_too_few_for_every_claim_and_no_error():
+    """One network (e.g. a first try of a new architecture): every test is measured, none decided."""
+    summary = summary_table(trained_and_untrained(seeds=[0]))
+    half = half_ablation_table(
+        [(0.0, 0, {"gosi": (0.5, 0.1, [0.2]), "class_selectivity": (0.3, 0.1, [0.2])})]
+    )
+    invariance = invariance_table([0], top=lambda s: 0.4, bottom=lambda s: 0.7, random_draws=[lambda s: 0.6])
+    table = evaluate_claims(summary, half, invariance, SETTINGS)
+    headlines = table[table["headline"].astype(bool)]
+    assert list(headlines["claim"]) == list(CLAIM_IDS)
+    assert set(headlines["verdict"]) <= {TOO_FEW, "inconclusive"}
+    assert (headlines["n_networks"] <= 1).all()

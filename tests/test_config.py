@@ -59,6 +59,11 @@ BAD_CONFIGS = [
         {"networks": {"models": ["resnet50"]}},
         "networks.models[0]: 'resnet50' is not allowed",
     ),
+    (
+        "stacked training of a residual network",
+        {"networks": {"models": ["resnet20"]}, "training": {"group_size": 5}},
+        "training.group_size: 5, but ['resnet20'] cannot be trained as stacked groups",
+    ),
     ("unknown dataset", {"dataset": {"name": "mnist"}}, "dataset.name: 'mnist' is not allowed"),
     ("unknown device", {"device": "tpu"}, "device: 'tpu' is not allowed"),
     (

@@ -24,6 +24,10 @@ NOT_REFERENCES = {
         "tests/test_data.py",
         "../../planted.txt",
     ): "a crafted archive member that the CIFAR-10 reader must refuse",
+    (
+        ".ci/run",
+        "../shared/tools/slurm/setup_single_node_slurm.sh",
+    ): "the tool CI provides beside the clone to start a real SLURM cluster (a CI machine, not the method)",
 }
 # This file plants violations on purpose (test_the_checks_find_planted_violations).
 CHECKER = "tests/test_docs.py"
@@ -183,3 +187,18 @@ def test_the_checks_find_planted_violations(tmp_path):
         "x.py:1: docs/method.md §4 has no heading"
     ]
     assert unknown_citations("x.py", "(docs/method.md §1; §3)", sections) == []
+
+
+def test_architecture_lists_every_package_module():
+    """docs/architecture.md's module table names every module of src/selectivity (dotted below it)."""
+    table = (REPO / "docs" / "architecture.md").read_text()
+    listed = set(re.findall(r"`([\w.]+)`", table))
+    package = REPO / "src" / "selectivity"
+    modules = {
+        ".".join(path.relative_to(package).with_suffix("").parts)
+        for path in package.rglob("*.py")
+        if path.name != "__init__.py"
+    }
+    assert modules, f"no modules found under {package}"
+    missing = sorted(modules - listed)
+    assert not missing, f"docs/architecture.md does not list the modules {missing}"

@@ -176,3 +176,9 @@ def test_regression_band_by_hand():
     assert (high[1] - fit[1]) > (high[0] - fit[0])  # wider away from the mean
     with pytest.raises(ValueError, match="varying x"):
         regression_line_interval([1.0, 1.0, 1.0], [1.0, 2.0, 3.0], [1.0])
+
+
+def test_sign_flip_p_value_of_a_single_network_is_one_half_or_one():
+    # two sign patterns (+d, -d): the observed one is at least as extreme in one of the two
+    assert sign_flip_p_value([0.3], "greater") == 0.5 and sign_flip_p_value([0.3], "less") == 1.0
+    assert sign_flip_p_value([-0.3], "less") == 0.5 and sign_flip_p_value([-0.3], "greater") == 1.0

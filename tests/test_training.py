@@ -486,7 +486,7 @@ def test_a_state_from_another_thread_count_is_discarded(reference_run, tmp_path,
 
 def test_a_state_from_other_code_or_data_is_discarded(reference_run, tmp_path, caplog, monkeypatch):
     interrupted_run(tmp_path)
-    monkeypatch.setattr("selectivity.training.source_digest", lambda: "edited-code")
+    monkeypatch.setattr("selectivity.training.run.source_digest", lambda: "edited-code")
     dataset, split = tiny_dataset()
     dataset.x_train[0, 0, 0, 0] ^= 1  # one bit of one training image
     outputs = outputs_for(tmp_path / "fresh", SPEC)

@@ -378,6 +378,51 @@ def random_unit_orders(units: int, draws: int, seed: int, layer_index: int) -> l
     return [generator.permutation(units) for _ in range(draws)]
 
 
+@dataclass(frozen=True)
+class HalfAblationConditions:
+    """The unit sets ablated in one layer, in evaluation order: (top, bottom) per ranking, the
+    random draws (shared by all rankings), then the matched draws; the row numbers of each kind."""
+
+    count: int
+    ablated: list[np.ndarray]
+    random_rows: list[int]
+    matched_rows: list[int]
+
+
+def _half_ablation_conditions(
+    scores: Mapping[str, np.ndarray],
+    units: int,
+    settings: AblationSettings,
+    layer_index: int,
+    layer_strata: np.ndarray | None,
+) -> HalfAblationConditions:
+    count = units_to_ablate(settings.fraction, units)
+    ablated = [rank_units(s, settings.fraction, c, None) for s in scores.values() for c in ("top", "bottom")]
+    random_orders = random_unit_orders(units, settings.random_draws, settings.seed, layer_index)
+    random_rows = list(range(len(ablated), len(ablated) + len(random_orders)))
+    ablated += [order[:count] for order in random_orders]
+    matched_rows = []
+    if layer_strata is not None:
+        top_gosi = rank_units(scores["gosi"], settings.fraction, "top", None)
+        draws = matched_draws(top_gosi, layer_strata, settings.random_draws, settings.seed, layer_index)
+        matched_rows = list(range(len(ablated), len(ablated) + len(draws)))
+        ablated += draws
+    return HalfAblationConditions(count, ablated, random_rows, matched_rows)
+
+
+def _half_ablation_controls(
+    ranking: str, increases: np.ndarray, bottom: int, conditions: HalfAblationConditions
+) -> list[tuple[str, np.ndarray]]:
+    """What the top units' loss increases are compared with: bottom, mean random, mean matched."""
+    controls = [
+        ("top_vs_bottom", increases[bottom]),
+        ("top_vs_random", increases[conditions.random_rows].mean(axis=0)),
+    ]
+    if ranking == "gosi" and conditions.matched_rows:
+        controls.append(("top_vs_matched", increases[conditions.matched_rows].mean(axis=0)))
+    return controls
+
+
 def half_ablation(
     network: LoadedNetwork,
     images: torch.Tensor,
@@ -410,31 +455,26 @@ def half_ablation(
     for layer in tqdm(settings.layers, desc="half ablation", disable=not progress):
         layer_index, units = model.layer_index(layer), model.units(layer)
         scores = _layer_scores(unit_scores, layer, units)
-        count = units_to_ablate(settings.fraction, units)
-        # The distinct conditions: (top, bottom) per ranking, then the random draws, which all rankings share.
-        ablated = [
-            rank_units(s, settings.fraction, c, None) for s in scores.values() for c in ("top", "bottom")
-        ]
-        random_orders = random_unit_orders(units, settings.random_draws, settings.seed, layer_index)
-        ablated += [order[:count] for order in random_orders]
-        matched_rows = []
-        if strata is not None:
-            top_gosi = rank_units(scores["gosi"], settings.fraction, "top", None)
-            draws = matched_draws(top_gosi, strata[layer], settings.random_draws, settings.seed, layer_index)
-            matched_rows = list(range(len(ablated), len(ablated) + len(draws)))
-            ablated += draws
-        logger.info("half ablation of %s: %d of %d units, %d conditions", layer, count, units, len(ablated))
-        masks = [keep_mask(units, units_ablated) for units_ablated in ablated]
+        conditions = _half_ablation_conditions(
+            scores, units, settings, layer_index, None if strata is None else strata[layer]
+        )
+        logger.info(
+            "half ablation of %s: %d of %d units, %d conditions",
+            layer,
+            conditions.count,
+            units,
+            len(conditions.ablated),
+        )
+        masks = [keep_mask(units, units_ablated) for units_ablated in conditions.ablated]
         losses, correct = loss_evaluator(network, images, labels, layer, masks, settings.batch_size)
         increases = losses - intact_losses
-        random_rows = list(range(2 * len(scores), 2 * len(scores) + len(random_orders)))
         base = {**identifiers, "layer": layer, "layer_index": layer_index}
         for number, ranking in enumerate(scores):
             top, bottom = 2 * number, 2 * number + 1
             labelled = [("top", 0, top), ("bottom", 0, bottom)]
-            labelled += [("random", draw, row) for draw, row in enumerate(random_rows)]
+            labelled += [("random", draw, row) for draw, row in enumerate(conditions.random_rows)]
             if ranking == "gosi":
-                labelled += [("matched", draw, row) for draw, row in enumerate(matched_rows)]
+                labelled += [("matched", draw, row) for draw, row in enumerate(conditions.matched_rows)]
             for condition, draw, row in labelled:
                 increase_mean, increase_sem = mean_and_sem(increases[row])
                 accuracy = float(correct[row].mean())
@@ -445,7 +485,7 @@ def half_ablation(
                         "condition": condition,
                         "draw": draw,
                         "n_units": units,
-                        "n_ablated": count,
+                        "n_ablated": conditions.count,
                         **intact,
                         "loss_increase_mean": increase_mean,
                         "loss_increase_sem": increase_sem,
@@ -454,13 +494,7 @@ def half_ablation(
                         "n_images": len(images),
                     }
                 )
-            controls = [
-                ("top_vs_bottom", increases[bottom]),
-                ("top_vs_random", increases[random_rows].mean(axis=0)),
-            ]
-            if ranking == "gosi" and matched_rows:
-                controls.append(("top_vs_matched", increases[matched_rows].mean(axis=0)))
-            for comparison, other in controls:
+            for comparison, other in _half_ablation_controls(ranking, increases, bottom, conditions):
                 comparisons.append(
                     {
                         **base,

@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from selectivity.io import UnsafeFileError, load_torch, save_torch
 from selectivity.models import AnalysableNetwork, build_model
+
+if TYPE_CHECKING:  # pandas is imported only where the provenance table is built
+    import pandas as pd
 
 CHECKPOINT_FORMAT = "selectivity-checkpoint/1"
 REQUIRED_KEYS = ("format", "model", "num_classes", "input_size", "state_dict", "input_mean", "epoch")
@@ -130,7 +133,7 @@ def checkpoint_identifiers(network: LoadedNetwork, checkpoint: str) -> dict[str,
     }
 
 
-def provenance_table(paths: list[str]) -> "pd.DataFrame":
+def provenance_table(paths: list[str]) -> pd.DataFrame:
     """One row per checkpoint: network identifiers, epoch, seed, settings hash, versions, device."""
     import pandas as pd
 

@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from selectivity.statistics import CORRELATION_METHODS, correlation, minimum_networks
+from selectivity.statistics import correlation
 from selectivity.summaries import (
-    CHECKPOINT_CHOICES,
     NETWORK_COLUMNS,
     layer_average,
     require_columns,
@@ -44,9 +42,6 @@ from selectivity.verdicts import (
     NOT_SUPPORTED,
     SUPPORTED,
     TOO_FEW,
-    Decision,
-    VerdictRule,
-    all_of,
     not_worse_than,
     positive_correlation,
     positive_effect,
@@ -54,329 +49,90 @@ from selectivity.verdicts import (
     positive_within_strata_correlation,
 )
 
+from selectivity.claim_table import (
+    CLAIM_STATEMENTS,
+    VERDICT_RULES,
+    CLAIM_COLUMNS,
+    ClaimSettings,
+    TestRow,
+    layer_list,
+    format_number,
+    make_test_row,
+    missing_row,
+    make_claim_row,
+    reference_networks,
+    layers_present,
+    check_one_checkpoint,
+    controls_present,
+    without_matched,
+    mean_over_layers,
+    difference_rows,
+)
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["SUPPORTED", "NOT_SUPPORTED", "INCONCLUSIVE", "TOO_FEW"]
 
-CLAIM_IDS = ("C1", "C2", "C3", "C4", "C5", "C6")
-
-CLAIM_STATEMENTS: dict[str, str] = {
-    "C1": "Orientation-selective units (gOSI above the threshold, beyond the shuffled-stimulus "
-    "control and beyond the untrained network) exist in lower and higher layers.",
-    "C2": "During training, lower-layer orientation selectivity rises together with test accuracy.",
-    "C3": "Across networks, better generalization goes with higher lower-layer orientation "
-    "selectivity, across label-corruption levels and within them.",
-    "C4": "Ablating the top-50% gOSI units of a lower layer raises test loss more than ablating the "
-    "bottom 50%, a random 50%, or a random 50% matched to the top half on preferred spatial "
-    "frequency and mean output.",
-    "C5": "Ablating the top-50% gOSI units of a lower layer lowers the shift invariance of higher "
-    "layers more than ablating the bottom 50%, a random 50% or a matched random 50%.",
-    "C6": "(Morcos contrast) Ablating the most class-selective 50% of units is not more harmful "
-    "than ablating a random 50% (by more than the equivalence margin).",
-}
-
-_DIFFERENCE_RULE = (
-    "each test: mean over networks with its two-sided t interval; supported if the interval lies above 0 "
-    "and the exact one-sided sign-flip p-value is at most 1 - confidence, not supported by the mirror "
-    "rule, inconclusive otherwise; fewer than the minimum networks: inconclusive (too few networks)."
-)
-_ALL_OF = " The claim is supported only if every one of its tests is (not supported if any is not)."
-
-#: The verdict rule of every claim, in words (quoted by the claims table; docs/method.md §6).
-VERDICT_RULES: dict[str, str] = {
-    "C1": "Per clean network at the configured checkpoint, over the lower and over the higher layers: "
-    "the fraction of units with gOSI above the threshold minus that for the shuffled control, and minus "
-    "that of the same network at epoch 0 (untrained); " + _DIFFERENCE_RULE + _ALL_OF,
-    "C2": "Per clean network: Spearman (or the configured) correlation across its saved epochs after "
-    "epoch 0 between the lower layers' mean gOSI (dead units excluded) and test accuracy; median over "
-    "networks with its distribution-free order-statistic interval and the exact sign test, decided as "
-    "a difference is. The same correlations of the shuffled-control gOSI and of the mean grating "
-    "response are reported beside it as controls.",
-    "C3": "At the configured checkpoint: the Spearman (or configured) correlation across all networks "
-    "between the lower layers' mean gOSI (dead units excluded) and test accuracy, with a Fisher-z "
-    "interval and a permutation p-value (needs two label-corruption levels), and the within-level rank "
-    "correlation (ranks within each label-corruption level, permuted within levels), which the "
-    "corruption level cannot drive; each supported if its interval lies above 0 and its p-value is at "
-    "most 1 - confidence." + _ALL_OF,
-    "C4": "Per clean network, per lower layer and pooled over them: test-loss increase after ablating the "
-    "top 50% of units by gOSI minus after the bottom 50%, minus after a random 50% and minus after a "
-    "matched random 50% (means over draws); " + _DIFFERENCE_RULE + _ALL_OF,
-    "C5": "Per clean network, per ablated lower layer and pooled: normalised shift invariance of the "
-    "higher layers after ablating the bottom, a random and a matched random 50% minus after the top 50% "
-    "by gOSI, averaged over measured layers, directions and shifts; " + _DIFFERENCE_RULE + _ALL_OF,
-    "C6": "Per clean network, over all layers of the half-ablation table: test-loss increase after "
-    "ablating the top 50% of units by class selectivity minus after a random 50% (mean over draws). "
-    "Supported (not more harmful) only if the t interval's upper bound is below the equivalence margin "
-    "and the sign-flip p-value against the margin is at most 1 - confidence; not supported if the "
-    "difference is shown to exceed the margin; inconclusive otherwise.",
-}
-
-CLAIM_COLUMNS = (
-    "model",
-    "dataset",
-    "claim",
-    "test",
-    "layer",
-    "headline",
-    "statement",
-    "statistic",
-    "effect_size",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "n_networks",
-    "n_seeds",
-    "verdict",
-    "rule",
-)
-
-
-@dataclass(frozen=True)
-class ClaimSettings:
-    """Everything a verdict depends on besides the tables.
-
-    Checkpoints of the tuning summary ("best": lowest validation loss; "final": each
-    network's last saved epoch): ``tuning_checkpoint`` for C1 (by default the one the
-    causal analyses use), ``across_network_checkpoint`` for C3. ``equivalence_margin``
-    is C6's margin in nats per image.
-    """
-
-    lower_layers: tuple[str, ...] = ("conv1", "conv2")
-    higher_layers: tuple[str, ...] = ("conv5", "conv6", "fc1")
-    selectivity_threshold: float = 0.33
-    confidence: float = 0.95
-    n_permutations: int = 9999
-    seed: int = 0
-    equivalence_margin: float = 0.1
-    tuning_checkpoint: str = "best"
-    across_network_checkpoint: str = "final"
-    reference_label_corruption: float = 0.0
-    correlation_method: str = "spearman"
-
-    def __post_init__(self):
-        # Settings read from YAML arrive as lists; keep the dataclass hashable and frozen.
-        object.__setattr__(self, "lower_layers", tuple(self.lower_layers))
-        object.__setattr__(self, "higher_layers", tuple(self.higher_layers))
-        if not self.lower_layers or not self.higher_layers:
-            raise ValueError(
-                f"lower_layers and higher_layers must not be empty, got {self.lower_layers} and {self.higher_layers}"
-            )
-        if not 0.0 <= self.selectivity_threshold < 1.0:
-            raise ValueError(f"selectivity_threshold must lie in [0, 1), got {self.selectivity_threshold!r}")
-        if not self.equivalence_margin >= 0:
-            raise ValueError(f"equivalence_margin must be at least 0, got {self.equivalence_margin!r}")
-        self.rule  # checks confidence and permutations
-        for name in ("tuning_checkpoint", "across_network_checkpoint"):
-            if getattr(self, name) not in CHECKPOINT_CHOICES:
-                raise ValueError(f"{name} must be one of {CHECKPOINT_CHOICES}, got {getattr(self, name)!r}")
-        if self.correlation_method not in CORRELATION_METHODS:
-            raise ValueError(
-                f"correlation_method must be one of {CORRELATION_METHODS}, got {self.correlation_method!r}"
-            )
-
-    @property
-    def rule(self) -> VerdictRule:
-        return VerdictRule(self.confidence, self.n_permutations, self.seed)
-
-    @property
-    def minimum_networks(self) -> int:
-        return minimum_networks(self.confidence)
-
-
-@dataclass(frozen=True)
-class TestRow:
-    """One test of a claim; becomes one row of the claims table."""
-
-    test: str
-    layer: str
-    statistic: str
-    decision: Decision | None = None
-    verdict: str = INCONCLUSIVE
-    n_seeds: int = 0
-    headline: bool = False
-
-    def record(self) -> dict:
-        test = self.decision.test if self.decision is not None else None
-        nan = float("nan")
-        return dict(
-            test=self.test,
-            layer=self.layer,
-            headline=self.headline,
-            statistic=self.statistic,
-            effect_size=test.estimate if test else nan,
-            ci_low=test.ci_low if test else nan,
-            ci_high=test.ci_high if test else nan,
-            p_value=self.decision.p_value if self.decision is not None else nan,
-            n_networks=test.n if test else 0,
-            n_seeds=self.n_seeds,
-            verdict=self.verdict,
-        )
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def _names(layers: Sequence[str]) -> str:
-    return ", ".join(layers)
-
-
-def _number(value: float) -> str:
-    return "nan" if not np.isfinite(value) else f"{value:.3g}"
-
-
-def _describe(decision: Decision, settings: ClaimSettings) -> str:
-    test = decision.test
-    text = (
-        f"estimate {_number(test.estimate)}, {100 * settings.confidence:g}% CI "
-        f"[{_number(test.ci_low)}, {_number(test.ci_high)}], p = {_number(decision.p_value)}, "
-        f"{test.n} networks"
-    )
-    if decision.verdict == TOO_FEW:
-        text += f" (at least {settings.minimum_networks} needed)"
-    return text
-
-
-def _seeds(index: pd.Index | pd.MultiIndex) -> int:
-    if len(index) == 0:
-        return 0
-    return int(pd.Index(index.get_level_values("seed")).nunique())
-
-
-def _test_row(
-    test: str, layer: str, decision: Decision, what: str, settings, index, headline=False
-) -> TestRow:
-    return TestRow(
-        test,
-        layer,
-        f"{what}: {_describe(decision, settings)}.",
-        decision,
-        decision.verdict,
-        _seeds(index),
-        headline,
-    )
-
-
-def _missing(test: str, layer: str, why: str, headline: bool = False) -> TestRow:
-    return TestRow(test, layer, f"Inconclusive: {why}", None, INCONCLUSIVE, 0, headline)
-
-
-def _claim_row(layer: str, parts: list[TestRow], headline: bool, extra: str = "") -> TestRow:
-    """The verdict of a claim that needs all of ``parts``, with the effect, interval and p of the
-    part that decides it: a part with the claim's own verdict when one says "not supported" or
-    "too few", otherwise the weakest part (lowest interval bound)."""
-    verdict = all_of(part.verdict for part in parts)
-    decided = [
-        part for part in parts if part.decision is not None and np.isfinite(part.decision.test.estimate)
-    ]
-    deciding = (
-        [part for part in decided if part.verdict == verdict] if verdict in (NOT_SUPPORTED, TOO_FEW) else []
-    )
-    deciding = deciding or decided
-    chosen = min(
-        deciding,
-        key=lambda part: part.decision.test.ci_low if np.isfinite(part.decision.test.ci_low) else -np.inf,
-        default=None,
-    )
-    names = ", ".join(f"{part.test} [{part.layer}]: {part.verdict}" for part in parts)
-    statistic = (
-        f"Needs all of: {names}." + (f" Effect, CI and p: those of {chosen.test}." if chosen else "") + extra
-    )
-    return TestRow(
-        "claim",
-        layer,
-        statistic,
-        chosen.decision if chosen else None,
-        verdict,
-        max((part.n_seeds for part in parts), default=0),
-        headline,
-    )
-
-
-def _reference_networks(table: pd.DataFrame, settings: ClaimSettings) -> pd.DataFrame:
-    return table[np.isclose(table["label_corruption"].astype(float), settings.reference_label_corruption)]
-
-
-def _layers_present(configured: Sequence[str], available) -> list[str]:
-    available = set(available)
-    present = [layer for layer in configured if layer in available]
-    missing = [layer for layer in configured if layer not in available]
-    if missing and present:
-        logger.warning("layers %s are not in the table; using %s", missing, present)
-    return present
-
-
-def _check_one_checkpoint(table: pd.DataFrame, table_name: str) -> None:
-    """Causal tables must describe one checkpoint per network, or networks would count twice."""
-    checkpoint_columns = [column for column in ("checkpoint", "epoch") if column in table.columns]
-    if not checkpoint_columns or table.empty:
-        return
-    counts = table.groupby(list(NETWORK_COLUMNS), dropna=False)[checkpoint_columns].apply(
-        lambda rows: len(rows.drop_duplicates())
-    )
-    if (counts > 1).any():
-        network = counts[counts > 1].index[0]
-        raise ValueError(
-            f"the {table_name} table holds several checkpoints of network {network}; pass one checkpoint per network"
-        )
-
-
-#: The controls the top half is compared with in C4 and C5 (the matched one last: optional in old tables).
-CONTROLS = ("bottom", "random", "matched")
-
-
-def _controls_present(by_condition: pd.DataFrame) -> list[str]:
-    """The controls a condition pivot holds; empty without a "top" column (nothing to compare)."""
-    if "top" not in by_condition.columns:
-        return []
-    return [control for control in CONTROLS if control in by_condition.columns]
-
-
-def _without_matched(rows: list[TestRow], controls: list[str], test: str, table_name: str) -> list[TestRow]:
-    """``rows``, with an inconclusive ``test`` row in front when the table has no matched condition."""
-    if "matched" in controls:
-        return rows
-    return [_missing(test, "pooled", f"the {table_name} table has no matched condition."), *rows]
-
-
-def _mean_over_layers(per_layer: pd.Series, layers: Sequence[str]) -> pd.Series:
-    """Average a (network, layer)-indexed series over layers, keeping networks that have all of them."""
-    per_layer = per_layer.dropna()
-    per_layer = per_layer[per_layer.index.get_level_values("layer").isin(list(layers))]
-    grouped = per_layer.groupby(level=list(NETWORK_COLUMNS))
-    complete = grouped.size() == len(layers)
-    return grouped.mean()[complete]
-
-
-def _difference_rows(
-    differences: Mapping[str, pd.Series],
-    layer_level: str,
-    layers: list[str],
-    describe: Callable[[str, str], str],
-    settings: ClaimSettings,
-) -> list[TestRow]:
-    """For the pooled layers and for each layer: a positive-effect test per difference and a claim row.
-
-    ``differences`` maps a test name to a (network, ``layer_level``)-indexed series.
-    """
-    rows = []
-    for scope in ["pooled", *layers]:
-        parts = []
-        for name, series in differences.items():
-            series = series.rename_axis(index={layer_level: "layer"})
-            values = _mean_over_layers(series, layers if scope == "pooled" else [scope])
-            decision = positive_effect(values.to_numpy(float), settings.rule)
-            parts.append(_test_row(name, scope, decision, describe(name, scope), settings, values.index))
-        rows += [*parts, _claim_row(scope, parts, headline=scope == "pooled")]
-    return rows
-
-
 # ----------------------------------------------------------------------------- claims
+
+
+def _selective_fraction_tests(
+    group: str, layers: list[str], fractions: pd.DataFrame, untrained: pd.Series, settings: ClaimSettings
+) -> list[TestRow]:
+    """C1's two tests for one group of layers: beyond the shuffled control, beyond epoch 0."""
+    parts = []
+    if {"gratings", "shuffled"} <= set(fractions.columns):
+        values = mean_over_layers(fractions["gratings"] - fractions["shuffled"], layers)
+        what = (
+            f"Fraction of units with gOSI > {settings.selectivity_threshold} for gratings minus for the "
+            f"shuffled control, {settings.tuning_checkpoint} checkpoint, mean over {group} layers {layer_list(layers)}"
+        )
+        parts.append(
+            make_test_row(
+                "gratings_minus_shuffled",
+                group,
+                positive_effect(values, settings.rule),
+                what,
+                settings,
+                values.index,
+            )
+        )
+    else:
+        parts.append(
+            missing_row("gratings_minus_shuffled", group, "the summary lacks the shuffled stimulus set.")
+        )
+    if len(untrained):
+        values = mean_over_layers(fractions["gratings"] - untrained.reindex(fractions.index), layers)
+        what = (
+            f"Fraction of units with gOSI > {settings.selectivity_threshold} (gratings) at the "
+            f"{settings.tuning_checkpoint} checkpoint minus at epoch 0 (untrained), mean over {group} layers "
+            f"{layer_list(layers)}"
+        )
+        parts.append(
+            make_test_row(
+                "trained_minus_untrained",
+                group,
+                positive_effect(values, settings.rule),
+                what,
+                settings,
+                values.index,
+            )
+        )
+    else:
+        parts.append(
+            missing_row(
+                "trained_minus_untrained",
+                group,
+                "epoch 0 is not saved; add 0 to training.checkpoint_epochs.",
+            )
+        )
+    return parts
 
 
 def claim_selective_units_exist(summary: pd.DataFrame, settings: ClaimSettings) -> list[TestRow]:
     """C1: selective fraction beyond the shuffled control and beyond epoch 0, lower and higher layers."""
     if summary.empty:
-        return [_missing("claim", "lower+higher", "no tuning summary rows.", True)]
+        return [missing_row("claim", "lower+higher", "no tuning summary rows.", True)]
     require_columns(
         summary,
         list(NETWORK_COLUMNS)
@@ -389,13 +145,13 @@ def claim_selective_units_exist(summary: pd.DataFrame, settings: ClaimSettings) 
             f"the summary counted units as selective at gOSI > {list(thresholds)}, "
             f"but the claim settings say {settings.selectivity_threshold}"
         )
-    clean = _reference_networks(summary, settings)
+    clean = reference_networks(summary, settings)
     rows = select_checkpoint(clean, settings.tuning_checkpoint)
-    lower = _layers_present(settings.lower_layers, rows["layer"])
-    higher = _layers_present(settings.higher_layers, rows["layer"])
+    lower = layers_present(settings.lower_layers, rows["layer"])
+    higher = layers_present(settings.higher_layers, rows["layer"])
     if not lower or not higher:
         return [
-            _missing(
+            missing_row(
                 "claim",
                 "lower+higher",
                 f"the {settings.tuning_checkpoint} checkpoints of networks with label corruption "
@@ -414,52 +170,8 @@ def claim_selective_units_exist(summary: pd.DataFrame, settings: ClaimSettings) 
     untrained = untrained.set_index(index)["fraction_selective"]
     parts = []
     for group, layers in (("lower", lower), ("higher", higher)):
-        if {"gratings", "shuffled"} <= set(fractions.columns):
-            values = _mean_over_layers(fractions["gratings"] - fractions["shuffled"], layers)
-            what = (
-                f"Fraction of units with gOSI > {settings.selectivity_threshold} for gratings minus for the "
-                f"shuffled control, {settings.tuning_checkpoint} checkpoint, mean over {group} layers {_names(layers)}"
-            )
-            parts.append(
-                _test_row(
-                    "gratings_minus_shuffled",
-                    group,
-                    positive_effect(values, settings.rule),
-                    what,
-                    settings,
-                    values.index,
-                )
-            )
-        else:
-            parts.append(
-                _missing("gratings_minus_shuffled", group, "the summary lacks the shuffled stimulus set.")
-            )
-        if len(untrained):
-            values = _mean_over_layers(fractions["gratings"] - untrained.reindex(fractions.index), layers)
-            what = (
-                f"Fraction of units with gOSI > {settings.selectivity_threshold} (gratings) at the "
-                f"{settings.tuning_checkpoint} checkpoint minus at epoch 0 (untrained), mean over {group} layers "
-                f"{_names(layers)}"
-            )
-            parts.append(
-                _test_row(
-                    "trained_minus_untrained",
-                    group,
-                    positive_effect(values, settings.rule),
-                    what,
-                    settings,
-                    values.index,
-                )
-            )
-        else:
-            parts.append(
-                _missing(
-                    "trained_minus_untrained",
-                    group,
-                    "epoch 0 is not saved; add 0 to training.checkpoint_epochs.",
-                )
-            )
-    return [*parts, _claim_row("lower+higher", parts, headline=True)]
+        parts += _selective_fraction_tests(group, layers, fractions, untrained, settings)
+    return [*parts, make_claim_row("lower+higher", parts, headline=True)]
 
 
 def _per_network_epoch_correlations(averaged: pd.DataFrame, measure: str, method: str) -> pd.Series:
@@ -476,13 +188,13 @@ def _per_network_epoch_correlations(averaged: pd.DataFrame, measure: str, method
 def claim_selectivity_rises_with_accuracy(summary: pd.DataFrame, settings: ClaimSettings) -> list[TestRow]:
     """C2: per clean network, correlation over saved epochs after 0 of lower-layer gOSI with accuracy."""
     if summary.empty:
-        return [_missing("gosi_vs_accuracy", "lower", "no tuning summary rows.", True)]
-    rows = _reference_networks(summary, settings)
+        return [missing_row("gosi_vs_accuracy", "lower", "no tuning summary rows.", True)]
+    rows = reference_networks(summary, settings)
     rows = rows[(rows["checkpoint"] == "epoch") & (rows["epoch"] >= 1)]
-    lower = _layers_present(settings.lower_layers, rows["layer"])
+    lower = layers_present(settings.lower_layers, rows["layer"])
     if not lower:
         return [
-            _missing(
+            missing_row(
                 "gosi_vs_accuracy",
                 "lower",
                 f"the summary lacks the lower layers {list(settings.lower_layers)}.",
@@ -514,19 +226,19 @@ def claim_selectivity_rises_with_accuracy(summary: pd.DataFrame, settings: Claim
         defined = correlations.dropna()
         what = (
             f"Per clean network, {method.capitalize()} correlation across its {epoch_text} saved epochs after epoch 0 "
-            f"between the {label} of lower layers {_names(lower)} and test accuracy; median over networks "
+            f"between the {label} of lower layers {layer_list(lower)} and test accuracy; median over networks "
             f"({len(correlations) - len(defined)} networks with an undefined correlation left out)"
         )
         decision = positive_median(defined.to_numpy(float), settings.rule)
         results.append(
-            _test_row(
+            make_test_row(
                 test, "lower", decision, what, settings, defined.index, headline=test == "gosi_vs_accuracy"
             )
         )
     main, *controls = results
     control_text = (
         " Controls: "
-        + "; ".join(f"{row.test} median {_number(row.decision.test.estimate)}" for row in controls)
+        + "; ".join(f"{row.test} median {format_number(row.decision.test.estimate)}" for row in controls)
         + "."
     )
     results[0] = dataclasses.replace(main, statistic=main.statistic + control_text)
@@ -536,12 +248,12 @@ def claim_selectivity_rises_with_accuracy(summary: pd.DataFrame, settings: Claim
 def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: ClaimSettings) -> list[TestRow]:
     """C3: across all networks and within label-corruption levels, lower-layer gOSI vs test accuracy."""
     if summary.empty:
-        return [_missing("claim", "lower", "no tuning summary rows.", True)]
+        return [missing_row("claim", "lower", "no tuning summary rows.", True)]
     rows = select_checkpoint(summary, settings.across_network_checkpoint)
-    lower = _layers_present(settings.lower_layers, rows["layer"])
+    lower = layers_present(settings.lower_layers, rows["layer"])
     if not lower:
         return [
-            _missing(
+            missing_row(
                 "claim", "lower", f"the summary lacks the lower layers {list(settings.lower_layers)}.", True
             )
         ]
@@ -561,20 +273,20 @@ def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: Cla
     checkpoint = settings.across_network_checkpoint
     what = (
         f"Across networks ({checkpoint} checkpoint; label-corruption levels {levels} x seeds): "
-        f"{settings.correlation_method.capitalize()} correlation between the mean gOSI of lower layers {_names(lower)} "
+        f"{settings.correlation_method.capitalize()} correlation between the mean gOSI of lower layers {layer_list(lower)} "
         f"and test accuracy"
     )
     if len(levels) < 2:
-        across = _missing(
+        across = missing_row(
             "across_levels", "lower", f"the networks span only the label-corruption levels {levels}."
         )
     else:
         decision = positive_correlation(x, y, settings.rule, settings.correlation_method)
-        across = _test_row("across_levels", "lower", decision, what, settings, index)
+        across = make_test_row("across_levels", "lower", decision, what, settings, index)
     within_decision = positive_within_strata_correlation(
         x, y, networks["label_corruption"].to_numpy(float), settings.rule
     )
-    within = _test_row(
+    within = make_test_row(
         "within_levels",
         "lower",
         within_decision,
@@ -583,7 +295,7 @@ def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: Cla
         settings,
         index,
     )
-    return [across, within, _claim_row("lower", [across, within], headline=True, extra=dead_text)]
+    return [across, within, make_claim_row("lower", [across, within], headline=True, extra=dead_text)]
 
 
 def _check_half_ablation(half_ablation: pd.DataFrame) -> None:
@@ -593,7 +305,7 @@ def _check_half_ablation(half_ablation: pd.DataFrame) -> None:
         + ["layer", "layer_index", "ranking", "condition", "draw", "loss_increase_mean"],
         "half ablation",
     )
-    _check_one_checkpoint(half_ablation, "half ablation")
+    check_one_checkpoint(half_ablation, "half ablation")
 
 
 def _loss_increase_by_condition(
@@ -612,14 +324,14 @@ def _loss_increase_by_condition(
 def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimSettings) -> list[TestRow]:
     """C4: per clean network and lower layer, loss increase of top-gOSI ablation minus each control."""
     if half_ablation.empty:
-        return [_missing("claim", "pooled", "no half-ablation rows.", True)]
+        return [missing_row("claim", "pooled", "no half-ablation rows.", True)]
     _check_half_ablation(half_ablation)
-    rows = _reference_networks(half_ablation, settings)
+    rows = reference_networks(half_ablation, settings)
     rows = rows[rows["ranking"] == "gosi"]
-    lower = _layers_present(settings.lower_layers, rows["layer"])
+    lower = layers_present(settings.lower_layers, rows["layer"])
     if not lower:
         return [
-            _missing(
+            missing_row(
                 "claim",
                 "pooled",
                 f"no gOSI-ranked half ablation of the lower layers {list(settings.lower_layers)}.",
@@ -627,25 +339,25 @@ def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimS
             )
         ]
     by_condition = _loss_increase_by_condition(rows, "gosi", lower)
-    controls = _controls_present(by_condition)
+    controls = controls_present(by_condition)
     if not controls:
         return [
-            _missing(
+            missing_row(
                 "claim", "pooled", "the half-ablation table lacks the top condition or every control.", True
             )
         ]
     differences = {f"top_minus_{c}": by_condition["top"] - by_condition[c] for c in controls}
 
     def describe(name: str, scope: str) -> str:
-        layers = _names(lower) if scope == "pooled" else scope
+        layers = layer_list(lower) if scope == "pooled" else scope
         control = name.removeprefix("top_minus_")
         return (
             f"Per clean network, test cross-entropy increase after ablating the top 50% of units by gOSI minus "
             f"after the {control} 50% (mean over draws), {'mean over' if scope == 'pooled' else 'in'} layer(s) {layers}"
         )
 
-    test_rows = _difference_rows(differences, "layer", lower, describe, settings)
-    return _without_matched(test_rows, controls, "top_minus_matched", "half-ablation")
+    test_rows = difference_rows(differences, "layer", lower, describe, settings)
+    return without_matched(test_rows, controls, "top_minus_matched", "half-ablation")
 
 
 def claim_selective_ablation_lowers_invariance(
@@ -653,20 +365,20 @@ def claim_selective_ablation_lowers_invariance(
 ) -> list[TestRow]:
     """C5: per clean network and ablated lower layer, invariance after each control minus after top ablation."""
     if invariance.empty:
-        return [_missing("claim", "pooled", "no shift-invariance rows.", True)]
+        return [missing_row("claim", "pooled", "no shift-invariance rows.", True)]
     cell = ["measured_layer", "ablated_layer", "direction", "shift_px"]
     require_columns(
         invariance,
         list(NETWORK_COLUMNS) + cell + ["condition", "draw", "normalised_invariance_mean"],
         "shift invariance",
     )
-    _check_one_checkpoint(invariance, "shift invariance")
-    rows = _reference_networks(invariance, settings)
-    measured = _layers_present(settings.higher_layers, rows["measured_layer"])
-    ablated = _layers_present(settings.lower_layers, rows["ablated_layer"])
+    check_one_checkpoint(invariance, "shift invariance")
+    rows = reference_networks(invariance, settings)
+    measured = layers_present(settings.higher_layers, rows["measured_layer"])
+    ablated = layers_present(settings.lower_layers, rows["ablated_layer"])
     if not measured or not ablated:
         return [
-            _missing(
+            missing_row(
                 "claim",
                 "pooled",
                 f"no shift invariance of higher layers {list(settings.higher_layers)} under ablation of lower layers "
@@ -681,10 +393,10 @@ def claim_selective_ablation_lowers_invariance(
         values="normalised_invariance_mean",
         aggfunc="mean",
     )
-    controls = _controls_present(by_condition)
+    controls = controls_present(by_condition)
     if not controls:
         return [
-            _missing(
+            missing_row(
                 "claim",
                 "pooled",
                 "the shift-invariance table lacks the top condition or every control.",
@@ -699,16 +411,16 @@ def claim_selective_ablation_lowers_invariance(
     differences = {name: per_layer[name] for name in per_layer.columns}
 
     def describe(name: str, scope: str) -> str:
-        layers = _names(ablated) if scope == "pooled" else scope
+        layers = layer_list(ablated) if scope == "pooled" else scope
         control = name.removesuffix("_minus_top")
         return (
-            f"Per clean network, normalised shift invariance of higher layers {_names(measured)} after ablating the "
+            f"Per clean network, normalised shift invariance of higher layers {layer_list(measured)} after ablating the "
             f"{control} 50% minus after the top 50% by gOSI of lower layer(s) {layers}, mean over measured layers, "
             f"directions and shifts"
         )
 
-    test_rows = _difference_rows(differences, "ablated_layer", ablated, describe, settings)
-    return _without_matched(test_rows, controls, "matched_minus_top", "shift-invariance")
+    test_rows = difference_rows(differences, "ablated_layer", ablated, describe, settings)
+    return without_matched(test_rows, controls, "matched_minus_top", "shift-invariance")
 
 
 def claim_class_selective_ablation_not_worse(
@@ -716,34 +428,36 @@ def claim_class_selective_ablation_not_worse(
 ) -> list[TestRow]:
     """C6: per clean network, loss increase of top-50% class-selectivity ablation minus random, all layers."""
     if half_ablation.empty:
-        return [_missing("class_top_minus_random", "all", "no half-ablation rows.", True)]
+        return [missing_row("class_top_minus_random", "all", "no half-ablation rows.", True)]
     _check_half_ablation(half_ablation)
-    rows = _reference_networks(half_ablation, settings)
+    rows = reference_networks(half_ablation, settings)
     class_rows = rows[rows["ranking"] == "class_selectivity"]
     layers = [str(layer) for layer in class_rows.sort_values("layer_index")["layer"].unique()]
     if not layers:
         return [
-            _missing("class_top_minus_random", "all", "no half ablation ranked by class selectivity.", True)
+            missing_row(
+                "class_top_minus_random", "all", "no half ablation ranked by class selectivity.", True
+            )
         ]
 
     def top_minus_random(ranking: str) -> pd.Series:
         by_condition = _loss_increase_by_condition(rows, ranking, layers)
         if not {"top", "random"} <= set(by_condition.columns):
             return pd.Series(dtype=float)
-        return _mean_over_layers(by_condition["top"] - by_condition["random"], layers)
+        return mean_over_layers(by_condition["top"] - by_condition["random"], layers)
 
     values = top_minus_random("class_selectivity")
     decision = not_worse_than(values.to_numpy(float), settings.equivalence_margin, settings.rule)
     what = (
         f"Per clean network, test cross-entropy increase after ablating the top 50% of units by class selectivity "
-        f"minus after a random 50% (mean over draws), mean over layers {_names(layers)}; equivalence margin "
+        f"minus after a random 50% (mean over draws), mean over layers {layer_list(layers)}; equivalence margin "
         f"{settings.equivalence_margin:g} nats per image, p-value against the margin"
     )
-    headline = _test_row(
+    headline = make_test_row(
         "class_top_minus_random", "all", decision, what, settings, values.index, headline=True
     )
     gosi_values = top_minus_random("gosi")
-    gosi = _test_row(
+    gosi = make_test_row(
         "gosi_top_minus_random",
         "all",
         positive_effect(gosi_values.to_numpy(float), settings.rule),

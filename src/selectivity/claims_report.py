@@ -13,7 +13,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from selectivity.claims import VERDICT_RULES, ClaimSettings, headline_claims, settings_for_model
+from selectivity.claim_table import VERDICT_RULES, ClaimSettings
+from selectivity.claims import headline_claims, settings_for_model
 from selectivity.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, TOO_FEW
 
 VERDICT_COLOURS = {
@@ -99,9 +100,9 @@ def claims_figure(claims: pd.DataFrame, model=None):
     nats, normalised invariance); the dotted line marks 0, and C6's margin is drawn where it is
     known from the rule. The diamond is the claim's own verdict row.
     """
-    from matplotlib.figure import Figure
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.lines import Line2D
+
+    from selectivity.plots import figure_on_canvas
 
     if model is not None:
         claims = claims[claims["model"] == model]
@@ -109,8 +110,7 @@ def claims_figure(claims: pd.DataFrame, model=None):
     if not claim_ids:
         raise ValueError(f"the claims table has no rows for model {model!r}")
     heights = [int((claims["claim"] == claim).sum()) for claim in claim_ids]
-    figure = Figure(figsize=(7.5, 1.2 + 0.25 * sum(heights) + 0.35 * len(claim_ids)), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = figure_on_canvas(7.5, 1.2 + 0.25 * sum(heights) + 0.35 * len(claim_ids))
     axes = np.atleast_1d(figure.subplots(len(claim_ids), 1, gridspec_kw={"height_ratios": heights}))
     for ax, claim in zip(axes, claim_ids):
         rows = claims[claims["claim"] == claim].reset_index(drop=True)

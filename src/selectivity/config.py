@@ -20,6 +20,7 @@ import yaml
 from selectivity.architectures import (
     CONV_NET_SPECS,
     DEFAULT_LAYER_ROLES,
+    RESNET_SPECS,
     VGG16_INPUT_SIZE,
     VGG16_LAYER_UNITS,
     LayerRoles,
@@ -175,6 +176,16 @@ def check_config_files(paths: list[str | Path]) -> None:
             yaml.load(handle, Loader=_UniqueKeyLoader)
 
 
+def gpus_per_network_job(config: Mapping[str, Any]) -> int:
+    """GPUs a job that runs a network asks for: none with ``device: cpu``, else one.
+
+    This is the resource a scheduler sees (``--gpus=1`` on SLURM), so ``device: cpu`` is
+    also the switch for clusters without GPU nodes; inside a job ``device: auto`` takes the
+    GPU it was allotted, or the CPU when it got none (``--resources gpu=0`` on one machine).
+    """
+    return 0 if config["device"] == "cpu" else 1
+
+
 def corruption_label(fraction: float) -> str:
     """How a label-corruption fraction appears in paths: two decimals (0.2 -> "0.20")."""
     return f"{fraction:.2f}"
@@ -189,6 +200,8 @@ def model_layer_units(model: str) -> dict[str, int]:
     """Analysed layer -> number of units (channels or fc units), shallow to deep."""
     if model in CONV_NET_SPECS:
         return CONV_NET_SPECS[model].layer_units()
+    if model in RESNET_SPECS:
+        return RESNET_SPECS[model].layer_units()
     if model == "vgg16_imagenet":
         return dict(VGG16_LAYER_UNITS)
     raise ConfigError(f"unknown model {model!r}")
@@ -326,6 +339,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     """
     _check_training(config["training"])
     _check_networks(config["networks"])
+    _check_grouping(config)
     _check_dataset(config["dataset"])
     _check_tuning(config)
     _check_layer_names(config)
@@ -357,6 +371,16 @@ def _check_training(training: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"training.checkpoint_epochs: {late} lie beyond the last epoch "
             f"(training.epochs = {training['epochs']}); allowed are 0..{training['epochs']}"
+        )
+
+
+def _check_grouping(config: Mapping[str, Any]) -> None:
+    """Stacked (grouped) training exists for the plain CNNs only."""
+    ungroupable = [model for model in config["networks"]["models"] if model not in CONV_NET_SPECS]
+    if config["training"]["group_size"] > 1 and ungroupable:
+        raise ConfigError(
+            f"training.group_size: {config['training']['group_size']}, but {ungroupable} cannot be trained "
+            f"as stacked groups (only {sorted(CONV_NET_SPECS)} can); use group_size: 1"
         )
 
 

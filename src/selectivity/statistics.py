@@ -145,6 +145,9 @@ def sign_flip_p_value(
         return float("nan")
     if not differences.any():
         return 1.0
+    if differences.size == 1:  # two sign patterns, +d and -d; scipy needs two values
+        in_direction = differences[0] > 0 if alternative == "greater" else differences[0] < 0
+        return 0.5 if in_direction else 1.0
     exact = differences.size <= EXACT_SIGN_FLIP_LIMIT
     result = scipy_stats.permutation_test(
         (differences,),

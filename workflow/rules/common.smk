@@ -16,6 +16,7 @@ from selectivity.config import (
     causal_networks,
     check_config_files,
     dataset_settings,
+    gpus_per_network_job,
     local_dataset_files,
     invariance_layers,
     layer_roles,
@@ -60,6 +61,8 @@ NETWORK_PATHS = [network.path for network in NETWORKS]
 # The networks that get the causal tests (causal.label_corruption).
 CAUSAL_NETWORK_PATHS = [network.path for network in causal_networks(config)]
 SAVED_EPOCHS = saved_epochs(config["training"])
+# The `gpu` resource of the jobs that run a network: 1, or 0 with device cpu (CPU-only clusters).
+GPUS_PER_NETWORK_JOB = gpus_per_network_job(config)
 
 
 # ---- data -------------------------------------------------------------------

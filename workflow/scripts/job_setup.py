@@ -11,10 +11,11 @@ import logging
 import sys
 from pathlib import Path
 
-# The package is importable without installation (e.g. inside a rule's conda env).
+# The package is imported from this workflow's src/, also inside a rule's conda env and also
+# where another copy is installed: first on the path, whatever Snakemake's preamble appended
+# (it appends the controller's path, which holds src/ behind site-packages).
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "src"
-if str(SOURCE_DIR) not in sys.path:
-    sys.path.insert(0, str(SOURCE_DIR))
+sys.path.insert(0, str(SOURCE_DIR))
 
 
 def start_job(snakemake) -> logging.Logger:
@@ -31,7 +32,11 @@ def start_job(snakemake) -> logging.Logger:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
-    return logging.getLogger(snakemake.rule)
+    import selectivity  # which code runs this job, for the log
+
+    logger = logging.getLogger(snakemake.rule)
+    logger.info("selectivity %s from %s", selectivity.__version__, Path(selectivity.__file__).parent)
+    return logger
 
 
 @contextlib.contextmanager
