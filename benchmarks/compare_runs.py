@@ -84,7 +84,10 @@ def compared_files(run: Path) -> dict[str, str]:
 
 def compare(first: Path, second: Path) -> list[str]:
     """One line per file that differs or exists in only one run."""
-    a, b = compared_files(first), compared_files(second)
+    return differences(first, compared_files(first), second, compared_files(second))
+
+
+def differences(first: Path, a: dict[str, str], second: Path, b: dict[str, str]) -> list[str]:
     lines = [f"only in {first}: {name}" for name in sorted(a.keys() - b.keys())]
     lines += [f"only in {second}: {name}" for name in sorted(b.keys() - a.keys())]
     lines += [f"differs: {name}" for name in sorted(a.keys() & b.keys()) if a[name] != b[name]]
@@ -96,16 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("first", type=Path)
     parser.add_argument("second", type=Path)
     arguments = parser.parse_args(argv)
-    differences = compare(arguments.first, arguments.second)
     files = compared_files(arguments.first)
+    found = differences(arguments.first, files, arguments.second, compared_files(arguments.second))
     by_kind: dict[str, int] = {}
     for name in files:
         by_kind[Path(name).suffix] = by_kind.get(Path(name).suffix, 0) + 1
-    for line in differences:
+    for line in found:
         print(line)
     kinds = ", ".join(f"{count} {suffix or '(no suffix)'}" for suffix, count in sorted(by_kind.items()))
-    print(f"compared {len(files)} files ({kinds}): {len(differences)} differences")
-    return 1 if differences else 0
+    print(f"compared {len(files)} files ({kinds}): {len(found)} differences")
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

@@ -80,6 +80,12 @@ def _selective_fraction_tests(
     group: str, layers: list[str], fractions: pd.DataFrame, untrained: pd.Series, settings: ClaimSettings
 ) -> list[TestRow]:
     """C1's two tests for one group of layers: beyond the shuffled control, beyond epoch 0."""
+
+    def positive_effect_row(test: str, values: pd.Series, what: str) -> TestRow:
+        return make_test_row(
+            test, group, positive_effect(values, settings.rule), what, settings, values.index
+        )
+
     parts = []
     if {"gratings", "shuffled"} <= set(fractions.columns):
         values = mean_over_layers(fractions["gratings"] - fractions["shuffled"], layers)
@@ -87,16 +93,7 @@ def _selective_fraction_tests(
             f"Fraction of units with gOSI > {settings.selectivity_threshold} for gratings minus for the "
             f"shuffled control, {settings.tuning_checkpoint} checkpoint, mean over {group} layers {layer_list(layers)}"
         )
-        parts.append(
-            make_test_row(
-                "gratings_minus_shuffled",
-                group,
-                positive_effect(values, settings.rule),
-                what,
-                settings,
-                values.index,
-            )
-        )
+        parts.append(positive_effect_row("gratings_minus_shuffled", values, what))
     else:
         parts.append(
             missing_row("gratings_minus_shuffled", group, "the summary lacks the shuffled stimulus set.")
@@ -108,16 +105,7 @@ def _selective_fraction_tests(
             f"{settings.tuning_checkpoint} checkpoint minus at epoch 0 (untrained), mean over {group} layers "
             f"{layer_list(layers)}"
         )
-        parts.append(
-            make_test_row(
-                "trained_minus_untrained",
-                group,
-                positive_effect(values, settings.rule),
-                what,
-                settings,
-                values.index,
-            )
-        )
+        parts.append(positive_effect_row("trained_minus_untrained", values, what))
     else:
         parts.append(
             missing_row(
