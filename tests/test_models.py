@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from selectivity.architectures import CNN7_SPEC, CNN11_SPEC, RESNET20_SPEC
+from selectivity.architectures import CNN7_SPEC, CNN11_SPEC, DEFAULT_LAYER_ROLES, RESNET20_SPEC, VGG8BN_SPEC
 from selectivity.models import KERAS_BN_EPSILON, KERAS_BN_MOMENTUM, apply_keep_mask, build_model
 
 
@@ -145,3 +145,47 @@ def test_ablating_a_resnet_block_zeroes_whole_channels_for_the_next_block():
         intact = model.run(torch.randn(2, 3, 32, 32))
     assert (run.outputs["block1_2"][:, [0, 5]] == 0).all() and (run.outputs["block1_2"][:, 1] != 0).any()
     assert run.logits.shape == intact.logits.shape == (2, 10)
+
+
+def test_vgg8bn_is_a_compact_vgg_with_batchnorm_and_max_pooling():
+    model = build_model("vgg8bn")
+    # convs 864 + 9,216 + 18,432 + 36,864 + 73,728 + 147,456 (no bias: BN follows); conv BN 2 x 448;
+    # fc1 2,048 x 256 = 524,288 + BN 512; classifier 2,570.
+    assert trainable_parameters(model) == 814_826
+    assert model.layer_names == VGG8BN_SPEC.layer_names() == [
+        "conv1_1", "conv1_2", "pool1", "conv2_1", "conv2_2", "pool2", "conv3_1", "conv3_2", "pool3", "fc1",
+    ]  # fmt: skip
+    assert {name: model.units(name) for name in model.layer_names} == VGG8BN_SPEC.layer_units()
+    assert [model.stage(f"pool{b}").kind for b in (1, 2, 3)] == ["pool"] * 3
+    assert all(model.stage(f"conv{b}_1").conv.padding == (1, 1) for b in (1, 2, 3))
+    roles = DEFAULT_LAYER_ROLES["vgg8bn"]
+    assert set(roles.lower) | set(roles.higher) <= set(model.layer_names)
+
+
+def test_vgg8bn_units_are_post_relu_after_bn_and_pools_take_the_max():
+    torch.manual_seed(0)
+    model = build_model("vgg8bn").eval()
+    with torch.no_grad():
+        run = model.run(
+            torch.randn(2, 3, 32, 32), record_responses=model.layer_names, record_outputs=model.layer_names
+        )
+        stage = model.stage("conv1_2")
+        by_hand = torch.relu(stage.bn(stage.conv(run.outputs["conv1_1"])))
+    torch.testing.assert_close(run.responses["conv1_2"], by_hand)
+    assert torch.equal(run.responses["conv1_2"], run.outputs["conv1_2"])
+    torch.testing.assert_close(run.responses["pool1"], torch.nn.functional.max_pool2d(by_hand, 2))
+    assert tuple(run.responses["pool3"].shape) == (2, 128, 4, 4) and tuple(run.responses["fc1"].shape) == (
+        2,
+        256,
+    )
+    assert (run.responses["fc1"] >= 0).all() and run.logits.shape == (2, 10)
+
+
+def test_ablating_a_vgg8bn_conv_zeroes_whole_channels_before_the_pool():
+    torch.manual_seed(0)
+    model = build_model("vgg8bn").eval()
+    keep = torch.ones(32)
+    keep[[3, 7]] = 0.0
+    with torch.no_grad():
+        run = model.run(torch.randn(2, 3, 32, 32), ablation={"conv1_2": keep}, record_responses=["pool1"])
+    assert (run.responses["pool1"][:, [3, 7]] == 0).all() and (run.responses["pool1"][:, 0] != 0).any()

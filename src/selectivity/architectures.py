@@ -135,6 +135,55 @@ RESNET_SPECS: dict[str, ResNetSpec] = {RESNET20_SPEC.name: RESNET20_SPEC}
 
 
 @dataclass(frozen=True)
+class VGGNetSpec:
+    """A small VGG-style network with BatchNorm (Simonyan & Zisserman 2015; Ioffe & Szegedy 2015).
+
+    Blocks of 3x3 "same" convolutions (conv -> BN -> ReLU), each block ending in a 2x2
+    max-pool, then fully connected layers (linear -> BN -> ReLU) and a linear classifier.
+    Analysed layers: every conv (``conv{block}_{i}``), every pool (``pool{block}``) and every
+    hidden fc layer (``fc{i}``), as for the paper's VGG16; "units" are channels (fc: units).
+    """
+
+    name: str
+    block_channels: tuple[tuple[int, ...], ...] = ((32, 32), (64, 64), (128, 128))
+    hidden_units: tuple[int, ...] = (256,)
+    input_size: int = 32
+    input_channels: int = 3
+    num_classes: int = 10
+
+    def layer_names(self) -> list[str]:
+        names = []
+        for block, convs in enumerate(self.block_channels, start=1):
+            names += [f"conv{block}_{i}" for i in range(1, len(convs) + 1)] + [f"pool{block}"]
+        return names + [f"fc{i}" for i in range(1, len(self.hidden_units) + 1)]
+
+    def layer_units(self) -> dict[str, int]:
+        counts = []
+        for convs in self.block_channels:
+            counts += [*convs, convs[-1]]
+        return dict(zip(self.layer_names(), counts + list(self.hidden_units)))
+
+    def output_size(self) -> int:
+        """Spatial size after the last pool (each pool halves the map, rounding down)."""
+        size = self.input_size
+        for _ in self.block_channels:
+            size //= 2
+        if size < 1:
+            raise ValueError(f"{self.name}: input size {self.input_size} is too small for its pools")
+        return size
+
+    def flat_features(self) -> int:
+        return self.block_channels[-1][-1] * self.output_size() ** 2
+
+
+# A compact VGG for CIFAR-10 [D]: three blocks of two convs (32, 64, 128 channels), fc 256;
+# 8 weight layers, 814,826 parameters. It differs from cnn7 in kind (BN before ReLU, "same"
+# padding, max-pooling instead of strides) while its cost per image stays near ResNet-20's.
+VGG8BN_SPEC = VGGNetSpec(name="vgg8bn")
+VGG_NET_SPECS: dict[str, VGGNetSpec] = {VGG8BN_SPEC.name: VGG8BN_SPEC}
+
+
+@dataclass(frozen=True)
 class LayerRoles:
     """Which analysed layers count as "lower" and "higher" for the claims and shift invariance.
 
@@ -159,6 +208,9 @@ DEFAULT_LAYER_ROLES: dict[str, LayerRoles] = {
     "resnet20": LayerRoles(
         lower=("stem", "block1_1", "block1_2"), higher=("block3_1", "block3_2", "block3_3")
     ),
+    # vgg8bn [D]: the first block's convs (before any pooling, like cnn7's conv1-conv2) and the
+    # last block's second conv, its pool and fc1 (like cnn7's conv5-fc1), of ten analysed layers.
+    "vgg8bn": LayerRoles(lower=("conv1_1", "conv1_2"), higher=("conv3_2", "pool3", "fc1")),
 }
 
 
@@ -178,3 +230,11 @@ VGG16_LAYER_UNITS: dict[str, int] = dict(
     )
 )
 VGG16_INPUT_SIZE = 224
+
+
+def trainable_layer_units(model: str) -> dict[str, int] | None:
+    """Analysed layer -> units of a trainable model, shallow to deep (None if it is not one)."""
+    for specs in (CONV_NET_SPECS, RESNET_SPECS, VGG_NET_SPECS):
+        if model in specs:
+            return specs[model].layer_units()
+    return None

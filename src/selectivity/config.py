@@ -20,10 +20,10 @@ import yaml
 from selectivity.architectures import (
     CONV_NET_SPECS,
     DEFAULT_LAYER_ROLES,
-    RESNET_SPECS,
     VGG16_INPUT_SIZE,
     VGG16_LAYER_UNITS,
     LayerRoles,
+    trainable_layer_units,
 )
 from selectivity.stimuli import max_spatial_frequencies
 from selectivity.unit_counts import units_to_ablate
@@ -198,10 +198,9 @@ def model_layer_names(model: str) -> list[str]:
 
 def model_layer_units(model: str) -> dict[str, int]:
     """Analysed layer -> number of units (channels or fc units), shallow to deep."""
-    if model in CONV_NET_SPECS:
-        return CONV_NET_SPECS[model].layer_units()
-    if model in RESNET_SPECS:
-        return RESNET_SPECS[model].layer_units()
+    units = trainable_layer_units(model)
+    if units is not None:
+        return units
     if model == "vgg16_imagenet":
         return dict(VGG16_LAYER_UNITS)
     raise ConfigError(f"unknown model {model!r}")

@@ -19,6 +19,7 @@ dimension applied to a stage's output, so no checkpoint is ever edited.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
@@ -28,9 +29,11 @@ from torch import nn
 from selectivity.architectures import (
     CONV_NET_SPECS,
     RESNET_SPECS,
+    VGG_NET_SPECS,
     ConvLayerSpec,
     ConvNetSpec,
     ResNetSpec,
+    VGGNetSpec,
 )
 
 # Keras BatchNormalization defaults, which the author's code used (docs/method.md §1):
@@ -134,6 +137,44 @@ class BasicBlock(Stage):
     def forward(self, h):
         residual = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(h)))))
         output = torch.relu(residual + self.shortcut(h))
+        return output, output
+
+
+class ConvBNRelu(Stage):
+    """3x3 "same" conv -> BN -> ReLU (the VGG-BN order); the post-ReLU map is response and output."""
+
+    def __init__(self, name: str, in_channels: int, channels: int):
+        super().__init__(name, "conv", channels)
+        self.conv = nn.Conv2d(in_channels, channels, 3, padding=1, bias=False)
+        self.bn = _keras_batch_norm(channels)
+
+    def forward(self, h):
+        output = torch.relu(self.bn(self.conv(h)))
+        return output, output
+
+
+class MaxPoolStage(Stage):
+    """Max-pooling; the pooled map is both response and output."""
+
+    def __init__(self, name: str, pool: nn.MaxPool2d, channels: int):
+        super().__init__(name, "pool", channels)
+        self.pool = pool
+
+    def forward(self, h):
+        pooled = self.pool(h)
+        return pooled, pooled
+
+
+class LinearBNRelu(Stage):
+    """(flatten) -> linear -> BN -> ReLU; the post-ReLU vector is response and output."""
+
+    def __init__(self, name: str, in_features: int, units: int):
+        super().__init__(name, "fc", units)
+        self.linear = nn.Linear(in_features, units, bias=False)
+        self.bn = nn.BatchNorm1d(units, eps=KERAS_BN_EPSILON, momentum=KERAS_BN_MOMENTUM)
+
+    def forward(self, h):
+        output = torch.relu(self.bn(self.linear(torch.flatten(h, 1))))
         return output, output
 
 
@@ -289,30 +330,38 @@ def build_resnet(spec: ResNetSpec) -> AnalysableNetwork:
     return network
 
 
-TRAINABLE_MODELS = tuple(CONV_NET_SPECS) + tuple(RESNET_SPECS)
+def build_vgg_net(spec: VGGNetSpec) -> AnalysableNetwork:
+    """The VGG-style network of a :class:`VGGNetSpec`, Keras-initialised like the plain CNNs [D]."""
+    names = iter(spec.layer_names())
+    stages: list[Stage] = []
+    in_channels = spec.input_channels
+    for convs in spec.block_channels:
+        for channels in convs:
+            stages.append(ConvBNRelu(next(names), in_channels, channels))
+            in_channels = channels
+        stages.append(MaxPoolStage(next(names), nn.MaxPool2d(2), in_channels))
+    in_features = spec.flat_features()
+    for units in spec.hidden_units:
+        stages.append(LinearBNRelu(next(names), in_features, units))
+        in_features = units
+    network = AnalysableNetwork(spec.name, stages, nn.Linear(in_features, spec.num_classes), spec.input_size)
+    glorot_uniform_init(network)
+    return network
+
+
+TRAINABLE_MODELS = tuple(CONV_NET_SPECS) + tuple(RESNET_SPECS) + tuple(VGG_NET_SPECS)
 PRETRAINED_MODELS = ("vgg16_imagenet",)
 
 
 def build_model(name: str, num_classes: int = 10, input_size: int = 32, **kwargs) -> AnalysableNetwork:
-    """Build a model by its config name (``cnn7``, ``cnn11``, ``resnet20`` or ``vgg16_imagenet``)."""
+    """Build a model by its config name (``cnn7``, ``cnn11``, ``resnet20``, ``vgg8bn`` or ``vgg16_imagenet``)."""
+    shape = {"input_size": input_size, "num_classes": num_classes}
     if name in CONV_NET_SPECS:
-        base = CONV_NET_SPECS[name]
-        spec = ConvNetSpec(
-            base.name, base.convs, base.hidden_units, input_size, base.input_channels, num_classes
-        )
-        return build_conv_net(spec)
+        return build_conv_net(dataclasses.replace(CONV_NET_SPECS[name], **shape))
     if name in RESNET_SPECS:
-        base = RESNET_SPECS[name]
-        return build_resnet(
-            ResNetSpec(
-                base.name,
-                base.stage_channels,
-                base.blocks_per_stage,
-                input_size,
-                base.input_channels,
-                num_classes,
-            )
-        )
+        return build_resnet(dataclasses.replace(RESNET_SPECS[name], **shape))
+    if name in VGG_NET_SPECS:
+        return build_vgg_net(dataclasses.replace(VGG_NET_SPECS[name], **shape))
     if name == "vgg16_imagenet":
         from selectivity.vgg import build_vgg16  # torchvision's VGG is only imported when asked for
 
@@ -324,5 +373,4 @@ def conv_net_spec(name: str, num_classes: int = 10, input_size: int = 32) -> Con
     """The :class:`ConvNetSpec` of a trainable model name (for grouped training)."""
     if name not in CONV_NET_SPECS:
         raise ValueError(f"unknown trainable model {name!r}; available: {', '.join(TRAINABLE_MODELS)}")
-    base = CONV_NET_SPECS[name]
-    return ConvNetSpec(base.name, base.convs, base.hidden_units, input_size, base.input_channels, num_classes)
+    return dataclasses.replace(CONV_NET_SPECS[name], input_size=input_size, num_classes=num_classes)

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from selectivity.architectures import VGG16_LAYERS
 from selectivity.checkpoints import LoadedNetwork
-from selectivity.models import AnalysableNetwork, Stage
+from selectivity.models import AnalysableNetwork, MaxPoolStage, Stage
 
 logger = logging.getLogger(__name__)
 
@@ -76,18 +76,6 @@ class VGGConvStage(Stage):
     def forward(self, h):
         response = self.relu(self.conv(h))
         return response, response
-
-
-class VGGPoolStage(Stage):
-    """2x2 max-pool; the pooled map is both response and output."""
-
-    def __init__(self, name: str, pool: nn.MaxPool2d, channels: int):
-        super().__init__(name, "pool", channels)
-        self.pool = pool
-
-    def forward(self, h):
-        pooled = self.pool(h)
-        return pooled, pooled
 
 
 class VGGLinearStage(Stage):
@@ -132,7 +120,7 @@ def _feature_stages(features: nn.Sequential) -> list[Stage]:
             stages.append(VGGConvStage(f"conv{block}_{conv_in_block}", module, relu))
             i += 2
         elif isinstance(module, nn.MaxPool2d):
-            stages.append(VGGPoolStage(f"pool{block}", module, channels))
+            stages.append(MaxPoolStage(f"pool{block}", module, channels))
             block, conv_in_block = block + 1, 0
             i += 1
         else:
