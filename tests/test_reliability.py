@@ -520,13 +520,16 @@ def test_the_paper_scale_dag_has_the_jobs_the_config_implies(tmp_path, override)
     assert len(plan.outputs_of("measure_tuning")) == 3 * checkpoints * len(nets)
     for rule, count in PER_NETWORK_OUTPUTS.items():
         assert len(plan.outputs_of(rule)) == count * len(causal_networks(config)), rule
-    assert len(plan.outputs_of("plot_figure")) == 2 * len(models) * len(figures_of("trained"))
+    # PDF and PNG of each model's figures, and of the figures across all models
+    n_figures = len(models) * len(figures_of("trained")) + len(figures_of("across"))
+    assert len(plan.outputs_of("plot_figure")) == 2 * n_figures
     assert len(plan.outputs_of("collect_table")) == COLLECTED_TABLES
     assert {
         "prepare_dataset",
         "split_dataset",
         "extract_test_set",
         "evaluate_claims",
+        "depth_profiles",
         "provenance",
     } <= plan.rules()
 

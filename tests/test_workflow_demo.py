@@ -146,9 +146,34 @@ def test_claims_are_computed(demo_run):
     assert all(claim in html for claim in ["C1", "C6"]) and "Verdict rules" in html
 
 
+def test_depth_profiles_per_layer_are_the_claims_per_layer_tests(demo_run):
+    profiles = pd.read_csv(demo_run / "results/aggregate/depth_profiles.csv")
+    claims = pd.read_csv(demo_run / "results/claims.csv")
+    assert set(profiles["claim"]) == {"C1", "C2", "C3", "C4", "C5", "C6"}
+    c4 = profiles[profiles["claim"] == "C4"].set_index("layer")
+    assert list(c4.index) == list(CNN7_UNITS)  # every layer is ablated, shallow to deep
+    np.testing.assert_allclose(c4["relative_depth"], np.arange(7) / 6)
+    for claim, test in (("C4", "top_minus_random"), ("C5", "random_minus_top")):
+        for layer in ("conv1", "conv2"):
+            per_layer = claims[(claims.claim == claim) & (claims.test == test) & (claims.layer == layer)]
+            profile = profiles[(profiles.claim == claim) & (profiles.layer == layer)]
+            np.testing.assert_allclose(
+                profile[["estimate", "ci_low", "ci_high"]].to_numpy(),
+                per_layer[["effect_size", "ci_low", "ci_high"]].to_numpy(),
+            )
+    # C1's pooled lower-layer test is the mean of the per-layer profile over the lower layers
+    c1 = profiles[(profiles.claim == "C1") & profiles.layer.isin(["conv1", "conv2"])]
+    pooled = claims[
+        (claims.claim == "C1") & (claims.test == "gratings_minus_shuffled") & (claims.layer == "lower")
+    ]
+    np.testing.assert_allclose(c1["estimate"].mean(), pooled["effect_size"].item())
+
+
 def test_figures_are_real_images(demo_run):
     figures = sorted((demo_run / "results/figures/cnn7").glob("*.png"))
     assert [png.stem for png in figures] == sorted(figures_of("trained"))
+    figures += sorted((demo_run / "results/figures/architectures").glob("*.png"))
+    assert [png.stem for png in figures[-len(figures_of("across")) :]] == sorted(figures_of("across"))
     for png in figures:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
         assert png.with_suffix(".pdf").read_bytes()[:4] == b"%PDF"

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 # Which models a figure is drawn for. "trained": once per trained model (networks.models);
+# "across": once for all trained models together (under the name ACROSS_ARCHITECTURES);
 # "vgg16": once for the VGG16 branch (vgg16.enabled), "vgg16_causal" only with an ImageNet
 # folder (vgg16.imagenet_val_dir).
-SCOPES = ("trained", "vgg16", "vgg16_causal")
+SCOPES = ("trained", "across", "vgg16", "vgg16_causal")
+ACROSS_ARCHITECTURES = "architectures"
 
 CATEGORIES = {
     "claims": "1. Claims",
@@ -107,6 +109,10 @@ FIGURE_TABLE: tuple[FigureEntry, ...] = (
         "shift_invariance", "shift invariance", "causal", "shift_invariance",
         table=f"{AGGREGATE}/shift_invariance.csv",
     ),
+    FigureEntry(
+        "depth_profiles", "across", "claims by relative depth", CATEGORIES["claims"], "depth_profiles",
+        {"table": f"{AGGREGATE}/depth_profiles.csv"},
+    ),
     _vgg16("stimuli", "grating stimuli", "stimuli", options="stimuli"),
     _vgg16(
         "example_tuning_curves", "example tuning curves", "example_tuning_curves",
@@ -148,9 +154,12 @@ def figures_of(scope: str) -> list[str]:
 
 def figure_entry(model: str, figure: str, trained_models: list[str]) -> FigureEntry:
     """The table row of ``figure`` for ``model``; ValueError if that model has no such figure."""
-    scopes = (
-        ("trained",) if model in trained_models else ("vgg16", "vgg16_causal") if model == VGG16_MODEL else ()
-    )
+    if model in trained_models:
+        scopes: tuple[str, ...] = ("trained",)
+    elif model == ACROSS_ARCHITECTURES:
+        scopes = ("across",)
+    else:
+        scopes = ("vgg16", "vgg16_causal") if model == VGG16_MODEL else ()
     for entry in FIGURE_TABLE:
         if entry.figure == figure and entry.scope in scopes:
             return entry

@@ -1,4 +1,5 @@
-"""The study's figures, drawn from the workflow's tables (one model at a time).
+"""The study's figures, drawn from the workflow's tables (one model at a time; the claims by
+relative depth for all trained models together).
 
 Each entry of :data:`FIGURES` reads the files a figure rule gets, keeps one model's rows
 and calls the matching function of :mod:`selectivity.plots`. The workflow's figure rules
@@ -143,6 +144,10 @@ def _shift_invariance(inputs, model, options, pdf_path, png_path) -> None:
     )
 
 
+def _depth_profiles(inputs, model, options, pdf_path, png_path) -> None:
+    plots.plot_depth_profiles(pd.read_csv(inputs["table"]), pdf_path, png_path)
+
+
 FIGURES: dict[str, Callable] = {
     "claims": _claims,
     "stimuli": _stimuli,
@@ -156,6 +161,7 @@ FIGURES: dict[str, Callable] = {
     "half_ablation": _half_ablation,
     "cumulative_ablation": _cumulative_ablation,
     "shift_invariance": _shift_invariance,
+    "depth_profiles": _depth_profiles,
 }
 
 

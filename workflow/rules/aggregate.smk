@@ -122,6 +122,30 @@ rule evaluate_claims:
         "../scripts/evaluate_claims.py"
 
 
+rule depth_profiles:
+    input:
+        summary="results/aggregate/selectivity_summary.csv",
+        half_ablation="results/aggregate/half_ablation.csv",
+        shift_invariance="results/aggregate/shift_invariance.csv",
+    output:
+        table="results/aggregate/depth_profiles.csv",
+    log:
+        "logs/aggregate/depth_profiles.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        method_version=method_version("claims"),
+        settings=claim_settings(),
+        layers=claim_layers(),
+    script:
+        "../scripts/depth_profiles.py"
+
+
 rule provenance:
     input:
         checkpoints=causal_checkpoints(),

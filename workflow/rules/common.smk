@@ -28,7 +28,7 @@ from selectivity.config import (
     training_groups,
     training_settings,
 )
-from selectivity.figure_catalogue import figure_entry, figure_names, figures_of
+from selectivity.figure_catalogue import ACROSS_ARCHITECTURES, figure_entry, figure_names, figures_of
 from selectivity.versions import method_version
 
 # The SLURM plugin's partition file (profiles/slurm/partitions.yaml: GPU jobs to the GPU
@@ -52,7 +52,7 @@ wildcard_constraints:
     dataset=r"cifar10|synthetic",
     network="(" + "|".join(config["networks"]["models"]) + r")/(cifar10|synthetic)/corruption\d\.\d\d/seed\d+",
     checkpoint_name=r"epoch\d+|best",
-    model="|".join([*config["networks"]["models"], "vgg16_imagenet"]),
+    model="|".join([*config["networks"]["models"], ACROSS_ARCHITECTURES, "vgg16_imagenet"]),
 
 
 DATASET = config["dataset"]["name"]
@@ -363,6 +363,9 @@ def figure_targets():
         "results/figures/{model}/{figure}.png",
         model=config["networks"]["models"],
         figure=figures_of("trained"),
+    )
+    targets += expand(
+        "results/figures/{model}/{figure}.png", model=ACROSS_ARCHITECTURES, figure=figures_of("across")
     )
     if config["vgg16"]["enabled"]:
         scopes = ["vgg16"] + (["vgg16_causal"] if config["vgg16"]["imagenet_val_dir"] else [])

@@ -8,7 +8,7 @@ pyplot, so nothing stays open and no display is needed.
 The modules: :mod:`.style` (colours, fonts, grids, titles, saving; the conventions every
 figure shares), :mod:`.training_figures` (stimuli, training curves), :mod:`.tuning_figures`
 (orientation tuning and its relation to accuracy), :mod:`.causal_figures` (ablation and
-shift invariance). A figure of a single network (the published VGG16) has no
+shift invariance), :mod:`.architecture_figures` (the claims across architectures). A figure of a single network (the published VGG16) has no
 across-network interval; where the table has a standard error over test images it is drawn
 instead. The causal figures and the selectivity distributions show the networks of one
 label-corruption level (the clean networks the claims use), never a pool of levels.
@@ -70,6 +70,7 @@ from selectivity.plots.tuning_figures import (
     selectivity_vs_accuracy_figure,
     plot_selectivity_vs_accuracy,
 )
+from selectivity.plots.architecture_figures import depth_profiles_figure, plot_depth_profiles
 from selectivity.plots.causal_figures import (
     half_ablation_figure,
     plot_half_ablation,
@@ -144,4 +145,6 @@ __all__ = [
     "INVARIANCE_CONDITION_LABELS",
     "shift_invariance_figure",
     "plot_shift_invariance",
+    "depth_profiles_figure",
+    "plot_depth_profiles",
 ]
