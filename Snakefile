@@ -20,6 +20,7 @@ include: "workflow/rules/causal.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/vgg16.smk"
+include: "workflow/rules/external.smk"
 
 
 rule all:

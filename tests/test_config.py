@@ -30,6 +30,12 @@ from selectivity.config import (
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
+USER_NETWORK = {
+    "constructor": "resnet18",
+    "weights": "no/such/weights.pt",
+    "input_size": 32,
+    "layers": ["layer1"],
+}
 # (case, config fragment merged over config/demo.yaml, text the message must contain)
 BAD_CONFIGS = [
     ("unknown key", {"trainng": {"epochs": 3}}, "trainng: unknown key"),
@@ -146,6 +152,21 @@ BAD_CONFIGS = [
         "a renamed key whose meaning changed",
         {"training": {"max_shift_pixels": 3}},
         "training.max_shift_pixels: 3 is no longer read; set training.shift_range instead",
+    ),
+    (
+        "a user network named like a built-in model",
+        {"external_networks": {"resnet20": USER_NETWORK}},
+        "external_networks.resnet20: 'resnet20' is the name of a built-in model",
+    ),
+    (
+        "a user network's ablated layer that it does not analyse",
+        {"external_networks": {"mine": {**USER_NETWORK, "lower_layers": ["layer9"]}}},
+        "external_networks.mine.lower_layers: ['layer9'] are not in external_networks.mine.layers",
+    ),
+    (
+        "a user network whose weights file is missing",
+        {"external_networks": {"mine": USER_NETWORK}},
+        "external_networks.mine.weights: 'no/such/weights.pt' is not a file",
     ),
     (
         "local dataset without a path",

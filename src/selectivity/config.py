@@ -102,6 +102,11 @@ def fill_defaults(config: dict, schema: Mapping[str, Any]) -> None:
             config[key] = copy.deepcopy(subschema["default"])
         if isinstance(config.get(key), dict) and "properties" in subschema:
             fill_defaults(config[key], subschema)
+        entries = subschema.get("additionalProperties")
+        if isinstance(config.get(key), dict) and isinstance(entries, dict) and "properties" in entries:
+            for entry in config[key].values():  # a mapping of named entries (external_networks)
+                if isinstance(entry, dict):
+                    fill_defaults(entry, entries)
 
 
 def _non_finite_numbers(value: Any, key: str = "") -> list[str]:
@@ -345,10 +350,54 @@ def check_config(config: Mapping[str, Any]) -> None:
     _check_ablation(config)
     _check_invariance(config)
     _check_causal_networks(config)
+    _check_external_networks(config)
     vgg = config["vgg16"]
     if vgg["enabled"]:
         _check_layers("vgg16.ablation_layers", vgg["ablation_layers"], ["vgg16_imagenet"])
         _check_layers("vgg16.measured_layers", vgg["measured_layers"], ["vgg16_imagenet"])
+
+
+#: Names a user network cannot take: they already name models or figure folders.
+RESERVED_NETWORK_NAMES = ("vgg16_imagenet", "architectures")
+
+
+def _check_external_networks(config: Mapping[str, Any]) -> None:
+    for name, entry in config["external_networks"].items():
+        key = f"external_networks.{name}"
+        if trainable_layer_units(name) is not None or name in RESERVED_NETWORK_NAMES:
+            raise ConfigError(
+                f"{key}: {name!r} is the name of a built-in model or folder; choose another name"
+            )
+        for role in ("lower_layers", "higher_layers"):
+            unknown = [layer for layer in entry.get(role, []) if layer not in entry["layers"]]
+            if unknown:
+                raise ConfigError(f"{key}.{role}: {unknown} are not in {key}.layers {entry['layers']}")
+        if entry["test_images"] == "dataset" and entry["input_size"] != DATASET_IMAGE_SIZE:
+            raise ConfigError(
+                f"{key}.input_size: {entry['input_size']}, but test_images: dataset gives "
+                f"{DATASET_IMAGE_SIZE}-px images; use test_images: none (tuning only) or a {DATASET_IMAGE_SIZE}-px network"
+            )
+        if not Path(entry["weights"]).is_file():
+            raise ConfigError(
+                f"{key}.weights: {entry['weights']!r} is not a file (paths are relative to the working directory)"
+            )
+        requested, allowed = config["tuning"]["spatial_frequencies"], max_spatial_frequencies(
+            entry["input_size"]
+        )
+        if requested is not None and requested > allowed:
+            raise ConfigError(
+                f"tuning.spatial_frequencies: {requested} exceed the Nyquist limit of {key}'s "
+                f"{entry['input_size']}-px inputs; use at most {allowed}"
+            )
+
+
+def external_layer_roles(entry: Mapping[str, Any]) -> LayerRoles:
+    """A user network's ablated (lower) and measured (higher) layers; default its first and last layer."""
+    layers = list(entry["layers"])
+    return LayerRoles(
+        lower=tuple(entry.get("lower_layers") or layers[:1]),
+        higher=tuple(entry.get("higher_layers") or layers[-1:]),
+    )
 
 
 def _check_causal_networks(config: Mapping[str, Any]) -> None:

@@ -22,6 +22,7 @@ from selectivity.config import (
     layer_roles,
     validate_config,
     corruption_label,
+    external_layer_roles,
     model_layer_names,
     networks,
     saved_epochs,
@@ -53,6 +54,8 @@ wildcard_constraints:
     network="(" + "|".join(config["networks"]["models"]) + r")/(cifar10|synthetic)/corruption\d\.\d\d/seed\d+",
     checkpoint_name=r"epoch\d+|best",
     model="|".join([*config["networks"]["models"], ACROSS_ARCHITECTURES, "vgg16_imagenet"]),
+    # the names of the user's own networks ("(?!)" matches nothing when there are none)
+    external="|".join(config["external_networks"]) or "(?!)",
 
 
 DATASET = config["dataset"]["name"]
@@ -208,10 +211,11 @@ def per_network_files(pattern):
     return expand(pattern, network=paths)
 
 
-def ablation_settings_for(model):
+def ablation_settings_for(model, layers=None):
+    """The ablation settings of a model's networks (``layers``: a user network's own layers)."""
     ablation = config["causal"]["ablation"]
     return {
-        "layers": ablation_layers(config, model),
+        "layers": ablation_layers(config, model) if layers is None else list(layers),
         "fraction": ablation["fraction"],
         "random_draws": ablation["random_draws"],
         "cumulative_fractions": sorted(ablation["cumulative_fractions"]),
@@ -252,6 +256,7 @@ def all_targets():
     targets += expand("results/aggregate/{table}.csv", table=["tuning", *COLLECTED_TABLES])
     targets += expand("results/aggregate/{table}_summary.csv", table=["half_ablation", "shift_invariance"])
     targets += figure_targets()
+    targets += external_targets()
     if config["vgg16"]["enabled"]:
         targets.append("results/vgg16/selectivity_summary.csv")
     return targets
@@ -413,3 +418,45 @@ def vgg16_invariance_settings():
         "random_draws": invariance["random_draws"],
         "seed": invariance["seed"],
     }
+
+
+# ---- users' own networks (external_networks) ----------------------------------
+
+EXTERNAL = config["external_networks"]
+EXTERNAL_OUTPUTS = ["tuning.csv", "selectivity_summary.csv"]
+EXTERNAL_CAUSAL_OUTPUTS = ["class_selectivity.csv", "half_ablation.csv", "shift_invariance.csv"]
+
+
+def external_entry(wildcards):
+    """The network's config entry (constructor, arguments, layers, normalisation, ...)."""
+    return EXTERNAL[wildcards.external]
+
+
+def external_weights(wildcards):
+    return EXTERNAL[wildcards.external]["weights"]
+
+
+def external_ablation_settings(wildcards):
+    return ablation_settings_for(wildcards.external, EXTERNAL[wildcards.external]["layers"])
+
+
+def external_invariance_settings(wildcards):
+    roles = external_layer_roles(EXTERNAL[wildcards.external])
+    invariance = config["causal"]["invariance"]
+    return {
+        "measured_layers": list(roles.higher),
+        "ablated_layers": list(roles.lower),
+        "shifts": invariance["shifts"],
+        "directions": invariance["directions"],
+        "fraction": config["causal"]["ablation"]["fraction"],
+        "random_draws": invariance["random_draws"],
+        "seed": invariance["seed"],
+    }
+
+
+def external_targets():
+    targets = []
+    for name, entry in EXTERNAL.items():
+        outputs = EXTERNAL_OUTPUTS + (EXTERNAL_CAUSAL_OUTPUTS if entry["test_images"] == "dataset" else [])
+        targets += [f"results/external/{name}/{output}" for output in outputs]
+    return targets

@@ -46,7 +46,7 @@ rule vgg16_summary:
     params:
         selectivity_threshold=config["tuning"]["selectivity_threshold"],
     script:
-        "../scripts/vgg16_summary.py"
+        "../scripts/published_network_summary.py"
 
 
 rule vgg16_half_ablation:

@@ -93,17 +93,35 @@ def batch_size(snakemake, section: str) -> int:
 
 
 def load_network_and_test_images(snakemake, device, logger: logging.Logger):
-    """The causal rules' common inputs: the checkpoint, its identifier columns, the test images.
+    """The causal rules' common inputs: the network, its identifier columns, the test images.
 
-    Returns (network, identifiers, images in [0, 1], labels, number of classes), all on ``device``.
+    The network is a trained checkpoint (input ``weights``), or a user's own network when the
+    rule has param ``external`` (its config entry). Returns (network, identifiers, images in
+    [0, 1], labels, number of classes), all on ``device``.
     """
-    from selectivity.checkpoints import checkpoint_identifiers, load_checkpoint
     from selectivity.data import load_test_images
 
-    network = load_checkpoint(snakemake.input.weights, device)
-    identifiers = checkpoint_identifiers(network, snakemake.params.checkpoint_name)
+    if hasattr(snakemake.params, "external"):
+        network, identifiers = load_external(snakemake, device)
+    else:
+        from selectivity.checkpoints import checkpoint_identifiers, load_checkpoint
+
+        network = load_checkpoint(snakemake.input.weights, device)
+        identifiers = checkpoint_identifiers(network, snakemake.params.checkpoint_name)
     images, labels, num_classes = load_test_images(
         snakemake.input.test_set, snakemake.params.test_images, device
     )
     logger.info("%s of %s on %d test images", snakemake.rule, identifiers, len(labels))
     return network, identifiers, images, labels, num_classes
+
+
+def load_external(snakemake, device):
+    """A user's own network (config ``external_networks``) and its identifier columns."""
+    from selectivity.external import ExternalNetworkSpec, external_identifiers, load_external_network
+
+    entry = dict(snakemake.params.external)
+    spec = ExternalNetworkSpec.from_config(
+        snakemake.wildcards.external, {**entry, "weights": snakemake.input.weights}
+    )
+    dataset = snakemake.config["dataset"]["name"] if entry["test_images"] == "dataset" else None
+    return load_external_network(spec, device), external_identifiers(spec.name, dataset)

@@ -1,4 +1,5 @@
-"""Rule vgg16_summary: per-layer selectivity of VGG16 (no training metrics: the weights are published)."""
+"""Rules vgg16_summary and external_summary: per-layer selectivity of a network with given weights
+(no training metrics: nothing was trained here)."""
 
 from job_setup import start_job
 
