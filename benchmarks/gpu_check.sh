@@ -14,6 +14,9 @@ timeout 300 python -m pytest --run-gpu -m gpu -q 2>&1 | tail -15 | tee "$out/gpu
 echo "== training throughput: naive port vs fast path vs grouped (network-steps/s, ratio to naive)"
 timeout 400 python benchmarks/training_throughput.py --device cuda --steps 300 --group-sizes 1,4,16,32,64 --graphs \
     --csv "$out/training_throughput.csv" 2>&1 | tail -20 | tee "$out/training_throughput.txt"
+echo "== stacking K networks: hand-built grouped cnn7 vs vmap over the plain model (network-steps/s)"
+timeout 300 python benchmarks/grouped_mechanisms.py --device cuda --steps 100 --group-sizes 4,16,32 \
+    2>&1 | tail -16 | tee "$out/grouped_mechanisms.txt"
 echo "== ablation sweep of one cnn7 on 10,000 images: upstream-once vs naive"
 timeout 300 python benchmarks/ablation_sweep.py --device cuda --images 10000 2>&1 | tail -12 | tee "$out/ablation_sweep.txt"
 echo "== tuning: one cnn7 checkpoint, and VGG16 (random weights) with the full 57-SF 224-px set"
