@@ -92,7 +92,9 @@ PATHS = {"separate": separate_path, "grouped": grouped_path, "vmap": vmap_path}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=30)
@@ -116,7 +118,9 @@ def main() -> None:
                 rates[path] = copies * arguments.steps / seconds
             for path, rate in rates.items():
                 rows.append((model, copies, path, rate, rate / rates["separate"]))
-    where = f"CPU, {arguments.threads} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    where = (
+        f"CPU, {arguments.threads} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    )
     print(f"{where}, batch 32, {arguments.steps} timed steps")
     print(f"{'model':>9} {'K':>3} {'path':>9} {'network-steps/s':>16} {'ratio to separate':>18}")
     for model, copies, path, rate, ratio in rows:

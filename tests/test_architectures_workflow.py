@@ -20,6 +20,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from conftest import TINY_CONFIG, merged_config, run_snakemake, write_config
 from selectivity.architectures import DEFAULT_LAYER_ROLES, trainable_layer_units
 from selectivity.checkpoints import load_checkpoint
+from selectivity.figure_catalogue import figures_of
 from selectivity.stimuli import grating_stimuli
 
 pytestmark = pytest.mark.slow
@@ -168,6 +169,9 @@ def test_a_user_network_gets_tuning_class_selectivity_ablation_and_invariance(ar
         "conv_proj": 16, "encoder.layers.encoder_layer_0": 16, "encoder.layers.encoder_layer_1": 16,
     }  # fmt: skip
     assert not (architectures_run / "results/external/my_vit/half_ablation.csv").exists()
+    for name, scopes in (("my_resnet18", ("external", "external_causal")), ("my_vit", ("external",))):
+        figures = sorted(png.stem for png in (architectures_run / f"results/figures/{name}").glob("*.png"))
+        assert figures == sorted(figure for scope in scopes for figure in figures_of(scope)), name
 
 
 def test_gosi_of_a_user_network_recomputed_with_torchvisions_feature_extractor(architectures_run):

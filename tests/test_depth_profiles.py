@@ -190,3 +190,13 @@ def test_figure_has_a_panel_per_claim_and_a_line_per_architecture(profiles, tmp_
     np.testing.assert_allclose(c4.containers[0].lines[0].get_ydata(), [0.3, 0.3])
     plot_depth_profiles(profiles, tmp_path / "depth.pdf", tmp_path / "depth.png")
     assert (tmp_path / "depth.pdf").stat().st_size > 0 and (tmp_path / "depth.png").stat().st_size > 0
+
+
+def test_a_panel_without_a_defined_value_says_so(profiles):
+    undefined = profiles.copy()
+    undefined.loc[undefined["claim"] == "C3", ["estimate", "ci_low", "ci_high"]] = np.nan
+    figure = depth_profiles_figure(undefined)
+    c3 = next(ax for ax in figure.axes if ax.get_title().startswith("C3"))
+    assert [text.get_text() for text in c3.texts] == ["not defined for these networks"]
+    c4 = next(ax for ax in figure.axes if ax.get_title().startswith("C4"))
+    assert not c4.texts

@@ -17,8 +17,9 @@ from typing import Mapping
 # Which models a figure is drawn for. "trained": once per trained model (networks.models);
 # "across": once for all trained models together (under the name ACROSS_ARCHITECTURES);
 # "vgg16": once for the VGG16 branch (vgg16.enabled), "vgg16_causal" only with an ImageNet
-# folder (vgg16.imagenet_val_dir).
-SCOPES = ("trained", "across", "vgg16", "vgg16_causal")
+# folder (vgg16.imagenet_val_dir); "external": once per user network (external_networks),
+# "external_causal" for those with test images.
+SCOPES = ("trained", "across", "vgg16", "vgg16_causal", "external", "external_causal")
 ACROSS_ARCHITECTURES = "architectures"
 
 CATEGORIES = {
@@ -27,6 +28,7 @@ CATEGORIES = {
     "selectivity": "3. Orientation selectivity",
     "causal": "4. Causal tests",
     "vgg16": "5. VGG16 (ImageNet)",
+    "external": "6. Users' own networks",
 }
 
 # Placeholders of input patterns, besides {model}: filled in by the workflow from the config.
@@ -63,6 +65,13 @@ def _trained(figure, label, category, caption, options="none", **inputs) -> Figu
 
 def _vgg16(figure, label, caption, options="none", scope="vgg16", **inputs) -> FigureEntry:
     return FigureEntry(figure, scope, label, CATEGORIES["vgg16"], caption, inputs, options)
+
+
+def _external(figure, label, caption, options="none", scope="external", **inputs) -> FigureEntry:
+    return FigureEntry(figure, scope, label, CATEGORIES["external"], caption, inputs, options)
+
+
+EXTERNAL = "results/external/{model}"
 
 
 FIGURE_TABLE: tuple[FigureEntry, ...] = (
@@ -138,6 +147,27 @@ FIGURE_TABLE: tuple[FigureEntry, ...] = (
         "shift_invariance", "shift invariance", "vgg16_causal", scope="vgg16_causal",
         table="results/vgg16/shift_invariance.csv",
     ),
+    _external("stimuli", "grating stimuli", "stimuli", options="stimuli"),
+    _external(
+        "example_tuning_curves", "example tuning curves", "example_tuning_curves",
+        table=f"{EXTERNAL}/tuning.csv", curves=f"{EXTERNAL}/tuning_curves.npz",
+    ),
+    _external(
+        "gosi_distributions", "gosi distributions", "selectivity_distributions",
+        options="distributions", table=f"{EXTERNAL}/tuning.csv",
+    ),
+    _external(
+        "selectivity_by_depth", "selectivity by depth", "selectivity_by_depth",
+        options="checkpoint", table=f"{EXTERNAL}/selectivity_summary.csv",
+    ),
+    _external(
+        "half_ablation", "half ablation", "external_causal", scope="external_causal",
+        table=f"{EXTERNAL}/half_ablation.csv",
+    ),
+    _external(
+        "shift_invariance", "shift invariance", "external_causal", scope="external_causal",
+        table=f"{EXTERNAL}/shift_invariance.csv",
+    ),
 )  # fmt: skip
 
 VGG16_MODEL = "vgg16_imagenet"
@@ -152,12 +182,14 @@ def figures_of(scope: str) -> list[str]:
     return [entry.figure for entry in FIGURE_TABLE if entry.scope == scope]
 
 
-def figure_entry(model: str, figure: str, trained_models: list[str]) -> FigureEntry:
+def figure_entry(model: str, figure: str, trained_models: list[str], external_models=()) -> FigureEntry:
     """The table row of ``figure`` for ``model``; ValueError if that model has no such figure."""
     if model in trained_models:
         scopes: tuple[str, ...] = ("trained",)
     elif model == ACROSS_ARCHITECTURES:
         scopes = ("across",)
+    elif model in external_models:
+        scopes = ("external", "external_causal")
     else:
         scopes = ("vgg16", "vgg16_causal") if model == VGG16_MODEL else ()
     for entry in FIGURE_TABLE:

@@ -53,7 +53,9 @@ wildcard_constraints:
     dataset=r"cifar10|synthetic",
     network="(" + "|".join(config["networks"]["models"]) + r")/(cifar10|synthetic)/corruption\d\.\d\d/seed\d+",
     checkpoint_name=r"epoch\d+|best",
-    model="|".join([*config["networks"]["models"], ACROSS_ARCHITECTURES, "vgg16_imagenet"]),
+    model="|".join(
+        [*config["networks"]["models"], ACROSS_ARCHITECTURES, "vgg16_imagenet", *config["external_networks"]]
+    ),
     # the names of the user's own networks ("(?!)" matches nothing when there are none)
     external="|".join(config["external_networks"]) or "(?!)",
 
@@ -316,7 +318,9 @@ def example_network(model):
 
 
 def _figure(wildcards):
-    return figure_entry(wildcards.model, wildcards.figure, config["networks"]["models"])
+    return figure_entry(
+        wildcards.model, wildcards.figure, config["networks"]["models"], list(config["external_networks"])
+    )
 
 
 def figure_inputs(wildcards):
@@ -333,6 +337,8 @@ def figure_options(wildcards):
     entry = _figure(wildcards)
     tuning_checkpoint = "final" if entry.scope != "trained" else config["causal"]["checkpoint"]
     image_size = 224 if wildcards.model == "vgg16_imagenet" else 32
+    if wildcards.model in config["external_networks"]:
+        image_size = config["external_networks"][wildcards.model]["input_size"]
     return {
         "none": {},
         "stimuli": {"image_size": image_size, **stimulus_settings()},
@@ -455,8 +461,14 @@ def external_invariance_settings(wildcards):
 
 
 def external_targets():
+    """Each user network's tables and figures (the causal ones only with test images)."""
     targets = []
     for name, entry in EXTERNAL.items():
-        outputs = EXTERNAL_OUTPUTS + (EXTERNAL_CAUSAL_OUTPUTS if entry["test_images"] == "dataset" else [])
+        causal = entry["test_images"] == "dataset"
+        outputs = EXTERNAL_OUTPUTS + (EXTERNAL_CAUSAL_OUTPUTS if causal else [])
         targets += [f"results/external/{name}/{output}" for output in outputs]
+        scopes = ["external"] + (["external_causal"] if causal else [])
+        targets += [
+            f"results/figures/{name}/{figure}.png" for scope in scopes for figure in figures_of(scope)
+        ]
     return targets

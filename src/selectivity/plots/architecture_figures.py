@@ -70,6 +70,11 @@ def depth_profiles_figure(profiles: pd.DataFrame) -> Figure:
                 capsize=2,
                 label=model,
             )
+        if not np.isfinite(rows["estimate"].to_numpy(float)).any():
+            # e.g. C3 with one corruption level of too few networks: say so rather than show nothing
+            ax.text(
+                0.5, 0.5, "not defined for these networks", ha="center", va="center", transform=ax.transAxes
+            )
         ax.axhline(0.0, color="0.4", linestyle=":", linewidth=0.8)
         ax.set_xlim(-0.05, 1.05)
         ax.set_title(f"{claim}: " + "\n".join(textwrap.wrap(rows["quantity"].iloc[0], 38)), fontsize=8)
