@@ -281,3 +281,27 @@ def test_a_group_depends_only_on_its_members(group_size):
 def test_saved_epochs_always_include_the_last_epoch():
     assert saved_epochs({"checkpoint_epochs": [0, 5, 2], "epochs": 10}) == [0, 2, 5, 10]
     assert saved_epochs({"checkpoint_epochs": [10], "epochs": 10}) == [10]
+
+
+def test_a_user_network_entry_gets_its_defaults_and_roles(tmp_path):
+    from selectivity.config import external_layer_roles
+
+    weights = tmp_path / "weights.pt"
+    weights.write_bytes(b"")
+    entry = {
+        "constructor": "resnet18",
+        "weights": str(weights),
+        "input_size": 32,
+        "layers": ["layer1", "layer4"],
+    }
+    config = full_config({"external_networks": {"mine": entry}})
+    validate_config(config, SCHEMA)
+    filled = config["external_networks"]["mine"]
+    assert filled["test_images"] == "dataset" and filled["arguments"] == {}
+    assert filled["normalisation"] == {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+    roles = external_layer_roles(filled)
+    assert roles.lower == ("layer1",) and roles.higher == ("layer4",)
+    with pytest.raises(
+        ConfigError, match=r"external_networks\.mine\.input_size: 64, but test_images: dataset"
+    ):
+        validate_config(full_config({"external_networks": {"mine": {**entry, "input_size": 64}}}), SCHEMA)
