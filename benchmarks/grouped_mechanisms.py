@@ -1,8 +1,8 @@
 """Two ways to train K networks in lockstep, side by side: which one the trainer should use.
 
 - ``separate``: K plain networks, one step each (the reference: no stacking at all);
-- ``grouped``: the hand-built stacked cnn7 (``selectivity.grouped.GroupedConvNet``: grouped
-  convolutions, batched linear layers), which exists for the plain CNNs only;
+- ``grouped``: the hand-built stacked networks (``selectivity.grouped``: grouped convolutions,
+  batched linear layers; ``GroupedConvNet``, ``GroupedResNet``, ``GroupedVGGNet``), the trainer's;
 - ``vmap``: ``torch.func.stack_module_state`` + ``functional_call`` + ``vmap`` over the plain
   model, which works for any architecture.
 
@@ -111,8 +111,6 @@ def main() -> None:
             labels = torch.randint(0, 10, (copies, 32), device=device)
             rates = {}
             for path, build in PATHS.items():
-                if path == "grouped" and model not in ("cnn7", "cnn11"):
-                    continue  # the hand-built stack exists for the plain CNNs only
                 networks = [build_model(model).to(device).train() for _ in range(copies)]
                 seconds = timed(build(networks, images, labels), arguments.steps, device)
                 rates[path] = copies * arguments.steps / seconds

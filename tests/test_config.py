@@ -65,16 +65,6 @@ BAD_CONFIGS = [
         {"networks": {"models": ["resnet50"]}},
         "networks.models[0]: 'resnet50' is not allowed",
     ),
-    (
-        "stacked training of a residual network",
-        {"networks": {"models": ["resnet20"]}, "training": {"group_size": 5}},
-        "training.group_size: 5, but ['resnet20'] cannot be trained as stacked groups",
-    ),
-    (
-        "stacked training of the compact VGG beside cnn7",
-        {"networks": {"models": ["cnn7", "vgg8bn"]}, "training": {"group_size": 2}},
-        "training.group_size: 2, but ['vgg8bn'] cannot be trained as stacked groups",
-    ),
     ("unknown dataset", {"dataset": {"name": "mnist"}}, "dataset.name: 'mnist' is not allowed"),
     ("unknown device", {"device": "tpu"}, "device: 'tpu' is not allowed"),
     (

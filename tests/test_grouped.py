@@ -1,4 +1,5 @@
-"""Stacked (grouped) networks must equal the same networks run and trained one by one."""
+"""Stacked (grouped) networks must equal the same networks run and trained one by one,
+for every trainable architecture (the plain CNNs, ResNet-20, vgg8bn)."""
 
 import copy
 
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from selectivity.checkpoints import load_checkpoint
 from selectivity.data import Dataset, Split
 from selectivity.grouped import GroupedConvNet, stack_networks, unstack_networks
-from selectivity.models import build_model, conv_net_spec
+from selectivity.models import TRAINABLE_MODELS, build_model, conv_net_spec
 from selectivity.training import (
     LockstepTrainer,
     NetworkOutputs,
@@ -43,7 +44,7 @@ def stacked_input(per_network):
     return per_network.transpose(0, 1).reshape(batch, copies * channels, height, width)
 
 
-@pytest.mark.parametrize("model", ["cnn7", "cnn11"])
+@pytest.mark.parametrize("model", TRAINABLE_MODELS)
 def test_grouped_forward_equals_each_network_in_train_and_eval_mode(model):
     # float64: the grouped kernels differ from the plain ones only by rounding
     plain = [network.double() for network in networks(3, model)]
@@ -95,8 +96,9 @@ def test_flatten_order_is_the_plain_models_channel_row_column_order():
             torch.testing.assert_close(logits[:, k], plain[k].eval()(x[k]), atol=1e-10, rtol=1e-10)
 
 
-def test_summed_loss_gives_every_network_exactly_its_own_gradient():
-    plain = [network.double() for network in networks(3)]
+@pytest.mark.parametrize("model", ["cnn7", "resnet20", "vgg8bn"])
+def test_summed_loss_gives_every_network_exactly_its_own_gradient(model):
+    plain = [network.double() for network in networks(3, model)]
     grouped = stack_networks(plain)
     x = torch.randn(3, 8, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     y = torch.randint(0, 10, (3, 8), generator=torch.Generator().manual_seed(2))
@@ -117,6 +119,8 @@ def test_summed_loss_gives_every_network_exactly_its_own_gradient():
 def test_stacking_rejects_mixed_architectures_and_bad_slots():
     with pytest.raises(ValueError, match="different architectures"):
         stack_networks([build_model("cnn7"), build_model("cnn11")])
+    with pytest.raises(ValueError, match="different architectures"):
+        stack_networks([build_model("resnet20"), build_model("vgg8bn")])
     grouped = GroupedConvNet(conv_net_spec("cnn7"), 2)
     with pytest.raises(IndexError, match="out of range"):
         grouped.network_state_dict(2)
@@ -124,7 +128,8 @@ def test_stacking_rejects_mixed_architectures_and_bad_slots():
         grouped(torch.randn(1, 3, 32, 32))
 
 
-def test_lockstep_training_in_double_precision_equals_separate_training():
+@pytest.mark.parametrize("model", ["cnn7", "resnet20", "vgg8bn"])
+def test_lockstep_training_in_double_precision_equals_separate_training(model):
     """Exact arithmetic apart from rounding: in float64 the two runs agree to ~1e-12."""
     settings = TrainingSettings(epochs=1, batch_size=8)
     seeds, corruption = [0, 1, 2], [0.0, 0.5, 1.0]
@@ -144,13 +149,13 @@ def test_lockstep_training_in_double_precision_equals_separate_training():
         )
 
     together = LockstepTrainer(
-        [initial_network("cnn7", s).double() for s in seeds], images, labels, settings, torch.device("cpu")
+        [initial_network(model, s).double() for s in seeds], images, labels, settings, torch.device("cpu")
     )
     together.set_plan(plan(seeds))
     together.train_steps(0, together.steps_per_epoch)  # 3 steps, the last one partial
     for k, seed in enumerate(seeds):
         alone = LockstepTrainer(
-            [initial_network("cnn7", seed).double()], images, labels[k : k + 1], settings, torch.device("cpu")
+            [initial_network(model, seed).double()], images, labels[k : k + 1], settings, torch.device("cpu")
         )
         alone.set_plan(plan([seed]))
         alone.train_steps(0, alone.steps_per_epoch)
@@ -186,10 +191,11 @@ def outputs_for(root, specs, settings):
     ]
 
 
-def test_train_networks_grouped_writes_what_separate_runs_write(tmp_path):
+@pytest.mark.parametrize("model", ["cnn7", "resnet20"])
+def test_train_networks_grouped_writes_what_separate_runs_write(tmp_path, model):
     dataset, split = tiny_dataset()
     settings = TrainingSettings(epochs=2, batch_size=16, checkpoint_epochs=(0, 1))
-    specs = [NetworkSpec("cnn7", "toy", p, s) for p, s in [(0.0, 10), (0.4, 11), (1.0, 12)]]
+    specs = [NetworkSpec(model, "toy", p, s) for p, s in [(0.0, 10), (0.4, 11), (1.0, 12)]]
     grouped_out = outputs_for(tmp_path / "grouped", specs, settings)
     separate_out = outputs_for(tmp_path / "separate", specs, settings)
     train_networks(
@@ -211,7 +217,8 @@ def test_train_networks_grouped_writes_what_separate_runs_write(tmp_path):
         metrics_a, metrics_b = pd.read_csv(a.metrics), pd.read_csv(b.metrics)
         assert list(metrics_a.epoch) == [0, 1, 2]
         losses = [c for c in metrics_a.columns if "loss" in c]
-        np.testing.assert_allclose(metrics_a[losses], metrics_b[losses], atol=1e-3)
+        # float32 rounding of the grouped kernels, amplified over 6 steps (deeper in ResNet-20)
+        np.testing.assert_allclose(metrics_a[losses], metrics_b[losses], atol=1e-3, rtol=2e-3)
         # a prediction sitting on a decision boundary may flip: at most one image per split
         accuracies = [c for c in metrics_a.columns if "accuracy" in c]
         assert (metrics_a[accuracies] - metrics_b[accuracies]).abs().max().max() <= 1 / 16 + 1e-9
@@ -230,12 +237,13 @@ def test_train_networks_grouped_writes_what_separate_runs_write(tmp_path):
             # float32 rounding differs between grouped and plain kernels, and a few
             # training steps amplify it (Adam normalises small gradients); the float64
             # test above shows the arithmetic itself is the same. Measured against how far
-            # training moved the weights, the runs agree to about 1-2%; a network that got
-            # another network's data, labels, augmentation or files would differ by ~100%.
+            # training moved the weights, the runs agree to about 1-2% (cnn7) and 6-7% (the
+            # deeper ResNet-20); a network that got another network's data, labels,
+            # augmentation or files would differ by ~100%.
             keys = [k for k in separate_state if separate_state[k].is_floating_point()]
             difference = torch.cat([(grouped_state[k] - separate_state[k]).flatten() for k in keys])
             movement = torch.cat([(separate_state[k] - initial[k]).flatten() for k in keys])
-            assert difference.norm() / movement.norm() < 0.05
+            assert difference.norm() / movement.norm() < 0.1
         assert load_checkpoint(a.best_checkpoint).epoch == load_checkpoint(b.best_checkpoint).epoch
 
 

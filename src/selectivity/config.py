@@ -343,7 +343,6 @@ def check_config(config: Mapping[str, Any]) -> None:
     """
     _check_training(config["training"])
     _check_networks(config["networks"])
-    _check_grouping(config)
     _check_dataset(config["dataset"])
     _check_tuning(config)
     _check_layer_names(config)
@@ -419,16 +418,6 @@ def _check_training(training: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"training.checkpoint_epochs: {late} lie beyond the last epoch "
             f"(training.epochs = {training['epochs']}); allowed are 0..{training['epochs']}"
-        )
-
-
-def _check_grouping(config: Mapping[str, Any]) -> None:
-    """Stacked (grouped) training exists for the plain CNNs only."""
-    ungroupable = [model for model in config["networks"]["models"] if model not in CONV_NET_SPECS]
-    if config["training"]["group_size"] > 1 and ungroupable:
-        raise ConfigError(
-            f"training.group_size: {config['training']['group_size']}, but {ungroupable} cannot be trained "
-            f"as stacked groups (only {sorted(CONV_NET_SPECS)} can); use group_size: 1"
         )
 
 

@@ -1,5 +1,11 @@
 """K networks of one architecture stacked into one module, to train them in lockstep.
 
+Every trainable architecture has its stacked form: the plain CNNs (:class:`GroupedConvNet`),
+ResNet-20 (:class:`GroupedResNet`) and vgg8bn (:class:`GroupedVGGNet`). This hand-built
+stacking was measured against ``torch.func`` (``stack_module_state`` + ``functional_call`` +
+``vmap`` over the plain model) and kept as the one mechanism because it was the faster of the
+two (benchmarks/grouped_mechanisms.py; README "Performance").
+
 A small CNN at batch 32 keeps a GPU mostly idle: each step is a few hundred tiny
 kernel launches. Stacking K independent networks makes every launch do K networks'
 work, so K networks train in about the time of one (docs/method.md §7).
@@ -27,12 +33,14 @@ Output: logits ``(B, K, classes)``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Sequence
 
 import torch
 from torch import nn
 
+from selectivity.architectures import CONV_NET_SPECS, RESNET_SPECS, VGG_NET_SPECS, ResNetSpec, VGGNetSpec
 from selectivity.models import (
     KERAS_BN_EPSILON,
     KERAS_BN_MOMENTUM,
@@ -40,28 +48,35 @@ from selectivity.models import (
     ConvLayerSpec,
     ConvNetSpec,
     build_conv_net,
-    conv_net_spec,
+    build_resnet,
+    build_vgg_net,
 )
+
+#: What any stacked network is built from: the spec of one of the trainable architectures.
+Spec = ConvNetSpec | ResNetSpec | VGGNetSpec
 
 
 class GroupedLinear(nn.Module):
     """K independent linear layers: (K, B, in) -> (K, B, out), weight (K, out, in)."""
 
-    def __init__(self, copies: int, in_features: int, out_features: int):
+    def __init__(self, copies: int, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
         self.copies = copies
         self.in_features = in_features
         self.out_features = out_features
         self.weight = nn.Parameter(torch.empty(copies, out_features, in_features))
-        self.bias = nn.Parameter(torch.empty(copies, out_features))
+        self.bias = nn.Parameter(torch.empty(copies, out_features)) if bias else None
         # Stacked networks take their weights from plain ones (stack_networks); this
         # initialisation only keeps a bare module usable (PyTorch's nn.Linear default).
         bound = 1.0 / math.sqrt(in_features)
         with torch.no_grad():
             self.weight.uniform_(-bound, bound)
-            self.bias.uniform_(-bound, bound)
+            if self.bias is not None:
+                self.bias.uniform_(-bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bias is None:
+            return torch.bmm(x, self.weight.transpose(1, 2))
         return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
 
 
@@ -100,27 +115,35 @@ class GroupedLinearReluBN(nn.Module):
         return normalised.view(batch, copies, -1).transpose(0, 1)
 
 
-class GroupedConvNet(nn.Module):
-    """``copies`` independent networks of one :class:`ConvNetSpec`, computed together."""
+def _grouped_batch_norm(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=KERAS_BN_EPSILON, momentum=KERAS_BN_MOMENTUM)
 
-    def __init__(self, spec: ConvNetSpec, copies: int):
+
+def _grouped_conv(copies: int, in_channels: int, channels: int, stride: int = 1) -> nn.Conv2d:
+    """K independent 3x3 "same" convolutions without bias (BN follows)."""
+    return nn.Conv2d(
+        copies * in_channels, copies * channels, 3, stride=stride, padding=1, bias=False, groups=copies
+    )
+
+
+def _per_network_features(h: torch.Tensor, copies: int) -> torch.Tensor:
+    """(B, K*C, h, w) maps -> (K, B, C*h*w): each network's maps flattened in (c, h, w) order."""
+    return h.reshape(h.shape[0], copies, -1).transpose(0, 1)
+
+
+class StackedNetwork(nn.Module):
+    """What every stacked network shares: its spec, K, the input check and per-network state dicts.
+
+    Subclasses build ``stages`` and ``head`` with the plain model's attribute names, so that the
+    state-dict keys are the plain model's, and implement ``_logits``.
+    """
+
+    def __init__(self, spec: Spec, copies: int):
         super().__init__()
         if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
             raise ValueError(f"copies must be a positive integer, got {copies!r}")
         self.spec = spec
         self.copies = copies
-        stages: list[nn.Module] = []
-        in_channels = spec.input_channels
-        for conv in spec.convs:
-            stages.append(GroupedConvReluBN(copies, in_channels, conv))
-            in_channels = conv.channels
-        self.num_conv_stages = len(spec.convs)
-        in_features = spec.flat_features()
-        for units in spec.hidden_units:
-            stages.append(GroupedLinearReluBN(copies, in_features, units))
-            in_features = units
-        self.stages = nn.ModuleList(stages)
-        self.head = GroupedLinear(copies, in_features, spec.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expected = self.copies * self.spec.input_channels
@@ -128,15 +151,10 @@ class GroupedConvNet(nn.Module):
             raise ValueError(
                 f"grouped input must be (B, {expected}, H, W) for {self.copies} networks, got {tuple(x.shape)}"
             )
-        h = x
-        for stage in self.stages[: self.num_conv_stages]:
-            h = stage(h)
-        batch = h.shape[0]
-        # Network k's maps are channels k*C:(k+1)*C: flatten each in (c, h, w) order.
-        h = h.reshape(batch, self.copies, -1).transpose(0, 1)  # (K, B, C*h*w)
-        for stage in self.stages[self.num_conv_stages :]:
-            h = stage(h)
-        return self.head(h).transpose(0, 1)  # (B, K, classes)
+        return self._logits(x)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
 
     def network_state_dict(self, index: int) -> dict[str, torch.Tensor]:
         """The plain model's state dict of network ``index`` (detached copies)."""
@@ -171,6 +189,165 @@ class GroupedConvNet(nn.Module):
                 target.copy_(state[key])
 
 
+class GroupedConvNet(StackedNetwork):
+    """``copies`` independent networks of one :class:`ConvNetSpec`, computed together."""
+
+    def __init__(self, spec: ConvNetSpec, copies: int):
+        super().__init__(spec, copies)
+        stages: list[nn.Module] = []
+        in_channels = spec.input_channels
+        for conv in spec.convs:
+            stages.append(GroupedConvReluBN(copies, in_channels, conv))
+            in_channels = conv.channels
+        self.num_conv_stages = len(spec.convs)
+        in_features = spec.flat_features()
+        for units in spec.hidden_units:
+            stages.append(GroupedLinearReluBN(copies, in_features, units))
+            in_features = units
+        self.stages = nn.ModuleList(stages)
+        self.head = GroupedLinear(copies, in_features, spec.num_classes)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for stage in self.stages[: self.num_conv_stages]:
+            h = stage(h)
+        h = _per_network_features(h, self.copies)  # (K, B, C*h*w)
+        for stage in self.stages[self.num_conv_stages :]:
+            h = stage(h)
+        return self.head(h).transpose(0, 1)  # (B, K, classes)
+
+
+class GroupedResNetStem(nn.Module):
+    """K copies of the ResNet stem: conv -> BN -> ReLU."""
+
+    def __init__(self, copies: int, in_channels: int, channels: int):
+        super().__init__()
+        self.conv = _grouped_conv(copies, in_channels, channels)
+        self.bn = _grouped_batch_norm(copies * channels)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn(self.conv(h)))
+
+
+class GroupedBasicBlock(nn.Module):
+    """K copies of the basic block; the option-A shortcut pads each network's own channels."""
+
+    def __init__(self, copies: int, in_channels: int, channels: int, stride: int):
+        super().__init__()
+        self.copies, self.stride, self.extra_channels = copies, stride, channels - in_channels
+        self.conv1 = _grouped_conv(copies, in_channels, channels, stride)
+        self.bn1 = _grouped_batch_norm(copies * channels)
+        self.conv2 = _grouped_conv(copies, channels, channels)
+        self.bn2 = _grouped_batch_norm(copies * channels)
+
+    def shortcut(self, h: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            h = h[:, :, :: self.stride, :: self.stride]
+        if self.extra_channels:
+            batch, _, height, width = h.shape
+            per_network = h.reshape(batch, self.copies, -1, height, width)
+            padded = nn.functional.pad(per_network, (0, 0, 0, 0, 0, self.extra_channels))
+            h = padded.reshape(batch, -1, height, width)
+        return h
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        residual = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(h)))))
+        return torch.relu(residual + self.shortcut(h))
+
+
+class GroupedResNet(StackedNetwork):
+    """``copies`` independent CIFAR ResNets of one :class:`ResNetSpec`, computed together."""
+
+    def __init__(self, spec: ResNetSpec, copies: int):
+        super().__init__(spec, copies)
+        stages: list[nn.Module] = [GroupedResNetStem(copies, spec.input_channels, spec.stage_channels[0])]
+        in_channels = spec.stage_channels[0]
+        for stage_number, channels in enumerate(spec.stage_channels):
+            for block in range(spec.blocks_per_stage):
+                stride = 2 if stage_number > 0 and block == 0 else 1
+                stages.append(GroupedBasicBlock(copies, in_channels, channels, stride))
+                in_channels = channels
+        self.stages = nn.ModuleList(stages)
+        # the plain head's layout (pool, flatten, linear) keeps the state-dict key head.2.*
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Identity(), GroupedLinear(copies, in_channels, spec.num_classes)
+        )
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for stage in self.stages:
+            h = stage(h)
+        pooled = _per_network_features(self.head[0](h), self.copies)  # (K, B, C)
+        return self.head[2](pooled).transpose(0, 1)
+
+
+class GroupedConvBNRelu(nn.Module):
+    """K copies of the VGG-BN conv: conv -> BN -> ReLU."""
+
+    def __init__(self, copies: int, in_channels: int, channels: int):
+        super().__init__()
+        self.conv = _grouped_conv(copies, in_channels, channels)
+        self.bn = _grouped_batch_norm(copies * channels)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn(self.conv(h)))
+
+
+class GroupedMaxPool(nn.Module):
+    """Max-pooling acts per channel, so K copies are one pool (kept as ``pool`` like the plain stage)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.pool(h)
+
+
+class GroupedLinearBNRelu(nn.Module):
+    """K copies of linear (no bias) -> BN -> ReLU on (K, B, in) activations."""
+
+    def __init__(self, copies: int, in_features: int, units: int):
+        super().__init__()
+        self.linear = GroupedLinear(copies, in_features, units, bias=False)
+        self.bn = nn.BatchNorm1d(copies * units, eps=KERAS_BN_EPSILON, momentum=KERAS_BN_MOMENTUM)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        copies, batch, _ = h.shape
+        normalised = self.bn(self.linear(h).transpose(0, 1).reshape(batch, -1))  # BN over K*units
+        return torch.relu(normalised).view(batch, copies, -1).transpose(0, 1)
+
+
+class GroupedVGGNet(StackedNetwork):
+    """``copies`` independent compact VGGs of one :class:`VGGNetSpec`, computed together."""
+
+    def __init__(self, spec: VGGNetSpec, copies: int):
+        super().__init__(spec, copies)
+        stages: list[nn.Module] = []
+        in_channels = spec.input_channels
+        for convs in spec.block_channels:
+            for channels in convs:
+                stages.append(GroupedConvBNRelu(copies, in_channels, channels))
+                in_channels = channels
+            stages.append(GroupedMaxPool())
+        self.num_map_stages = len(stages)
+        in_features = spec.flat_features()
+        for units in spec.hidden_units:
+            stages.append(GroupedLinearBNRelu(copies, in_features, units))
+            in_features = units
+        self.stages = nn.ModuleList(stages)
+        self.head = GroupedLinear(copies, in_features, spec.num_classes)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for stage in self.stages[: self.num_map_stages]:
+            h = stage(h)
+        h = _per_network_features(h, self.copies)
+        for stage in self.stages[self.num_map_stages :]:
+            h = stage(h)
+        return self.head(h).transpose(0, 1)
+
+
 def _network_slice(grouped: torch.Tensor, copies: int, index: int) -> torch.Tensor:
     """View of network ``index`` in a stacked tensor.
 
@@ -185,12 +362,32 @@ def _network_slice(grouped: torch.Tensor, copies: int, index: int) -> torch.Tens
     return grouped[index * size : (index + 1) * size]
 
 
-def _spec_of(model: AnalysableNetwork) -> ConvNetSpec:
-    return conv_net_spec(model.name, num_classes=model.head.out_features, input_size=model.input_size)
+#: Per architecture family: its specs, its stacked form and its plain builder.
+_FAMILIES = (
+    (CONV_NET_SPECS, GroupedConvNet, build_conv_net),
+    (RESNET_SPECS, GroupedResNet, build_resnet),
+    (VGG_NET_SPECS, GroupedVGGNet, build_vgg_net),
+)
 
 
-def stack_networks(models: Sequence[AnalysableNetwork]) -> GroupedConvNet:
-    """One :class:`GroupedConvNet` holding copies of ``models`` (same architecture), on their device."""
+def _family(name: str):
+    for specs, grouped, build in _FAMILIES:
+        if name in specs:
+            return specs, grouped, build
+    raise ValueError(f"{name!r} is not a trainable architecture; it cannot be stacked")
+
+
+def _spec_of(model: AnalysableNetwork) -> Spec:
+    specs, _, _ = _family(model.name)
+    return dataclasses.replace(specs[model.name], input_size=model.input_size, num_classes=_classes(model))
+
+
+def _classes(model: AnalysableNetwork) -> int:
+    return next(m for m in reversed(list(model.head.modules())) if isinstance(m, nn.Linear)).out_features
+
+
+def stack_networks(models: Sequence[AnalysableNetwork]) -> StackedNetwork:
+    """One stacked network holding copies of ``models`` (same architecture), on their device."""
     if not models:
         raise ValueError("stack_networks needs at least one network")
     spec = _spec_of(models[0])
@@ -208,7 +405,7 @@ def stack_networks(models: Sequence[AnalysableNetwork]) -> GroupedConvNet:
                 raise ValueError(f"cannot stack networks trained for different numbers of steps ({key})")
     reference = next(models[0].parameters())
     with torch.random.fork_rng(devices=[]):  # its own initialisation is overwritten below
-        grouped = GroupedConvNet(spec, len(models))
+        grouped = _family(spec.name)[1](spec, len(models))
     grouped.to(device=reference.device, dtype=reference.dtype)
     for index, model in enumerate(models):
         grouped.load_network_state_dict(index, model.state_dict())
@@ -216,7 +413,7 @@ def stack_networks(models: Sequence[AnalysableNetwork]) -> GroupedConvNet:
     return grouped
 
 
-def unstack_networks(grouped: GroupedConvNet) -> list[AnalysableNetwork]:
+def unstack_networks(grouped: StackedNetwork) -> list[AnalysableNetwork]:
     """Plain, independent copies of the stacked networks (loadable by ``load_checkpoint``)."""
     reference = next(grouped.parameters())
     networks = []
@@ -224,7 +421,7 @@ def unstack_networks(grouped: GroupedConvNet) -> list[AnalysableNetwork]:
         # The plain constructor draws an initialisation that is overwritten at once:
         # fork the RNG so that unstacking leaves the global random state untouched.
         with torch.random.fork_rng(devices=[]):
-            network = build_conv_net(grouped.spec)
+            network = _family(grouped.spec.name)[2](grouped.spec)
         network.to(device=reference.device, dtype=reference.dtype)
         network.load_state_dict(grouped.network_state_dict(index))
         networks.append(network.train(grouped.training))

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from selectivity.augmentation import shift_and_flip
 from selectivity.data import Dataset, Split, array_digest, mean_image, preprocess
-from selectivity.grouped import GroupedConvNet, stack_networks, unstack_networks
+from selectivity.grouped import StackedNetwork, stack_networks, unstack_networks
 from selectivity.models import AnalysableNetwork
 from selectivity.training.settings import (
     TrainingSettings,
@@ -130,8 +130,8 @@ def build_optimizer(parameters, settings: TrainingSettings, device: torch.device
 class LockstepTrainer:
     """Trains K >= 1 networks of one architecture in lockstep on device-resident data.
 
-    K = 1 trains the plain network; K > 1 stacks the networks into one
-    :class:`~selectivity.grouped.GroupedConvNet`. ``train_labels`` (K, N) holds each
+    K = 1 trains the plain network; K > 1 stacks the networks into one stacked network of
+    :mod:`selectivity.grouped` (any trainable architecture). ``train_labels`` (K, N) holds each
     network's own (possibly corrupted) labels of the training split.
     """
 
@@ -155,7 +155,7 @@ class LockstepTrainer:
         self.settings = settings
         self.device = torch.device(device)
         model = networks[0] if copies == 1 else stack_networks(networks)
-        self.model: AnalysableNetwork | GroupedConvNet = model.to(self.device).train()
+        self.model: AnalysableNetwork | StackedNetwork = model.to(self.device).train()
         self.optimizer = build_optimizer(self.model.parameters(), settings, self.device)
         self.train_images = train_images.to(self.device)
         self.train_labels = train_labels.to(self.device)
