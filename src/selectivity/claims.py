@@ -296,7 +296,7 @@ def _check_half_ablation(half_ablation: pd.DataFrame) -> None:
     check_one_checkpoint(half_ablation, "half ablation")
 
 
-def _loss_increase_by_condition(
+def loss_increase_by_condition(
     half_ablation: pd.DataFrame, ranking: str, layers: Sequence[str]
 ) -> pd.DataFrame:
     """Per network and layer, the loss increase of each condition (random and matched averaged over draws)."""
@@ -326,7 +326,7 @@ def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimS
                 True,
             )
         ]
-    by_condition = _loss_increase_by_condition(rows, "gosi", lower)
+    by_condition = loss_increase_by_condition(rows, "gosi", lower)
     controls = controls_present(by_condition)
     if not controls:
         return [
@@ -429,7 +429,7 @@ def claim_class_selective_ablation_not_worse(
         ]
 
     def top_minus_random(ranking: str) -> pd.Series:
-        by_condition = _loss_increase_by_condition(rows, ranking, layers)
+        by_condition = loss_increase_by_condition(rows, ranking, layers)
         if not {"top", "random"} <= set(by_condition.columns):
             return pd.Series(dtype=float)
         return mean_over_layers(by_condition["top"] - by_condition["random"], layers)
@@ -468,7 +468,7 @@ _CLAIMS: dict[str, tuple[str, Callable[[pd.DataFrame, ClaimSettings], list[TestR
 }
 
 
-def _model_dataset_pairs(tables: dict[str, pd.DataFrame]) -> list[tuple[str | None, str | None]]:
+def model_dataset_pairs(tables: dict[str, pd.DataFrame]) -> list[tuple[str | None, str | None]]:
     pairs: set[tuple[str, str]] = set()
     for name, table in tables.items():
         if table.empty:
@@ -478,7 +478,7 @@ def _model_dataset_pairs(tables: dict[str, pd.DataFrame]) -> list[tuple[str | No
     return sorted(pairs) or [(None, None)]
 
 
-def _rows_of(table: pd.DataFrame, model, dataset) -> pd.DataFrame:
+def rows_of(table: pd.DataFrame, model, dataset) -> pd.DataFrame:
     if table.empty or model is None:
         return table
     return table[(table["model"] == model) & (table["dataset"] == dataset)]
@@ -515,11 +515,11 @@ def evaluate_claims(
     """
     tables = {"summary": summary, "half_ablation": half_ablation, "invariance": invariance}
     records = []
-    for model, dataset in _model_dataset_pairs(tables):
+    for model, dataset in model_dataset_pairs(tables):
         model_settings = settings_for_model(settings, model, layers_by_model)
         for claim, (table_name, evaluate) in _CLAIMS.items():
             logger.info("evaluating %s for %s / %s", claim, model, dataset)
-            for row in evaluate(_rows_of(tables[table_name], model, dataset), model_settings):
+            for row in evaluate(rows_of(tables[table_name], model, dataset), model_settings):
                 records.append(
                     dict(
                         model=model,

@@ -19,7 +19,7 @@ from typing import Mapping
 import pandas as pd
 
 from selectivity.claim_table import ClaimSettings, reference_networks
-from selectivity.claims import settings_for_model
+from selectivity.claims import loss_increase_by_condition, model_dataset_pairs, rows_of, settings_for_model
 from selectivity.config import ConfigError, model_layer_names
 from selectivity.statistics import correlation, fisher_interval, mean_interval, median_interval
 from selectivity.summaries import NETWORK_COLUMNS, layer_average, select_checkpoint
@@ -76,10 +76,6 @@ def _per_layer_intervals(per_network: pd.Series, confidence: float, average: str
     return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
 
 
-def _condition_pivot(table: pd.DataFrame, index: list[str], value: str) -> pd.DataFrame:
-    return table.pivot_table(index=index, columns="condition", values=value, aggfunc="mean")
-
-
 def selective_fraction_profile(summary: pd.DataFrame, settings: ClaimSettings) -> pd.Series:
     """C1 per layer: fraction with gOSI above threshold for gratings minus for shuffled stimuli."""
     rows = select_checkpoint(reference_networks(summary, settings), settings.tuning_checkpoint)
@@ -122,8 +118,7 @@ def network_correlation_profile(summary: pd.DataFrame, settings: ClaimSettings) 
 def ablation_profile(half_ablation: pd.DataFrame, settings: ClaimSettings, ranking: str) -> pd.Series:
     """C4 (ranking gosi) and C6 (class_selectivity) per layer: top-50% minus random-50% loss increase."""
     rows = reference_networks(half_ablation, settings)
-    rows = rows[rows["ranking"] == ranking]
-    by_condition = _condition_pivot(rows, list(NETWORK_COLUMNS) + ["layer"], "loss_increase_mean")
+    by_condition = loss_increase_by_condition(rows, ranking, list(rows["layer"].unique()))
     if not {"top", "random"} <= set(by_condition.columns):
         return pd.Series(dtype=float)
     return by_condition["top"] - by_condition["random"]
@@ -134,7 +129,7 @@ def invariance_profile(invariance: pd.DataFrame, settings: ClaimSettings) -> pd.
     rows = reference_networks(invariance, settings)
     rows = rows[rows["measured_layer"].isin(list(settings.higher_layers)) & (rows["ablated_layer"] != "none")]
     cell = list(NETWORK_COLUMNS) + ["ablated_layer", "measured_layer", "direction", "shift_px"]
-    by_condition = _condition_pivot(rows, cell, "normalised_invariance_mean")
+    by_condition = rows.pivot_table(index=cell, columns="condition", values="normalised_invariance_mean")
     if not {"top", "random"} <= set(by_condition.columns):
         return pd.Series(dtype=float)
     per_cell = (by_condition["random"] - by_condition["top"]).dropna()
@@ -192,16 +187,13 @@ def depth_profiles(
     The tables are those :func:`selectivity.claims.evaluate_claims` reads; ``layers_by_model``
     gives each model's higher layers (C5 measures invariance there), as for the claims.
     """
-    tables = [table for table in (summary, half_ablation, invariance) if not table.empty]
-    pairs = sorted(
-        set().union(
-            *(map(tuple, t[["model", "dataset"]].drop_duplicates().to_numpy().tolist()) for t in tables)
-        )
-    )
+    tables = {"summary": summary, "half_ablation": half_ablation, "invariance": invariance}
     records = []
-    for model, dataset in pairs:
+    for model, dataset in model_dataset_pairs(tables):
+        if model is None:  # every table is empty
+            break
         model_settings = settings_for_model(settings, model, layers_by_model)
-        of_model = [_rows(table, model, dataset) for table in (summary, half_ablation, invariance)]
+        of_model = [rows_of(table, model, dataset) for table in tables.values()]
         indices = _layer_indices(*of_model)
         for claim, profile in sorted(_model_profiles(*of_model, model_settings).items()):
             if profile.empty:
@@ -222,9 +214,3 @@ def depth_profiles(
     return result.sort_values(["claim", "model", "dataset", "layer_index"], kind="stable").reset_index(
         drop=True
     )
-
-
-def _rows(table: pd.DataFrame, model: str, dataset: str) -> pd.DataFrame:
-    if table.empty:
-        return table
-    return table[(table["model"] == model) & (table["dataset"] == dataset)]

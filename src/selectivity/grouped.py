@@ -50,6 +50,7 @@ from selectivity.models import (
     build_conv_net,
     build_resnet,
     build_vgg_net,
+    keras_batch_norm,
 )
 
 #: What any stacked network is built from: the spec of one of the trainable architectures.
@@ -93,7 +94,7 @@ class GroupedConvReluBN(nn.Module):
             padding=spec.padding,
             groups=copies,
         )
-        self.bn = nn.BatchNorm2d(copies * spec.channels, eps=KERAS_BN_EPSILON, momentum=KERAS_BN_MOMENTUM)
+        self.bn = keras_batch_norm(copies * spec.channels)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.bn(torch.relu(self.conv(h)))
@@ -113,10 +114,6 @@ class GroupedLinearReluBN(nn.Module):
         response = torch.relu(self.linear(h))  # (K, B, units)
         normalised = self.bn(response.transpose(0, 1).reshape(batch, -1))  # BN over K*units channels
         return normalised.view(batch, copies, -1).transpose(0, 1)
-
-
-def _grouped_batch_norm(channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=KERAS_BN_EPSILON, momentum=KERAS_BN_MOMENTUM)
 
 
 def _grouped_conv(copies: int, in_channels: int, channels: int, stride: int = 1) -> nn.Conv2d:
@@ -217,13 +214,13 @@ class GroupedConvNet(StackedNetwork):
         return self.head(h).transpose(0, 1)  # (B, K, classes)
 
 
-class GroupedResNetStem(nn.Module):
-    """K copies of the ResNet stem: conv -> BN -> ReLU."""
+class GroupedConvBNRelu(nn.Module):
+    """K copies of conv -> BN -> ReLU (the ResNet stem, the VGG-BN convs)."""
 
     def __init__(self, copies: int, in_channels: int, channels: int):
         super().__init__()
         self.conv = _grouped_conv(copies, in_channels, channels)
-        self.bn = _grouped_batch_norm(copies * channels)
+        self.bn = keras_batch_norm(copies * channels)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.bn(self.conv(h)))
@@ -236,9 +233,9 @@ class GroupedBasicBlock(nn.Module):
         super().__init__()
         self.copies, self.stride, self.extra_channels = copies, stride, channels - in_channels
         self.conv1 = _grouped_conv(copies, in_channels, channels, stride)
-        self.bn1 = _grouped_batch_norm(copies * channels)
+        self.bn1 = keras_batch_norm(copies * channels)
         self.conv2 = _grouped_conv(copies, channels, channels)
-        self.bn2 = _grouped_batch_norm(copies * channels)
+        self.bn2 = keras_batch_norm(copies * channels)
 
     def shortcut(self, h: torch.Tensor) -> torch.Tensor:
         if self.stride > 1:
@@ -260,7 +257,7 @@ class GroupedResNet(StackedNetwork):
 
     def __init__(self, spec: ResNetSpec, copies: int):
         super().__init__(spec, copies)
-        stages: list[nn.Module] = [GroupedResNetStem(copies, spec.input_channels, spec.stage_channels[0])]
+        stages: list[nn.Module] = [GroupedConvBNRelu(copies, spec.input_channels, spec.stage_channels[0])]
         in_channels = spec.stage_channels[0]
         for stage_number, channels in enumerate(spec.stage_channels):
             for block in range(spec.blocks_per_stage):
@@ -279,18 +276,6 @@ class GroupedResNet(StackedNetwork):
             h = stage(h)
         pooled = _per_network_features(self.head[0](h), self.copies)  # (K, B, C)
         return self.head[2](pooled).transpose(0, 1)
-
-
-class GroupedConvBNRelu(nn.Module):
-    """K copies of the VGG-BN conv: conv -> BN -> ReLU."""
-
-    def __init__(self, copies: int, in_channels: int, channels: int):
-        super().__init__()
-        self.conv = _grouped_conv(copies, in_channels, channels)
-        self.bn = _grouped_batch_norm(copies * channels)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.bn(self.conv(h)))
 
 
 class GroupedMaxPool(nn.Module):

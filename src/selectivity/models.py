@@ -94,21 +94,9 @@ class LinearReluBN(Stage):
         return response, self.bn(response)
 
 
-def _keras_batch_norm(channels: int) -> nn.BatchNorm2d:
+def keras_batch_norm(channels: int) -> nn.BatchNorm2d:
+    """BatchNorm2d with the Keras settings of the author's models."""
     return nn.BatchNorm2d(channels, eps=KERAS_BN_EPSILON, momentum=KERAS_BN_MOMENTUM)
-
-
-class ResNetStem(Stage):
-    """3x3 conv -> BN -> ReLU; its output is both the response and what the first block gets."""
-
-    def __init__(self, name: str, in_channels: int, channels: int):
-        super().__init__(name, "conv", channels)
-        self.conv = nn.Conv2d(in_channels, channels, 3, padding=1, bias=False)
-        self.bn = _keras_batch_norm(channels)
-
-    def forward(self, h):
-        output = torch.relu(self.bn(self.conv(h)))
-        return output, output
 
 
 class BasicBlock(Stage):
@@ -122,9 +110,9 @@ class BasicBlock(Stage):
     def __init__(self, name: str, in_channels: int, channels: int, stride: int):
         super().__init__(name, "conv", channels)
         self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = _keras_batch_norm(channels)
+        self.bn1 = keras_batch_norm(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = _keras_batch_norm(channels)
+        self.bn2 = keras_batch_norm(channels)
         self.stride, self.extra_channels = stride, channels - in_channels
 
     def shortcut(self, h: torch.Tensor) -> torch.Tensor:
@@ -141,12 +129,13 @@ class BasicBlock(Stage):
 
 
 class ConvBNRelu(Stage):
-    """3x3 "same" conv -> BN -> ReLU (the VGG-BN order); the post-ReLU map is response and output."""
+    """3x3 "same" conv -> BN -> ReLU (the ResNet stem, the VGG-BN convs); the post-ReLU map is
+    response and output, and what the next stage gets."""
 
     def __init__(self, name: str, in_channels: int, channels: int):
         super().__init__(name, "conv", channels)
         self.conv = nn.Conv2d(in_channels, channels, 3, padding=1, bias=False)
-        self.bn = _keras_batch_norm(channels)
+        self.bn = keras_batch_norm(channels)
 
     def forward(self, h):
         output = torch.relu(self.bn(self.conv(h)))
@@ -316,7 +305,7 @@ def build_conv_net(spec: ConvNetSpec) -> AnalysableNetwork:
 def build_resnet(spec: ResNetSpec) -> AnalysableNetwork:
     """The CIFAR ResNet of a :class:`ResNetSpec`, Keras-initialised like the plain CNNs [D]."""
     names = spec.layer_names()
-    stages: list[Stage] = [ResNetStem(names[0], spec.input_channels, spec.stage_channels[0])]
+    stages: list[Stage] = [ConvBNRelu(names[0], spec.input_channels, spec.stage_channels[0])]
     in_channels = spec.stage_channels[0]
     block_names = iter(names[1:])
     for stage_number, channels in enumerate(spec.stage_channels):

@@ -229,18 +229,22 @@ def ablation_settings(wildcards):
     return ablation_settings_for(wildcards.network.split("/")[0])
 
 
-def invariance_settings(wildcards):
+def invariance_settings_for(ablated, measured):
+    """The shift-invariance settings for the given ablated (lower) and measured (higher) layers."""
     invariance = config["causal"]["invariance"]
-    ablated, measured = invariance_layers(config, wildcards.network.split("/")[0])
     return {
-        "measured_layers": measured,
-        "ablated_layers": ablated,
+        "measured_layers": list(measured),
+        "ablated_layers": list(ablated),
         "shifts": invariance["shifts"],
         "directions": invariance["directions"],
         "fraction": config["causal"]["ablation"]["fraction"],
         "random_draws": invariance["random_draws"],
         "seed": invariance["seed"],
     }
+
+
+def invariance_settings(wildcards):
+    return invariance_settings_for(*invariance_layers(config, wildcards.network.split("/")[0]))
 
 
 # ---- targets ----------------------------------------------------------------
@@ -403,27 +407,11 @@ def vgg16_validation_folder(wildcards):
 
 
 def vgg16_ablation_settings():
-    ablation = config["causal"]["ablation"]
-    return {
-        "layers": VGG16["ablation_layers"],
-        "fraction": ablation["fraction"],
-        "random_draws": ablation["random_draws"],
-        "cumulative_fractions": sorted(ablation["cumulative_fractions"]),
-        "seed": ablation["seed"],
-    }
+    return ablation_settings_for("vgg16_imagenet", VGG16["ablation_layers"])
 
 
 def vgg16_invariance_settings():
-    invariance = config["causal"]["invariance"]
-    return {
-        "measured_layers": VGG16["measured_layers"],
-        "ablated_layers": VGG16["ablation_layers"],
-        "shifts": invariance["shifts"],
-        "directions": invariance["directions"],
-        "fraction": config["causal"]["ablation"]["fraction"],
-        "random_draws": invariance["random_draws"],
-        "seed": invariance["seed"],
-    }
+    return invariance_settings_for(VGG16["ablation_layers"], VGG16["measured_layers"])
 
 
 # ---- users' own networks (external_networks) ----------------------------------
@@ -448,16 +436,7 @@ def external_ablation_settings(wildcards):
 
 def external_invariance_settings(wildcards):
     roles = external_layer_roles(EXTERNAL[wildcards.external])
-    invariance = config["causal"]["invariance"]
-    return {
-        "measured_layers": list(roles.higher),
-        "ablated_layers": list(roles.lower),
-        "shifts": invariance["shifts"],
-        "directions": invariance["directions"],
-        "fraction": config["causal"]["ablation"]["fraction"],
-        "random_draws": invariance["random_draws"],
-        "seed": invariance["seed"],
-    }
+    return invariance_settings_for(roles.lower, roles.higher)
 
 
 def external_targets():
