@@ -72,13 +72,17 @@ def verdict_rows(claims: pd.DataFrame) -> list[str]:
     return lines
 
 
-def main() -> None:
-    run = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
+def tables(run: Path) -> str:
+    """The three README tables of the run in directory ``run``, as Markdown."""
     metrics = pd.read_csv(run / "results/aggregate/training_metrics.csv")
     summary = pd.read_csv(run / "results/aggregate/selectivity_summary.csv")
     claims = pd.read_csv(run / "results/claims.csv")
-    for block in (accuracy_rows(metrics, summary), gosi_rows(summary), verdict_rows(claims)):
-        print("\n".join(block) + "\n")
+    blocks = (accuracy_rows(metrics, summary), gosi_rows(summary), verdict_rows(claims))
+    return "\n\n".join("\n".join(block) for block in blocks) + "\n"
+
+
+def main() -> None:
+    print(tables(Path(sys.argv[1] if len(sys.argv) > 1 else ".")))
 
 
 if __name__ == "__main__":

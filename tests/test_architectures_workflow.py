@@ -10,6 +10,8 @@ network, and the index written out here.
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,13 +19,19 @@ import torch
 import torchvision
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from conftest import TINY_CONFIG, merged_config, run_snakemake, write_config
+from conftest import REPO, TINY_CONFIG, merged_config, run_snakemake, write_config
 from selectivity.architectures import DEFAULT_LAYER_ROLES, trainable_layer_units
 from selectivity.checkpoints import load_checkpoint
+from selectivity.claims import headline_claims
 from selectivity.figure_catalogue import figures_of
 from selectivity.stimuli import grating_stimuli
+from selectivity.summaries import select_checkpoint
 
 pytestmark = pytest.mark.slow
+
+spec = importlib.util.spec_from_file_location("architecture_table", REPO / "benchmarks/architecture_table.py")
+architecture_table = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(architecture_table)
 
 MODELS = ("resnet20", "vgg8bn")
 RESNET18_LAYERS = ["conv1", "layer1", "layer2", "layer3", "layer4"]
@@ -185,3 +193,22 @@ def test_gosi_of_a_user_network_recomputed_with_torchvisions_feature_extractor(a
     assert_tuning_table_matches(
         architectures_run / "results/external/my_resnet18/tuning.csv", "layer2", gosi, preferred_sf
     )
+
+
+def test_the_readme_tables_of_architectures_are_the_runs_numbers(architectures_run):
+    text = architecture_table.tables(architectures_run)
+    metrics = pd.read_csv(architectures_run / "results/aggregate/training_metrics.csv")
+    summary = pd.read_csv(architectures_run / "results/aggregate/selectivity_summary.csv")
+    best = select_checkpoint(summary, "best").set_index(["model", "layer", "stimulus_set"])["mean_gosi"]
+    headline = headline_claims(pd.read_csv(architectures_run / "results/claims.csv"))
+    for model in MODELS:
+        rows = metrics[metrics["model"] == model]
+        last_accuracy = rows.loc[rows["epoch"] == rows["epoch"].max(), "test_accuracy"].iloc[0]
+        assert f"| {model} | 1 | {last_accuracy:.3f} (range" in text
+        for layer in trainable_layer_units(model):
+            gratings, shuffled = best[model, layer, "gratings"], best[model, layer, "shuffled"]
+            assert f" {layer} {gratings:.2f}/{shuffled:.2f}" in text, (model, layer)
+    assert text.count("\n| C") == headline["claim"].nunique() == 6
+    for claim, rows in headline.groupby("claim"):
+        verdicts = [rows.loc[rows["model"] == model, "verdict"].iloc[0] for model in MODELS]
+        assert f"| {claim} | {verdicts[0]} (" in text and f" | {verdicts[1]} (" in text
