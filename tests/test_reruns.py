@@ -193,6 +193,11 @@ def test_a_setting_without_effect_plans_no_job_but_the_provenance_page(finished_
     assert plan_after(finished_run, tmp_path, change).rules() <= {"provenance"}
 
 
+def test_another_training_thread_count_retrains_nothing(finished_run, tmp_path):
+    """Like --cores it is how a job runs, not what it computes, although the last bits differ."""
+    assert plan_after(finished_run, tmp_path, {"training": {"cpu_threads": 1}}).rules() <= {"provenance"}
+
+
 def test_a_rebuilt_dataset_file_reruns_no_network(finished_run, tmp_path):
     """Deleting the dataset file, then changing an analysis setting: no data job, no training job."""
     run = copy_of_run(finished_run, tmp_path)

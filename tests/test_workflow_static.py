@@ -8,7 +8,16 @@ import subprocess
 import pytest
 
 
-from conftest import REPO, merged_config, planned, read_yaml, snakemake_command
+from conftest import (
+    REPO,
+    TINY_CONFIG,
+    merged_config,
+    planned,
+    read_yaml,
+    run_snakemake,
+    snakemake_command,
+    write_config,
+)
 from selectivity.config import training_groups, validate_config
 
 
@@ -50,3 +59,12 @@ def test_shipped_config_plans_its_networks(tmp_path, config):
     validate_config(settings, REPO / "workflow/schemas/config.schema.yaml")
     plan = planned(REPO, REPO / config)
     assert plan.rules("train_") == {f"train_{group.name}" for group in training_groups(settings)}
+
+
+def test_a_training_job_gets_the_configured_cpu_threads(tmp_path):
+    config = merged_config(TINY_CONFIG, {"training": {"cpu_threads": 3}})
+    target = "results/networks/cnn7/synthetic/corruption0.00/seed0/metrics.csv"
+    result = run_snakemake(tmp_path, write_config(tmp_path, config), "--dry-run", "--cores", "4", target)
+    output = result.stdout + result.stderr  # the job listing goes to stderr in Snakemake 8
+    training_job = output[output.index("rule train_cnn7_synthetic_c0p00_s0:") :]
+    assert "threads: 3" in training_job.split("resources:")[0]

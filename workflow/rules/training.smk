@@ -22,7 +22,7 @@ for group in training_groups(config):
             f"results/benchmarks/training/{group.name}.tsv"
         conda:
             "../../envs/torch.yaml"
-        threads: 2
+        threads: config["training"]["cpu_threads"]
         resources:
             gpu=GPUS_PER_NETWORK_JOB,
             mem_mb=training_memory,
