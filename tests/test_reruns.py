@@ -194,7 +194,7 @@ def test_a_setting_without_effect_plans_no_job_but_the_provenance_page(finished_
 
 
 def test_another_training_thread_count_retrains_nothing(finished_run, tmp_path):
-    """Like --cores it is how a job runs, not what it computes, although the last bits differ."""
+    """Like --cores it says how a job runs, not what it computes (the networks are other draws)."""
     assert plan_after(finished_run, tmp_path, {"training": {"cpu_threads": 1}}).rules() <= {"provenance"}
 
 
