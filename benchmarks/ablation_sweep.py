@@ -2,10 +2,10 @@
 
 The sweep is what the workflow runs per network: half ablation (top / bottom by gOSI and by
 class selectivity, plus random draws) and cumulative curves (every ordering x every fraction)
-for all analysed layers. The efficient way (:func:`selectivity.ablation.per_image_losses`)
+for all analysed layers. The efficient way (:func:`selectivity.causal.ablation.per_image_losses`)
 computes each layer's upstream output once per image batch and evaluates all of that layer's
 conditions from it in batched passes, identical masks once; the naive way
-(:func:`selectivity.ablation.naive_per_image_losses`) runs a full forward pass per condition.
+(:func:`selectivity.causal.ablation.naive_per_image_losses`) runs a full forward pass per condition.
 Both run in this one process on one device, and their tables are checked to agree.
 
 gOSI scores are seeded random stand-ins (which units are ablated does not change the amount
@@ -25,17 +25,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from selectivity.ablation import (
+from selectivity.causal.ablation import (
     AblationSettings,
     cumulative_ablation,
     half_ablation,
     naive_per_image_losses,
     per_image_losses,
 )
-from selectivity.checkpoints import LoadedNetwork, load_checkpoint
-from selectivity.class_selectivity import class_conditional_means, class_selectivity_index
-from selectivity.data import images_to_tensor, mean_image
-from selectivity.models import build_model
+from selectivity.networks.checkpoints import LoadedNetwork, load_checkpoint
+from selectivity.causal.class_selectivity import class_conditional_means, class_selectivity_index
+from selectivity.data.dataset import images_to_tensor, mean_image
+from selectivity.networks.models import build_model
 
 SUBSET = Path(__file__).resolve().parents[2] / "shared/datasets/cifar10-subset.npz"
 

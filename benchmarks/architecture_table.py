@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from selectivity.claims import headline_claims
-from selectivity.summaries import select_checkpoint
+from selectivity.claims.evaluation import headline_claims
+from selectivity.tuning.summaries import select_checkpoint
 
 
 def accuracy_rows(metrics: pd.DataFrame, summary: pd.DataFrame) -> list[str]:

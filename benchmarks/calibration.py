@@ -2,7 +2,7 @@
 
 For each kind of claim, network count, noise distribution and true effect, draws
 ``--repetitions`` seeded studies with known truth and runs the same rule the claims
-use (:mod:`selectivity.verdicts`, through :func:`selectivity.calibration.simulate`).
+use (:mod:`selectivity.claims.verdicts`, through :func:`selectivity.claims.calibration.simulate`).
 Under a null truth the "supported" column is the false-positive rate, which the rules
 promise to keep at most 1 - confidence = 0.05; "coverage" is how often the reported 95%
 interval holds the truth. The README's calibration table is this script's output::
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from selectivity.calibration import CLAIM_KINDS, EQUIVALENCE_MARGIN, simulate
+from selectivity.claims.calibration import CLAIM_KINDS, EQUIVALENCE_MARGIN, simulate
 
 # kind -> (network counts, distributions, (label, true effect) pairs)
 SCENARIOS = {

@@ -22,10 +22,10 @@ timeout 300 python benchmarks/ablation_sweep.py --device cuda --images 10000 2>&
 echo "== tuning: one cnn7 checkpoint, and VGG16 (random weights) with the full 57-SF 224-px set"
 timeout 300 python - <<'PY' 2>&1 | tee "$out/tuning.txt"
 import time, torch
-from selectivity.checkpoints import LoadedNetwork
-from selectivity.models import build_model
-from selectivity.tuning import TuningSettings, analyse_tuning
-from selectivity.vgg import load_vgg16, vgg16_identifiers
+from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.networks.models import build_model
+from selectivity.tuning.analysis import TuningSettings, analyse_tuning
+from selectivity.networks.published import load_vgg16, vgg16_identifiers
 
 cnn = build_model("cnn7").cuda().eval()
 network = LoadedNetwork(cnn, torch.zeros(3, 32, 32, device="cuda"), 0, {})

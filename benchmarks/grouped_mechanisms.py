@@ -1,7 +1,7 @@
 """Two ways to train K networks in lockstep, side by side: which one the trainer should use.
 
 - ``separate``: K plain networks, one step each (the reference: no stacking at all);
-- ``grouped``: the hand-built stacked networks (``selectivity.grouped``: grouped convolutions,
+- ``grouped``: the hand-built stacked networks (``selectivity.networks.grouped``: grouped convolutions,
   batched linear layers; ``GroupedConvNet``, ``GroupedResNet``, ``GroupedVGGNet``), the trainer's;
 - ``vmap``: ``torch.func.stack_module_state`` + ``functional_call`` + ``vmap`` over the plain
   model, which works for any architecture.
@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from selectivity.grouped import stack_networks
-from selectivity.models import build_model
+from selectivity.networks.grouped import stack_networks
+from selectivity.networks.models import build_model
 
 
 def timed(step, steps: int, device: torch.device, warmup: int = 3) -> float:

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from selectivity.data import mean_image, preprocess
-from selectivity.models import build_model
+from selectivity.data.dataset import mean_image, preprocess
+from selectivity.networks.models import build_model
 from selectivity.training import (
     LockstepTrainer,
     TrainingSettings,

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selectivity.ablation import (
+from selectivity.causal.ablation import (
     AblationSettings,
     cumulative_ablation,
     half_ablation,
@@ -22,8 +22,8 @@ from selectivity.ablation import (
     units_to_ablate,
     layer_generator,
 )
-from selectivity.checkpoints import LoadedNetwork
-from selectivity.models import apply_keep_mask, build_model
+from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.networks.models import apply_keep_mask, build_model
 
 torch.set_num_threads(1)
 

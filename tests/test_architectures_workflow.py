@@ -20,12 +20,12 @@ import torchvision
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from conftest import REPO, TINY_CONFIG, merged_config, run_snakemake, write_config
-from selectivity.architectures import DEFAULT_LAYER_ROLES, trainable_layer_units
-from selectivity.checkpoints import load_checkpoint
-from selectivity.claims import headline_claims
-from selectivity.figure_catalogue import figures_of
-from selectivity.stimuli import grating_stimuli
-from selectivity.summaries import select_checkpoint
+from selectivity.networks.architectures import DEFAULT_LAYER_ROLES, trainable_layer_units
+from selectivity.networks.checkpoints import load_checkpoint
+from selectivity.claims.evaluation import headline_claims
+from selectivity.figures.catalogue import figures_of
+from selectivity.tuning.stimuli import grating_stimuli
+from selectivity.tuning.summaries import select_checkpoint
 
 pytestmark = pytest.mark.slow
 

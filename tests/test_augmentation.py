@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selectivity.augmentation import draw_shifts_and_flips, shift_and_flip
+from selectivity.data.augmentation import draw_shifts_and_flips, shift_and_flip
 
 
 def random_shift_and_flip(images: torch.Tensor, shift_range: float, flip: bool, generator: torch.Generator):

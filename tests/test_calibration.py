@@ -7,7 +7,7 @@ simulated studies of the size a default study runs (5 clean networks; 15 network
 
 import pytest
 
-from selectivity.calibration import EQUIVALENCE_MARGIN, simulate
+from selectivity.claims.calibration import EQUIVALENCE_MARGIN, simulate
 
 CASES = [
     # kind, networks, null effect, distribution

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from selectivity.claim_table import CLAIM_COLUMNS, CLAIM_IDS, VERDICT_RULES, ClaimSettings
-from selectivity.claims import evaluate_claims, headline_claims
-from selectivity.claims_report import claims_html
+from selectivity.claims.table import CLAIM_COLUMNS, CLAIM_IDS, VERDICT_RULES, ClaimSettings
+from selectivity.claims.evaluation import evaluate_claims, headline_claims
+from selectivity.claims.report import claims_html
 from selectivity.statistics import fisher_interval, mean_interval, median_interval
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "fc1")
@@ -560,7 +560,7 @@ def test_settings_validation_names_the_bad_value():
 
 
 def test_claims_figure_draws_every_test_with_its_interval_in_its_verdicts_colour():
-    from selectivity.claims_report import VERDICT_COLOURS, claims_figure
+    from selectivity.claims.report import VERDICT_COLOURS, claims_figure
 
     networks = [(0.0, s, {"gosi": (0.5 + 0.1 * s, 0.1, [0.2, 0.3], [0.35, 0.45])}) for s in range(5)]
     table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS)

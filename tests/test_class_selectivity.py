@@ -5,13 +5,13 @@ import pytest
 import torch
 from torch import nn
 
-from selectivity.checkpoints import LoadedNetwork
-from selectivity.class_selectivity import (
+from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.causal.class_selectivity import (
     class_conditional_means,
     class_selectivity_index,
     class_selectivity_table,
 )
-from selectivity.models import AnalysableNetwork, ConvLayerSpec, ConvReluBN
+from selectivity.networks.models import AnalysableNetwork, ConvLayerSpec, ConvReluBN
 
 torch.set_num_threads(1)
 
@@ -112,7 +112,7 @@ def test_class_selectivity_table_of_the_hand_built_network():
 
 
 def test_class_conditional_means_do_not_depend_on_the_batch_size():
-    from selectivity.models import build_model
+    from selectivity.networks.models import build_model
 
     torch.manual_seed(0)
     model = build_model("cnn7").eval()

@@ -15,16 +15,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import selectivity.cifar10 as cifar10
-import selectivity.datasets
-from selectivity.cifar10 import (
+import selectivity.data.cifar10 as cifar10
+import selectivity.data.build
+from selectivity.data.cifar10 import (
     CIFAR10_CLASSES,
     download_cifar10,
     read_cifar10_archive,
     read_cifar10_batches,
     read_npz_dataset,
 )
-from selectivity.data import (
+from selectivity.data.dataset import (
     Dataset,
     DatasetError,
     load_split,
@@ -35,8 +35,8 @@ from selectivity.data import (
     stratified_validation_counts,
     validate_arrays,
 )
-from selectivity.datasets import build_dataset
-from selectivity.synthetic import make_synthetic_dataset, synthetic_class_orientations_deg
+from selectivity.data.build import build_dataset
+from selectivity.data.synthetic import make_synthetic_dataset, synthetic_class_orientations_deg
 
 REAL_SUBSET = Path(__file__).resolve().parents[2] / "shared/datasets/cifar10-subset.npz"
 IMAGES_PER_BATCH = 4
@@ -389,7 +389,7 @@ def test_build_dataset_rejects_bad_settings_by_name():
 
 
 def test_build_dataset_download_goes_through_torchvision(batches_folder, monkeypatch):
-    monkeypatch.setattr(selectivity.datasets, "download_cifar10", lambda root: batches_folder)
+    monkeypatch.setattr(selectivity.data.build, "download_cifar10", lambda root: batches_folder)
     dataset = build_dataset(cifar10_settings(source="download", local_path="/ignored"))
     assert dataset.description == "CIFAR-10 (torchvision download, checksums not verified)"
     np.testing.assert_array_equal(dataset.x_test[0], known_image(6, 0))
@@ -552,7 +552,7 @@ def train_paper_cnn(dataset: Dataset, epochs: int, seed: int, after_epoch=None):
 
     ``after_epoch(epoch, network, train_inputs, test_inputs)`` is called after every epoch.
     """
-    from selectivity.models import build_model
+    from selectivity.networks.models import build_model
 
     torch.manual_seed(seed)
     network = build_model("cnn7")

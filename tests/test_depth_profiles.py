@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from selectivity.claim_table import ClaimSettings
-from selectivity.depth_profiles import DEPTH_PROFILE_COLUMNS, depth_profiles, relative_depths
-from selectivity.plots import depth_profiles_figure, plot_depth_profiles
+from selectivity.claims.table import ClaimSettings
+from selectivity.claims.depth_profiles import DEPTH_PROFILE_COLUMNS, depth_profiles, relative_depths
+from selectivity.figures.plots import depth_profiles_figure, plot_depth_profiles
 
 SEEDS = (0, 1, 2)
 # Two layers of each architecture: its first and its last analysed layer.

@@ -7,7 +7,7 @@ import torch
 import torchvision
 from torch import nn
 
-from selectivity.external import (
+from selectivity.networks.hooked import (
     ExternalNetworkError,
     ExternalNetworkSpec,
     HookedNetwork,
@@ -15,8 +15,8 @@ from selectivity.external import (
     load_external_network,
     resolve_constructor,
 )
-from selectivity.stimuli import grating_stimuli
-from selectivity.tuning import TuningSettings, analyse_tuning, measure_responses
+from selectivity.tuning.stimuli import grating_stimuli
+from selectivity.tuning.analysis import TuningSettings, analyse_tuning, measure_responses
 
 RESNET_LAYERS = ("conv1", "layer1", "layer2", "layer3", "layer4", "avgpool")
 VIT_ARGUMENTS = dict(
@@ -157,7 +157,7 @@ def load_external_network_from_module(spec: ExternalNetworkSpec, module: nn.Modu
     """load_external_network with the constructor replaced by a module of this test."""
     from unittest import mock
 
-    with mock.patch("selectivity.external.resolve_constructor", return_value=lambda: module):
+    with mock.patch("selectivity.networks.hooked.resolve_constructor", return_value=lambda: module):
         return load_external_network(spec)
 
 

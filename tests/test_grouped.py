@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selectivity.checkpoints import load_checkpoint
-from selectivity.data import Dataset, Split
-from selectivity.grouped import GroupedConvNet, stack_networks, unstack_networks
-from selectivity.models import TRAINABLE_MODELS, build_model, conv_net_spec
+from selectivity.networks.checkpoints import load_checkpoint
+from selectivity.data.dataset import Dataset, Split
+from selectivity.networks.grouped import GroupedConvNet, stack_networks, unstack_networks
+from selectivity.networks.models import TRAINABLE_MODELS, build_model, conv_net_spec
 from selectivity.training import (
     LockstepTrainer,
     NetworkOutputs,

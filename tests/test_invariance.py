@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from selectivity.ablation import keep_mask, layer_generator, rank_units
-from selectivity.checkpoints import LoadedNetwork
-from selectivity.invariance import (
+from selectivity.causal.ablation import keep_mask, layer_generator, rank_units
+from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.causal.invariance import (
     InvarianceSettings,
     normalised_invariance,
     other_image_partners,
@@ -15,7 +15,7 @@ from selectivity.invariance import (
     shift_images,
     shift_invariance,
 )
-from selectivity.models import build_model
+from selectivity.networks.models import build_model
 
 torch.set_num_threads(1)
 

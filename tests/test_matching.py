@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from selectivity.ablation import AblationSettings, clipped_cross_entropy, half_ablation, rank_units
-from selectivity.checkpoints import LoadedNetwork
-from selectivity.invariance import InvarianceSettings, shift_invariance
-from selectivity.matching import (
+from selectivity.causal.ablation import AblationSettings, clipped_cross_entropy, half_ablation, rank_units
+from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.causal.invariance import InvarianceSettings, shift_invariance
+from selectivity.causal.matching import (
     layer_strata,
     matched_draws,
     matched_units,
@@ -18,7 +18,7 @@ from selectivity.matching import (
     unit_mean_outputs,
     unit_strata,
 )
-from selectivity.models import build_model
+from selectivity.networks.models import build_model
 
 torch.set_num_threads(1)
 IDENTIFIERS = {"model": "cnn7", "dataset": "synthetic", "label_corruption": 0.0, "seed": 3}

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from selectivity.architectures import CNN7_SPEC, CNN11_SPEC, DEFAULT_LAYER_ROLES, RESNET20_SPEC, VGG8BN_SPEC
-from selectivity.models import KERAS_BN_EPSILON, KERAS_BN_MOMENTUM, apply_keep_mask, build_model
+from selectivity.networks.architectures import (
+    CNN7_SPEC,
+    CNN11_SPEC,
+    DEFAULT_LAYER_ROLES,
+    RESNET20_SPEC,
+    VGG8BN_SPEC,
+)
+from selectivity.networks.models import KERAS_BN_EPSILON, KERAS_BN_MOMENTUM, apply_keep_mask, build_model
 
 
 def trainable_parameters(model: torch.nn.Module) -> int:

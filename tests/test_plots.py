@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selectivity import plots
-from selectivity.figures import clean_label_corruption, draw_figure, model_layer_order
-from selectivity.plots import (
+import selectivity.figures.plots as plots
+from selectivity.figures.drawing import clean_label_corruption, draw_figure, model_layer_order
+from selectivity.figures.plots import (
     ACCURACY_LABEL,
     CONDITION_COLOURS,
     LOSS_LABEL,

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_snakemake, write_config
-from selectivity.checkpoints import load_checkpoint
+from selectivity.networks.checkpoints import load_checkpoint
 
 pytestmark = pytest.mark.slow
 

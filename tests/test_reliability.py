@@ -48,7 +48,7 @@ from conftest import (
     write_config,
 )
 from selectivity.config import causal_networks, networks, saved_epochs, training_groups, validate_config
-from selectivity.figure_catalogue import figures_of
+from selectivity.figures.catalogue import figures_of
 from selectivity.io import load_torch
 import selectivity
 from selectivity.provenance import config_hash

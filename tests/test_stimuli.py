@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from selectivity.stimuli import grating_stimuli, grating_wavenumbers, spatial_frequency_count
+from selectivity.tuning.stimuli import grating_stimuli, grating_wavenumbers, spatial_frequency_count
 
 
 @pytest.fixture(scope="module")

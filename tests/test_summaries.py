@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from selectivity.statistics import fisher_interval, mean_interval, median_interval
-from selectivity.summaries import (
+from selectivity.tuning.summaries import (
     correlations_across_epochs,
     correlations_across_networks,
     layer_average,
@@ -298,7 +298,7 @@ def test_layer_average_requires_every_layer():
 
 
 def test_causal_summary_averages_draws_within_networks_before_resampling():
-    from selectivity.summaries import summarise_causal_table
+    from selectivity.causal.summaries import summarise_causal_table
 
     rows = []
     for seed, top in enumerate([0.5, 0.7, 0.9]):

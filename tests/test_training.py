@@ -16,8 +16,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selectivity.checkpoints import load_checkpoint, provenance_table
-from selectivity.data import Dataset, Split, load_dataset, save_dataset
+from selectivity.networks.checkpoints import load_checkpoint, provenance_table
+from selectivity.data.dataset import Dataset, Split, load_dataset, save_dataset
 from selectivity.io import UnsafeFileError, load_torch
 from selectivity.training import (
     METRICS_COLUMNS,
@@ -363,7 +363,7 @@ import pickle, sys, time
 from pathlib import Path
 import numpy as np, torch
 torch.set_num_threads(1)
-from selectivity.data import Split, load_dataset
+from selectivity.data.dataset import Split, load_dataset
 from selectivity.training import train_networks
 root = Path(sys.argv[1])
 spec, settings, outputs = pickle.loads((root / "job.pkl").read_bytes())

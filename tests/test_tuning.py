@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from selectivity.checkpoints import LoadedNetwork
-from selectivity.data import images_to_tensor, mean_image
-from selectivity.models import AnalysableNetwork, Stage, build_model
-from selectivity.stimuli import grating_stimuli, grating_wavenumbers
-from selectivity.tuning import (
+from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.data.dataset import images_to_tensor, mean_image
+from selectivity.networks.models import AnalysableNetwork, Stage, build_model
+from selectivity.tuning.stimuli import grating_stimuli, grating_wavenumbers
+from selectivity.tuning.analysis import (
     TUNING_COLUMNS,
     TuningSettings,
     analyse_tuning,

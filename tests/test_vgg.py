@@ -19,8 +19,7 @@ import torchvision
 from PIL import Image
 from torchvision.models import VGG16_Weights
 
-from selectivity.models import build_model
-from selectivity.vgg import (
+from selectivity.networks.published import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     VGG16_LAYERS,
@@ -86,7 +85,7 @@ def test_logits_equal_torchvision_vgg16_exactly_random_weights(random_network, r
 
 
 def test_build_model_name_gives_the_same_network_as_torchvision_random_weights(random_torchvision_vgg16):
-    network = build_model("vgg16_imagenet", weights="random", seed=0)
+    network = build_vgg16("random", seed=0)
     assert network.name == "vgg16_imagenet" and network.input_size == 224
     for name, value in analysable_vgg16(random_torchvision_vgg16).state_dict().items():
         assert torch.equal(network.state_dict()[name], value), name
@@ -250,7 +249,7 @@ def tiny_imagefolder(tmp_path):
 
 
 def test_imagefolder_images_all_images_shapes_and_labels(tiny_imagefolder, caplog):
-    with caplog.at_level(logging.WARNING, logger="selectivity.vgg"):
+    with caplog.at_level(logging.WARNING, logger="selectivity.networks.published"):
         images, labels = load_imagefolder_images(tiny_imagefolder, n_images=100, seed=0, progress=False)
     assert "3 class folders, not 1000" in caplog.text
     assert images.shape == (6, 3, 224, 224) and images.dtype == torch.float32
@@ -313,6 +312,6 @@ def test_imagefolder_errors_name_the_folder(tmp_path, caplog):
         load_imagefolder_images(tmp_path, 0, seed=0)
     (tmp_path / "cats").mkdir()
     Image.new("RGB", (40, 40)).save(tmp_path / "cats" / "a.png")
-    with caplog.at_level(logging.WARNING, logger="selectivity.vgg"):
+    with caplog.at_level(logging.WARNING, logger="selectivity.networks.published"):
         load_imagefolder_images(tmp_path, 1, seed=0, image_size=32, progress=False)
     assert "['cats'] are not WordNet ids" in caplog.text

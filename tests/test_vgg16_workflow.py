@@ -17,7 +17,7 @@ from PIL import Image
 from pathlib import Path
 
 from conftest import REPO, planned, run_snakemake, write_config
-from selectivity.architectures import VGG16_LAYERS
+from selectivity.networks.architectures import VGG16_LAYERS
 
 pytestmark = pytest.mark.slow
 

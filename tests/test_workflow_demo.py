@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
-from selectivity.checkpoints import load_checkpoint
+from selectivity.networks.checkpoints import load_checkpoint
 from selectivity.config import saved_epochs
-from selectivity.figure_catalogue import figures_of
-from selectivity.verdicts import VERDICTS
+from selectivity.figures.catalogue import figures_of
+from selectivity.claims.verdicts import VERDICTS
 
 pytestmark = pytest.mark.slow
 

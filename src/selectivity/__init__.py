@@ -1,11 +1,12 @@
 """Unit-level selectivity of image classifiers (Ukita 2020; Morcos et al. 2018).
 
-Modules: ``models`` (networks with named, ablatable layers), ``data`` (datasets,
-splits, preprocessing), ``training`` and ``grouped`` (training one or many networks),
-``stimuli`` and ``tuning`` (gratings, orientation selectivity), ``ablation``,
-``class_selectivity`` and ``invariance`` (causal tests), ``statistics`` and
-``claims`` (verdicts), ``plots`` (figures), ``io``, ``checkpoints``, ``provenance``
-and ``devices`` (plumbing).
+One subpackage per stage of the workflow, shallow to deep: ``data`` (datasets, splits,
+test images), ``networks`` (architectures, checkpoints, published and users' networks, the
+one loaded-network object), ``training``, ``tuning`` (gratings, selectivity indices,
+summaries), ``causal`` (class selectivity, ablation, shift invariance), ``claims``
+(verdicts) and ``figures``. Shared basics: ``config`` (validation and what a config
+implies), ``tables`` (table columns and reading), ``statistics``, ``io``, ``provenance``,
+``versions`` and ``devices``.
 """
 
 __version__ = "0.1.0"

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from selectivity.architectures import (
+from selectivity.networks.architectures import (
     CONV_NET_SPECS,
     DEFAULT_LAYER_ROLES,
     VGG16_INPUT_SIZE,
@@ -25,8 +25,8 @@ from selectivity.architectures import (
     LayerRoles,
     trainable_layer_units,
 )
-from selectivity.stimuli import max_spatial_frequencies
-from selectivity.unit_counts import units_to_ablate
+from selectivity.tuning.stimuli import max_spatial_frequencies
+from selectivity.causal.unit_counts import units_to_ablate
 
 # Both datasets (CIFAR-10 and the synthetic stand-in) are 32-px RGB images of 10 classes.
 DATASET_IMAGE_SIZE = 32
@@ -278,7 +278,7 @@ def training_settings(training: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # Config keys that name lower/higher layers: each takes "default" (the architecture's
-# layers, selectivity.architectures.DEFAULT_LAYER_ROLES), a list (every model), or a
+# layers, selectivity.networks.architectures.DEFAULT_LAYER_ROLES), a list (every model), or a
 # mapping model -> list (models left out get their default).
 LAYER_ROLE_KEYS = {
     "claims.lower_layers": ("claims", "lower_layers", "lower"),

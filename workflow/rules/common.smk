@@ -29,7 +29,7 @@ from selectivity.config import (
     training_groups,
     training_settings,
 )
-from selectivity.figure_catalogue import ACROSS_ARCHITECTURES, figure_entry, figure_names, figures_of
+from selectivity.figures.catalogue import ACROSS_ARCHITECTURES, figure_entry, figure_names, figures_of
 from selectivity.versions import method_version
 
 # The SLURM plugin's partition file (profiles/slurm/partitions.yaml: GPU jobs to the GPU
@@ -328,7 +328,7 @@ def _figure(wildcards):
 
 
 def figure_inputs(wildcards):
-    """The files a figure reads (selectivity.figure_catalogue), with its placeholders filled in."""
+    """The files a figure reads (selectivity.figures.catalogue), with its placeholders filled in."""
     entry = _figure(wildcards)
     fields = {"model": wildcards.model, "causal_checkpoint": causal_checkpoint_name()}
     if entry.scope == "trained":

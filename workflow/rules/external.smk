@@ -1,5 +1,5 @@
 # Stage 8 (optional, external_networks): users' own networks, analysed without training
-# (selectivity.external: layers found by module name, read and ablated by forward hooks).
+# (selectivity.networks.hooked: layers found by module name, read and ablated by forward hooks).
 # Tuning always; with test_images "dataset" also class selectivity, half ablation and shift
 # invariance on the workflow's test set, by the same scripts as the trained networks.
 

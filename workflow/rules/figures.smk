@@ -1,6 +1,6 @@
 # Stage 6: the figures of the study, per model, as PDF and PNG; the PNGs go into the report.
-# One rule draws every figure: selectivity.figure_catalogue.FIGURE_TABLE says which figures
-# exist, what each reads and where the report shows it; selectivity.figures.draw_figure draws.
+# One rule draws every figure: selectivity.figures.catalogue.FIGURE_TABLE says which figures
+# exist, what each reads and where the report shows it; selectivity.figures.drawing.draw_figure draws.
 
 
 rule plot_figure:

@@ -1,7 +1,7 @@
 # Stage 7 (optional, vgg16.enabled): the paper's second model, torchvision's VGG16 trained
 # on ImageNet (no training). Tuning of its 20 layers always; ablation and shift invariance
 # only when vgg16.imagenet_val_dir points to an ImageNet validation folder. Its figures come
-# from the figure rule (selectivity.figure_catalogue, scopes vgg16 and vgg16_causal).
+# from the figure rule (selectivity.figures.catalogue, scopes vgg16 and vgg16_causal).
 
 
 rule vgg16_tuning:

@@ -4,7 +4,7 @@ from job_setup import batch_size, job_device, load_network_and_test_images, save
 
 logger = start_job(snakemake)
 
-from selectivity.class_selectivity import class_selectivity_table  # noqa: E402
+from selectivity.causal.class_selectivity import class_selectivity_table  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
 
 with job_device(snakemake, logger) as device:

@@ -7,7 +7,7 @@ logger = start_job(snakemake)
 import pandas as pd  # noqa: E402
 
 from selectivity.io import save_table  # noqa: E402
-from selectivity.summaries import (  # noqa: E402
+from selectivity.tuning.summaries import (  # noqa: E402
     correlations_across_epochs,
     correlations_across_networks,
     summarise_across_seeds,

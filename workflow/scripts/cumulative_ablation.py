@@ -6,7 +6,11 @@ logger = start_job(snakemake)
 
 import pandas as pd  # noqa: E402
 
-from selectivity.ablation import AblationSettings, cumulative_ablation, unit_scores_from_tables  # noqa: E402
+from selectivity.causal.ablation import (
+    AblationSettings,
+    cumulative_ablation,
+    unit_scores_from_tables,
+)  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
 
 settings = AblationSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "causal"))

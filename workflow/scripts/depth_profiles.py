@@ -6,8 +6,8 @@ logger = start_job(snakemake)
 
 import pandas as pd  # noqa: E402
 
-from selectivity.claim_table import ClaimSettings  # noqa: E402
-from selectivity.depth_profiles import depth_profiles  # noqa: E402
+from selectivity.claims.table import ClaimSettings  # noqa: E402
+from selectivity.claims.depth_profiles import depth_profiles  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
 
 profiles = depth_profiles(

@@ -6,9 +6,9 @@ logger = start_job(snakemake)
 
 import pandas as pd  # noqa: E402
 
-from selectivity.claim_table import ClaimSettings  # noqa: E402
-from selectivity.claims import evaluate_claims, headline_claims  # noqa: E402
-from selectivity.claims_report import claims_html  # noqa: E402
+from selectivity.claims.table import ClaimSettings  # noqa: E402
+from selectivity.claims.evaluation import evaluate_claims, headline_claims  # noqa: E402
+from selectivity.claims.report import claims_html  # noqa: E402
 from selectivity.io import save_table, save_text  # noqa: E402
 
 settings = ClaimSettings(**snakemake.params.settings)

@@ -5,7 +5,7 @@ from job_setup import batch_size, job_device, load_external, save_provenance, st
 logger = start_job(snakemake)
 
 from selectivity.io import save_npz, save_table  # noqa: E402
-from selectivity.tuning import TuningSettings, analyse_tuning  # noqa: E402
+from selectivity.tuning.analysis import TuningSettings, analyse_tuning  # noqa: E402
 
 settings = TuningSettings(**{**snakemake.params.settings, "batch_size": batch_size(snakemake, "tuning")})
 with job_device(snakemake, logger) as device:

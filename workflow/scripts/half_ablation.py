@@ -6,9 +6,9 @@ logger = start_job(snakemake)
 
 import pandas as pd  # noqa: E402
 
-from selectivity.ablation import AblationSettings, half_ablation, unit_scores_from_tables  # noqa: E402
+from selectivity.causal.ablation import AblationSettings, half_ablation, unit_scores_from_tables  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
-from selectivity.matching import layer_strata, preferred_frequencies_from_table  # noqa: E402
+from selectivity.causal.matching import layer_strata, preferred_frequencies_from_table  # noqa: E402
 
 settings = AblationSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "causal"))
 tuning = pd.read_csv(snakemake.input.tuning)

@@ -99,12 +99,12 @@ def load_network_and_test_images(snakemake, device, logger: logging.Logger):
     rule has param ``external`` (its config entry). Returns (network, identifiers, images in
     [0, 1], labels, number of classes), all on ``device``.
     """
-    from selectivity.data import load_test_images
+    from selectivity.data.dataset import load_test_images
 
     if hasattr(snakemake.params, "external"):
         network, identifiers = load_external(snakemake, device)
     else:
-        from selectivity.checkpoints import checkpoint_identifiers, load_checkpoint
+        from selectivity.networks.checkpoints import checkpoint_identifiers, load_checkpoint
 
         network = load_checkpoint(snakemake.input.weights, device)
         identifiers = checkpoint_identifiers(network, snakemake.params.checkpoint_name)
@@ -117,7 +117,7 @@ def load_network_and_test_images(snakemake, device, logger: logging.Logger):
 
 def load_external(snakemake, device):
     """A user's own network (config ``external_networks``) and its identifier columns."""
-    from selectivity.external import ExternalNetworkSpec, external_identifiers, load_external_network
+    from selectivity.networks.hooked import ExternalNetworkSpec, external_identifiers, load_external_network
 
     entry = dict(snakemake.params.external)
     spec = ExternalNetworkSpec.from_config(

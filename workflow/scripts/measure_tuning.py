@@ -7,9 +7,9 @@ logger = start_job(snakemake)
 
 from tqdm.auto import tqdm  # noqa: E402
 
-from selectivity.checkpoints import checkpoint_identifiers, load_checkpoint  # noqa: E402
+from selectivity.networks.checkpoints import checkpoint_identifiers, load_checkpoint  # noqa: E402
 from selectivity.io import save_npz, save_table  # noqa: E402
-from selectivity.tuning import TuningSettings, analyse_tuning  # noqa: E402
+from selectivity.tuning.analysis import TuningSettings, analyse_tuning  # noqa: E402
 
 settings = TuningSettings(**{**snakemake.params.settings, "batch_size": batch_size(snakemake, "tuning")})
 jobs = list(

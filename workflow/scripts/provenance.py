@@ -4,7 +4,7 @@ from job_setup import start_job
 
 logger = start_job(snakemake)
 
-from selectivity.checkpoints import provenance_table  # noqa: E402
+from selectivity.networks.checkpoints import provenance_table  # noqa: E402
 from selectivity.io import save_table, save_text  # noqa: E402
 from selectivity.provenance import provenance_html  # noqa: E402
 

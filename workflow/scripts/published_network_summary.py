@@ -8,7 +8,7 @@ logger = start_job(snakemake)
 import pandas as pd  # noqa: E402
 
 from selectivity.io import save_table  # noqa: E402
-from selectivity.summaries import selectivity_summary  # noqa: E402
+from selectivity.tuning.summaries import selectivity_summary  # noqa: E402
 
 summary = selectivity_summary(
     pd.read_csv(snakemake.input[0]),

@@ -6,10 +6,10 @@ logger = start_job(snakemake)
 
 import pandas as pd  # noqa: E402
 
-from selectivity.ablation import unit_scores_from_tables  # noqa: E402
-from selectivity.invariance import InvarianceSettings, shift_invariance  # noqa: E402
+from selectivity.causal.ablation import unit_scores_from_tables  # noqa: E402
+from selectivity.causal.invariance import InvarianceSettings, shift_invariance  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
-from selectivity.matching import layer_strata, preferred_frequencies_from_table  # noqa: E402
+from selectivity.causal.matching import layer_strata, preferred_frequencies_from_table  # noqa: E402
 
 settings = InvarianceSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "causal"))
 tuning = pd.read_csv(snakemake.input.tuning)

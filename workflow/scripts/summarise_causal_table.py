@@ -7,7 +7,7 @@ logger = start_job(snakemake)
 import pandas as pd  # noqa: E402
 
 from selectivity.io import save_table  # noqa: E402
-from selectivity.summaries import summarise_causal_table  # noqa: E402
+from selectivity.causal.summaries import summarise_causal_table  # noqa: E402
 
 summary = summarise_causal_table(
     pd.read_csv(snakemake.input[0]),

@@ -6,10 +6,14 @@ logger = start_job(snakemake)
 
 import pandas as pd  # noqa: E402
 
-from selectivity.ablation import unit_scores_from_tables  # noqa: E402
-from selectivity.invariance import InvarianceSettings, shift_invariance  # noqa: E402
+from selectivity.causal.ablation import unit_scores_from_tables  # noqa: E402
+from selectivity.causal.invariance import InvarianceSettings, shift_invariance  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
-from selectivity.vgg import load_imagefolder_images, load_vgg16, vgg16_identifiers  # noqa: E402
+from selectivity.networks.published import (
+    load_imagefolder_images,
+    load_vgg16,
+    vgg16_identifiers,
+)  # noqa: E402
 
 settings = InvarianceSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "vgg16"))
 gosi = unit_scores_from_tables(pd.read_csv(snakemake.input.tuning), None)["gosi"]

@@ -5,8 +5,8 @@ from job_setup import batch_size, job_device, save_provenance, start_job
 logger = start_job(snakemake)
 
 from selectivity.io import save_npz, save_table  # noqa: E402
-from selectivity.tuning import TuningSettings, analyse_tuning  # noqa: E402
-from selectivity.vgg import load_vgg16, vgg16_identifiers  # noqa: E402
+from selectivity.tuning.analysis import TuningSettings, analyse_tuning  # noqa: E402
+from selectivity.networks.published import load_vgg16, vgg16_identifiers  # noqa: E402
 
 with job_device(snakemake, logger) as device:
     network = load_vgg16(snakemake.params.weights, device)

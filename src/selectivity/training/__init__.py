@@ -4,7 +4,7 @@ The training rule [A]: inputs are ``preprocess(x, mean_image(x_train[train_indic
 every epoch visits the training split in a fresh random order in batches of 32 (the
 last, partial batch is kept, as Keras does); each image is shifted as Keras 2.0.8's
 ImageDataGenerator does (a uniform shift of up to 10% of the image size, rounded to
-whole pixels, edge-replicated fill; :mod:`selectivity.augmentation`) and flipped
+whole pixels, edge-replicated fill; :mod:`selectivity.data.augmentation`) and flipped
 left-right with p = 0.5; Adam (lr 1e-3, betas 0.9/0.999, epsilon 1e-8, Keras 2.0.8's
 default) minimises the cross-entropy, with no schedule and no weight decay.
 
@@ -14,7 +14,7 @@ What this module adds around the rule:
   order and augmentation draws come only from generators derived from its seed
   (:func:`derive_seed`), never from global RNG state. That makes a network's result
   independent of which other networks it was trained with, so K networks trained as
-  one stacked network (:mod:`selectivity.grouped`) equal K separate runs.
+  one stacked network (:mod:`selectivity.networks.grouped`) equal K separate runs.
 - *Device-resident data.* The preprocessed splits live on the training device; a
   batch is an index gather plus one augmentation gather; an epoch's order and
   augmentation parameters are drawn up front (on the CPU, from the networks'

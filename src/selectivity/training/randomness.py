@@ -8,8 +8,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from selectivity.augmentation import draw_shifts_and_flips
-from selectivity.models import AnalysableNetwork, build_model
+from selectivity.data.augmentation import draw_shifts_and_flips
+from selectivity.networks.models import AnalysableNetwork, build_model
 from selectivity.training.settings import (
     TrainingSettings,
 )

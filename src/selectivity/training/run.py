@@ -14,12 +14,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from selectivity.checkpoints import save_checkpoint
-from selectivity.data import Dataset, Split
+from selectivity.networks.checkpoints import save_checkpoint
+from selectivity.data.dataset import Dataset, Split
 from selectivity.io import UnsafeFileError, atomic_path, load_torch, save_table, save_torch
-from selectivity.models import TRAINABLE_MODELS, AnalysableNetwork, build_model
+from selectivity.networks.models import TRAINABLE_MODELS, AnalysableNetwork, build_model
 from selectivity.provenance import config_hash, provenance
-from selectivity.summaries import NETWORK_COLUMNS
+from selectivity.tables import NETWORK_COLUMNS
 from selectivity.versions import source_digest
 from selectivity.training.settings import (
     TrainingDivergedError,

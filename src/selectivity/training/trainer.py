@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from selectivity.augmentation import shift_and_flip
-from selectivity.data import Dataset, Split, array_digest, mean_image, preprocess
-from selectivity.grouped import StackedNetwork, stack_networks, unstack_networks
-from selectivity.models import AnalysableNetwork
+from selectivity.data.augmentation import shift_and_flip
+from selectivity.data.dataset import Dataset, Split, array_digest, mean_image, preprocess
+from selectivity.networks.grouped import StackedNetwork, stack_networks, unstack_networks
+from selectivity.networks.models import AnalysableNetwork
 from selectivity.training.settings import (
     TrainingSettings,
 )
@@ -131,7 +131,7 @@ class LockstepTrainer:
     """Trains K >= 1 networks of one architecture in lockstep on device-resident data.
 
     K = 1 trains the plain network; K > 1 stacks the networks into one stacked network of
-    :mod:`selectivity.grouped` (any trainable architecture). ``train_labels`` (K, N) holds each
+    :mod:`selectivity.networks.grouped` (any trainable architecture). ``train_labels`` (K, N) holds each
     network's own (possibly corrupted) labels of the training split.
     """
 

@@ -1,0 +1,61 @@
+"""Which dataset a workflow's ``dataset`` settings name: the data rule's one call."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from selectivity.data.cifar10 import download_cifar10, read_cifar10_batches, read_local_cifar10
+from selectivity.data.dataset import Dataset, DatasetError
+from selectivity.data.synthetic import make_synthetic_dataset
+
+DATASET_NAMES = ("cifar10", "synthetic")
+DATASET_SOURCES = ("download", "local")
+SYNTHETIC_SETTING_KEYS = ("train_size", "test_size", "seed")
+
+
+def _setting(settings: Mapping[str, Any], key: str, prefix: str = "dataset") -> Any:
+    """``settings[key]``, or a :class:`DatasetError` naming the missing ``prefix.key``."""
+    if key not in settings:
+        raise DatasetError(f"{prefix}.{key} is not set (settings given: {sorted(settings)})")
+    return settings[key]
+
+
+def build_dataset(settings: Mapping[str, Any], progress: bool = True) -> Dataset:
+    """The dataset a workflow's ``dataset`` settings describe (the data rule's one call).
+
+    ``settings``: ``name`` (``cifar10`` | ``synthetic``), ``source`` (``download`` | ``local``;
+    ignored for synthetic), ``local_path``, ``download_dir``, ``verify_checksum`` and
+    ``synthetic`` = ``{train_size, test_size, seed}``.
+    """
+    name = _setting(settings, "name")
+    if name == "synthetic":
+        synthetic = _setting(settings, "synthetic")
+        if not isinstance(synthetic, Mapping):
+            raise DatasetError(
+                f"dataset.synthetic must be a mapping of {list(SYNTHETIC_SETTING_KEYS)}, got {synthetic!r}"
+            )
+        unknown = sorted(set(synthetic) - set(SYNTHETIC_SETTING_KEYS))
+        if unknown:
+            raise DatasetError(
+                f"dataset.synthetic: unknown settings {unknown}; expected {list(SYNTHETIC_SETTING_KEYS)}"
+            )
+        sizes = {key: _setting(synthetic, key, "dataset.synthetic") for key in SYNTHETIC_SETTING_KEYS}
+        return make_synthetic_dataset(**sizes, progress=progress)
+    if name != "cifar10":
+        raise DatasetError(f"dataset.name must be one of {list(DATASET_NAMES)}, got {name!r}")
+    source = _setting(settings, "source")
+    verify_checksum = _setting(settings, "verify_checksum")
+    if not isinstance(verify_checksum, bool):
+        raise DatasetError(f"dataset.verify_checksum must be true or false, got {verify_checksum!r}")
+    if source == "download":
+        folder = download_cifar10(_setting(settings, "download_dir"))
+        dataset = read_cifar10_batches(folder, verify_checksums=verify_checksum)
+        checked = "md5-verified" if verify_checksum else "checksums not verified"
+        dataset.description = f"CIFAR-10 (torchvision download, {checked})"
+        return dataset
+    if source == "local":
+        local_path = settings.get("local_path")
+        if not local_path:
+            raise DatasetError("dataset.local_path must be set when dataset.source is 'local'")
+        return read_local_cifar10(local_path, verify_checksum=verify_checksum)
+    raise DatasetError(f"dataset.source must be one of {list(DATASET_SOURCES)}, got {source!r}")
