@@ -17,10 +17,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/tuning.smk"
 include: "workflow/rules/causal.smk"
-include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/claims.smk"
 include: "workflow/rules/figures.smk"
-include: "workflow/rules/vgg16.smk"
-include: "workflow/rules/external.smk"
 
 
 rule all:

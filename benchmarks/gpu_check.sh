@@ -22,10 +22,10 @@ timeout 300 python benchmarks/ablation_sweep.py --device cuda --images 10000 2>&
 echo "== tuning: one cnn7 checkpoint, and VGG16 (random weights) with the full 57-SF 224-px set"
 timeout 300 python - <<'PY' 2>&1 | tee "$out/tuning.txt"
 import time, torch
-from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.networks.loaded import LoadedNetwork
 from selectivity.networks.models import build_model
 from selectivity.tuning.analysis import TuningSettings, analyse_tuning
-from selectivity.networks.published import load_vgg16, vgg16_identifiers
+from selectivity.networks.published import load_vgg16
 
 cnn = build_model("cnn7").cuda().eval()
 network = LoadedNetwork(cnn, torch.zeros(3, 32, 32, device="cuda"), 0, {})
@@ -36,7 +36,7 @@ analyse_tuning(network, TuningSettings(), ids)
 torch.cuda.synchronize(); print(f"cnn7 tuning, one checkpoint: {time.perf_counter() - start:.3f} s")
 vgg = load_vgg16("random", "cuda")
 start = time.perf_counter()
-result = analyse_tuning(vgg, TuningSettings(batch_size=128), vgg16_identifiers())
+result = analyse_tuning(vgg, TuningSettings(batch_size=128), dict(ids, model="vgg16_imagenet", checkpoint="published"))
 torch.cuda.synchronize()
 print(f"VGG16 tuning, 20 layers, 2736 stimuli at 224 px: {time.perf_counter() - start:.1f} s, {len(result.table)} rows")
 PY

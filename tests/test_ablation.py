@@ -22,7 +22,7 @@ from selectivity.causal.ablation import (
     units_to_ablate,
     layer_generator,
 )
-from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.networks.loaded import LoadedNetwork
 from selectivity.networks.models import apply_keep_mask, build_model
 
 torch.set_num_threads(1)

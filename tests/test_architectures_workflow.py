@@ -26,6 +26,7 @@ from selectivity.claims.evaluation import headline_claims
 from selectivity.figures.catalogue import figures_of
 from selectivity.tuning.stimuli import grating_stimuli
 from selectivity.tuning.summaries import select_checkpoint
+from selectivity.tuning.analysis import rows_of_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +59,8 @@ USER_NETWORKS = {
         "test_images": "none",
     },
 }
+RESNET18 = "my_resnet18/synthetic/weights0"
+VIT = "my_vit/none/weights0"
 ARCHITECTURES = merged_config(
     TINY_CONFIG, {"networks": {"models": list(MODELS), "seeds": [0]}, "external_networks": USER_NETWORKS}
 )
@@ -74,6 +77,12 @@ def network(model: str) -> str:
     return f"{model}/synthetic/corruption0.00/seed0"
 
 
+def best_tuning(run, network_path: str) -> pd.DataFrame:
+    """A network's tuning rows of the checkpoint its causal tests use (best; a given network's weights)."""
+    tuning = pd.read_csv(run / f"results/tuning/{network_path}/tuning.csv")
+    return rows_of_checkpoint(tuning, "best" if "/seed" in network_path else "weights")
+
+
 @pytest.fixture(scope="module")
 def architectures_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("architectures")
@@ -84,7 +93,7 @@ def architectures_run(tmp_path_factory):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_every_layer_and_unit_is_tuned_and_the_lower_layers_are_ablated(architectures_run, model):
-    tuning = pd.read_csv(architectures_run / f"results/tuning/{network(model)}/best.csv")
+    tuning = best_tuning(architectures_run, network(model))
     gratings = tuning[tuning["stimulus_set"] == "gratings"]
     layer_units = trainable_layer_units(model)
     assert gratings.groupby("layer", sort=False)["unit"].nunique().to_dict() == layer_units
@@ -120,8 +129,7 @@ def gosi_by_hand(layer_means) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(gosi, 1.0), preferred_sf
 
 
-def assert_tuning_table_matches(table_path, layer, gosi, preferred_sf) -> None:
-    tuning = pd.read_csv(table_path)
+def assert_tuning_table_matches(tuning, layer, gosi, preferred_sf) -> None:
     table = tuning[(tuning["layer"] == layer) & (tuning["stimulus_set"] == "gratings")].sort_values("unit")
     assert len(table) == len(gosi)
     np.testing.assert_allclose(table["gosi"].to_numpy(), gosi, atol=1e-5)
@@ -147,20 +155,21 @@ def test_gosi_of_a_layer_recomputed_from_the_checkpoint_with_hooks(architectures
     finally:
         handle.remove()
     assert len(gosi) == trainable_layer_units(model)[layer]
-    assert_tuning_table_matches(
-        architectures_run / f"results/tuning/{network(model)}/best.csv", layer, gosi, preferred_sf
-    )
+    assert_tuning_table_matches(best_tuning(architectures_run, network(model)), layer, gosi, preferred_sf)
 
 
 def test_a_user_network_gets_tuning_class_selectivity_ablation_and_invariance(architectures_run):
-    results = architectures_run / "results/external/my_resnet18"
-    tuning = pd.read_csv(results / "tuning.csv")
+    """User networks go through the same rules as trained ones: their tables sit beside those of
+    the trained networks, and the combined tables hold their rows."""
+    tuning = best_tuning(architectures_run, RESNET18)
     assert set(tuning["model"]) == {"my_resnet18"} and set(tuning["checkpoint"]) == {"published"}
     units = {"conv1": 64, "layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512}
     gratings = tuning[tuning["stimulus_set"] == "gratings"]
     assert gratings.groupby("layer", sort=False)["unit"].nunique().to_dict() == units
-    summary = pd.read_csv(results / "selectivity_summary.csv")
+    summary = pd.read_csv(architectures_run / "results/aggregate/selectivity_summary.csv")
+    summary = summary[summary["model"] == "my_resnet18"]
     assert list(summary.loc[summary["stimulus_set"] == "gratings", "layer"]) == RESNET18_LAYERS
+    results = architectures_run / f"results/causal/{RESNET18}"
     selectivity = pd.read_csv(results / "class_selectivity.csv")
     assert selectivity.groupby("layer")["unit"].nunique().to_dict() == units
     half = pd.read_csv(results / "half_ablation.csv")
@@ -168,18 +177,20 @@ def test_a_user_network_gets_tuning_class_selectivity_ablation_and_invariance(ar
         "gosi",
         "class_selectivity",
     }
+    assert "matched" in set(half["condition"])  # the same controls as the trained networks
+    assert (results / "cumulative_ablation.csv").exists()
     invariance = pd.read_csv(results / "shift_invariance.csv")
     assert set(invariance["measured_layer"]) == {"layer3", "layer4"}
     assert set(invariance["ablated_layer"]) == {"none", "conv1", "layer1"}
     # tuning only for the transformer (test_images: none): channels of the token embedding
-    vit = pd.read_csv(architectures_run / "results/external/my_vit/tuning.csv")
+    vit = pd.read_csv(architectures_run / f"results/tuning/{VIT}/tuning.csv")
     assert vit.groupby("layer")["unit"].nunique().to_dict() == {
         "conv_proj": 16, "encoder.layers.encoder_layer_0": 16, "encoder.layers.encoder_layer_1": 16,
     }  # fmt: skip
-    assert not (architectures_run / "results/external/my_vit/half_ablation.csv").exists()
-    for name, scopes in (("my_resnet18", ("external", "external_causal")), ("my_vit", ("external",))):
+    assert not (architectures_run / f"results/causal/{VIT}").exists()
+    for name, has_images in (("my_resnet18", True), ("my_vit", False)):
         figures = sorted(png.stem for png in (architectures_run / f"results/figures/{name}").glob("*.png"))
-        assert figures == sorted(figure for scope in scopes for figure in figures_of(scope)), name
+        assert figures == sorted(figures_of("model", trained=False, has_test_images=has_images)), name
 
 
 def test_gosi_of_a_user_network_recomputed_with_torchvisions_feature_extractor(architectures_run):
@@ -190,9 +201,7 @@ def test_gosi_of_a_user_network_recomputed_with_torchvisions_feature_extractor(a
     entry = USER_NETWORKS["my_resnet18"]["normalisation"]
     mean, std = (torch.tensor(entry[key]).view(1, 3, 1, 1) for key in ("mean", "std"))
     gosi, preferred_sf = gosi_by_hand(lambda images: extractor((images - mean) / std)["layer2"].mean((2, 3)))
-    assert_tuning_table_matches(
-        architectures_run / "results/external/my_resnet18/tuning.csv", "layer2", gosi, preferred_sf
-    )
+    assert_tuning_table_matches(best_tuning(architectures_run, RESNET18), "layer2", gosi, preferred_sf)
 
 
 def test_the_readme_tables_of_architectures_are_the_runs_numbers(architectures_run):

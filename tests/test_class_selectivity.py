@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.networks.loaded import LoadedNetwork
 from selectivity.causal.class_selectivity import (
     class_conditional_means,
     class_selectivity_index,

@@ -7,11 +7,11 @@ import torch
 import torchvision
 from torch import nn
 
+from selectivity.networks.loading import given_identifiers
 from selectivity.networks.hooked import (
     ExternalNetworkError,
     ExternalNetworkSpec,
     HookedNetwork,
-    external_identifiers,
     load_external_network,
     resolve_constructor,
 )
@@ -147,7 +147,9 @@ def test_tuning_of_a_hooked_network_matches_the_responses_by_hand(tmp_path):
         by_hand = module[:5](network.prepare_inputs(images)).mean(dim=(2, 3))
     torch.testing.assert_close(measure_responses(network, images, ["4"], batch_size=7)["4"], by_hand)
     settings = TuningSettings(orientations=4, phases=2, spatial_frequencies=2, batch_size=16)
-    table = analyse_tuning(network, settings, external_identifiers("small", None)).table
+    table = analyse_tuning(
+        network, settings, given_identifiers({"name": "small", "dataset": "none", "index": 0})
+    ).table
     assert set(table["model"]) == {"small"} and set(table["checkpoint"]) == {"published"}
     assert set(table["dataset"]) == {"none"}
     assert table.groupby("layer")["unit"].nunique().to_dict() == {"1": 8, "4": 16}

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from selectivity.causal.ablation import keep_mask, layer_generator, rank_units
-from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.networks.loaded import LoadedNetwork
 from selectivity.causal.invariance import (
     InvarianceSettings,
     normalised_invariance,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from selectivity.causal.ablation import AblationSettings, clipped_cross_entropy, half_ablation, rank_units
-from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.networks.loaded import LoadedNetwork
 from selectivity.causal.invariance import InvarianceSettings, shift_invariance
 from selectivity.causal.matching import (
     layer_strata,

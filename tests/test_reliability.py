@@ -223,7 +223,7 @@ def reference_training(tmp_path_factory, prepared_data, interruption_config) -> 
         configfile,
         *CPU_ONLY,
         f"results/networks/{second}/metrics.csv",
-        f"results/tuning/{second}/best.csv",
+        f"results/tuning/{second}/tuning.csv",
     )
     return workdir
 
@@ -436,7 +436,7 @@ def test_cuda_requested_without_a_gpu_fails_the_training_job_naming_the_config_k
     configfile = write_config(tmp_path, config)
     group = training_groups(config)[0]
     result = run_snakemake(
-        workdir, configfile, *CPU_ONLY, f"results/tuning/{group.networks[0].path}/best.csv", check=False
+        workdir, configfile, *CPU_ONLY, f"results/tuning/{group.networks[0].path}/tuning.csv", check=False
     )
     assert result.returncode != 0
     assert f"Error in rule train_{group.name}" in result.stdout + result.stderr
@@ -457,9 +457,9 @@ def test_fresh_directories_give_bit_identical_networks_and_tuning_with_full_prov
     network = networks(config)[1]
     workdir = fresh_workdir(tmp_path / "run", prepared_data)
     configfile = write_config(tmp_path, config)
-    tuning = f"results/tuning/{network.path}/best"
+    tuning = f"results/tuning/{network.path}"
     run_snakemake(
-        workdir, configfile, *CPU_ONLY, f"results/networks/{network.path}/metrics.csv", f"{tuning}.csv"
+        workdir, configfile, *CPU_ONLY, f"results/networks/{network.path}/metrics.csv", f"{tuning}/tuning.csv"
     )
 
     files = network_files(network.path, config)
@@ -472,19 +472,19 @@ def test_fresh_directories_give_bit_identical_networks_and_tuning_with_full_prov
     assert_same_metrics(workdir / files[-1], reference_training / files[-1])
 
     pd.testing.assert_frame_equal(
-        pd.read_csv(workdir / f"{tuning}.csv"),
-        pd.read_csv(reference_training / f"{tuning}.csv"),
+        pd.read_csv(workdir / f"{tuning}/tuning.csv"),
+        pd.read_csv(reference_training / f"{tuning}/tuning.csv"),
         check_exact=True,
     )
     with (
-        np.load(workdir / f"{tuning}_curves.npz") as ours,
-        np.load(reference_training / f"{tuning}_curves.npz") as theirs,
+        np.load(workdir / f"{tuning}/curves.npz") as ours,
+        np.load(reference_training / f"{tuning}/curves.npz") as theirs,
     ):
         assert ours.files == theirs.files
         for layer in ours.files:
             np.testing.assert_array_equal(ours[layer], theirs[layer])
-    ours = json.loads((workdir / f"{tuning}.provenance.json").read_text())
-    theirs = json.loads((reference_training / f"{tuning}.provenance.json").read_text())
+    ours = json.loads((workdir / f"{tuning}/tuning.provenance.json").read_text())
+    theirs = json.loads((reference_training / f"{tuning}/tuning.provenance.json").read_text())
     assert_complete_provenance(ours, network.seed)
     assert ours["config_hash"] == theirs["config_hash"]
     assert (
@@ -515,13 +515,12 @@ def test_the_paper_scale_dag_has_the_jobs_the_config_implies(tmp_path, override)
     plan = planned(tmp_path, write_config(tmp_path, config))
     models, nets = config["networks"]["models"], networks(config)
     assert plan.rules("train_") == {f"train_{group.name}" for group in training_groups(config)}
-    # every network: its saved epochs plus best, as table, curves and provenance
-    checkpoints = len(saved_epochs(config["training"])) + 1
-    assert len(plan.outputs_of("measure_tuning")) == 3 * checkpoints * len(nets)
+    # every network: one table, curves file and provenance record for all its checkpoints
+    assert len(plan.outputs_of("measure_tuning")) == 3 * len(nets)
     for rule, count in PER_NETWORK_OUTPUTS.items():
         assert len(plan.outputs_of(rule)) == count * len(causal_networks(config)), rule
     # PDF and PNG of each model's figures, and of the figures across all models
-    n_figures = len(models) * len(figures_of("trained")) + len(figures_of("across"))
+    n_figures = len(models) * len(figures_of("model")) + len(figures_of("across"))
     assert len(plan.outputs_of("plot_figure")) == 2 * n_figures
     assert len(plan.outputs_of("collect_table")) == COLLECTED_TABLES
     assert {

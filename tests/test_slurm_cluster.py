@@ -211,7 +211,7 @@ def test_profile_on_cpu_nodes_with_device_cpu(local_run, tmp_path):
     """The CPU-only switch: one network's training and tuning, every job on "cpu" without a GPU."""
     cluster_partitions()
     config = write_config(tmp_path, TINY)
-    target = "results/tuning/cnn7/synthetic/corruption0.00/seed0/best.csv"
+    target = "results/tuning/cnn7/synthetic/corruption0.00/seed0/tuning.csv"
     earlier = job_ids()
     process = subprocess.run(
         profile_command(tmp_path, config, "--config", "device=cpu") + ["--", target],

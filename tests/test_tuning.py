@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.networks.loaded import LoadedNetwork
 from selectivity.data.dataset import images_to_tensor, mean_image
 from selectivity.networks.models import AnalysableNetwork, Stage, build_model
 from selectivity.tuning.stimuli import grating_stimuli, grating_wavenumbers

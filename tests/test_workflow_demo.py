@@ -79,9 +79,12 @@ def test_tuning_tables_cover_every_unit_layer_checkpoint_network(demo_run):
     assert one.groupby("layer")["unit"].nunique().to_dict() == CNN7_UNITS
     assert set(one["stimulus_set"]) == {"gratings", "shuffled"}
     assert tuning["gosi"].between(0, 1).all() and tuning["osi"].between(0, 1).all()
-    with np.load(demo_run / f"results/tuning/{NETWORK_DIRS[0]}/best_curves.npz") as curves:
-        assert curves["conv1"].shape == (32, 9, 12)
-        assert curves["fc1"].shape == (512, 9, 12)
+    network_table = pd.read_csv(demo_run / f"results/tuning/{NETWORK_DIRS[0]}/tuning.csv")
+    assert len(network_table) == units * 2 * checkpoints_per_network  # every checkpoint of one network
+    with np.load(demo_run / f"results/tuning/{NETWORK_DIRS[0]}/curves.npz") as curves:
+        assert curves["best/conv1"].shape == (32, 9, 12)
+        assert curves["best/fc1"].shape == (512, 9, 12)
+        assert {f"epoch{epoch}/conv1" for epoch in SAVED} <= set(curves.files)
 
 
 def test_selectivity_summary_and_correlations(demo_run):
@@ -171,7 +174,7 @@ def test_depth_profiles_per_layer_are_the_claims_per_layer_tests(demo_run):
 
 def test_figures_are_real_images(demo_run):
     figures = sorted((demo_run / "results/figures/cnn7").glob("*.png"))
-    assert [png.stem for png in figures] == sorted(figures_of("trained"))
+    assert [png.stem for png in figures] == sorted(figures_of("model"))
     figures += sorted((demo_run / "results/figures/architectures").glob("*.png"))
     assert [png.stem for png in figures[-len(figures_of("across")) :]] == sorted(figures_of("across"))
     for png in figures:
@@ -183,7 +186,7 @@ def test_provenance(demo_run):
     provenance = pd.read_csv(demo_run / "results/provenance.csv")
     assert len(provenance) == N_NETWORKS and provenance["config_hash"].notna().all()
     assert set(provenance["seed"]) == set(SEEDS)
-    record = json.loads((demo_run / f"results/tuning/{NETWORK_DIRS[0]}/best.provenance.json").read_text())
+    record = json.loads((demo_run / f"results/tuning/{NETWORK_DIRS[0]}/tuning.provenance.json").read_text())
     assert {"seed", "config_hash", "versions", "device"} <= set(record)
 
 

@@ -367,18 +367,27 @@ def _check_external_networks(config: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"{key}: {name!r} is the name of a built-in model or folder; choose another name"
             )
-        for role in ("lower_layers", "higher_layers"):
+        for role in ("lower_layers", "higher_layers", "ablation_layers"):
             unknown = [layer for layer in entry.get(role, []) if layer not in entry["layers"]]
             if unknown:
                 raise ConfigError(f"{key}.{role}: {unknown} are not in {key}.layers {entry['layers']}")
         if entry["test_images"] == "dataset" and entry["input_size"] != DATASET_IMAGE_SIZE:
             raise ConfigError(
                 f"{key}.input_size: {entry['input_size']}, but test_images: dataset gives "
-                f"{DATASET_IMAGE_SIZE}-px images; use test_images: none (tuning only) or a {DATASET_IMAGE_SIZE}-px network"
+                f"{DATASET_IMAGE_SIZE}-px images; use test_images: none (tuning only), an image folder, "
+                f"or a {DATASET_IMAGE_SIZE}-px network"
             )
-        if not Path(entry["weights"]).is_file():
+        weights = [entry["weights"]] if isinstance(entry["weights"], str) else list(entry["weights"])
+        for index, path in enumerate(weights):
+            if not Path(path).is_file():
+                where = f"{key}.weights" + ("" if isinstance(entry["weights"], str) else f"[{index}]")
+                raise ConfigError(
+                    f"{where}: {path!r} is not a file (paths are relative to the working directory)"
+                )
+        if isinstance(entry["test_images"], Mapping) and not Path(entry["test_images"]["folder"]).is_dir():
             raise ConfigError(
-                f"{key}.weights: {entry['weights']!r} is not a file (paths are relative to the working directory)"
+                f"{key}.test_images.folder: {entry['test_images']['folder']!r} is not a folder "
+                "(class subfolders of images; paths are relative to the working directory)"
             )
         requested, allowed = config["tuning"]["spatial_frequencies"], max_spatial_frequencies(
             entry["input_size"]

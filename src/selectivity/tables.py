@@ -55,3 +55,11 @@ def per_network_means(table: pd.DataFrame, keys: Sequence[str], values: Sequence
         .mean()
         .reset_index()
     )
+
+
+def rows_of_models(table: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``models`` only (e.g. the trained models, whose claims need training history)."""
+    if table.empty:
+        return table
+    require_columns(table, ["model"], "combined")
+    return table[table["model"].isin(list(models))].reset_index(drop=True)

@@ -1,11 +1,15 @@
-# Stage 4: causal tests per trained network, on the checkpoint chosen by causal.checkpoint:
-# class selectivity (Morcos), ablation by gOSI and by class selectivity, shift invariance.
+# Stage 4, causal tests of every network with evaluation images (trained networks of the
+# levels in causal.label_corruption, given networks with test images), on its causal
+# checkpoint (trained: causal.checkpoint; given: its weights): class selectivity (Morcos),
+# ablation by gOSI and by class selectivity, shift invariance.
+
+
+include: "causal_inputs.smk"
 
 
 rule class_selectivity:
     input:
-        test_set=f"results/data/{DATASET}_test.npz",
-        weights=causal_checkpoint,
+        unpack(causal_inputs),
     output:
         table="results/causal/{network}/class_selectivity.csv",
         provenance="results/causal/{network}/class_selectivity.provenance.json",
@@ -13,24 +17,24 @@ rule class_selectivity:
         "logs/causal/{network}/class_selectivity.log",
     conda:
         "../../envs/torch.yaml"
-    threads: 1
+    threads: network_threads
     resources:
         gpu=GPUS_PER_NETWORK_JOB,
-        mem_mb=4000,
+        mem_mb=network_memory,
         runtime=30,
     params:
         method_version=method_version("causal"),
-        test_images=config["causal"]["test_images"],
-        checkpoint_name=causal_checkpoint_name(),
+        network=network_description,
+        checkpoint_name=causal_checkpoint,
+        test_images=causal_test_images,
+        every_class=every_class_required,
     script:
         "../scripts/class_selectivity.py"
 
 
 rule half_ablation:
     input:
-        test_set=f"results/data/{DATASET}_test.npz",
-        weights=causal_checkpoint,
-        tuning=causal_tuning_table,
+        unpack(causal_inputs),
         class_selectivity="results/causal/{network}/class_selectivity.csv",
     output:
         table="results/causal/{network}/half_ablation.csv",
@@ -42,25 +46,24 @@ rule half_ablation:
         "results/benchmarks/causal/{network}/half_ablation.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
+    threads: network_threads
     resources:
         gpu=GPUS_PER_NETWORK_JOB,
-        mem_mb=6000,
+        mem_mb=network_memory,
         runtime=60,
     params:
         method_version=method_version("causal"),
+        network=network_description,
+        checkpoint_name=causal_checkpoint,
         settings=ablation_settings,
-        test_images=config["causal"]["test_images"],
-        checkpoint_name=causal_checkpoint_name(),
+        test_images=causal_test_images,
     script:
         "../scripts/half_ablation.py"
 
 
 rule cumulative_ablation:
     input:
-        test_set=f"results/data/{DATASET}_test.npz",
-        weights=causal_checkpoint,
-        tuning=causal_tuning_table,
+        unpack(causal_inputs),
         class_selectivity="results/causal/{network}/class_selectivity.csv",
     output:
         curves="results/causal/{network}/cumulative_ablation.csv",
@@ -72,25 +75,24 @@ rule cumulative_ablation:
         "results/benchmarks/causal/{network}/cumulative_ablation.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
+    threads: network_threads
     resources:
         gpu=GPUS_PER_NETWORK_JOB,
-        mem_mb=6000,
+        mem_mb=network_memory,
         runtime=60,
     params:
         method_version=method_version("causal"),
+        network=network_description,
+        checkpoint_name=causal_checkpoint,
         settings=ablation_settings,
-        test_images=config["causal"]["test_images"],
-        checkpoint_name=causal_checkpoint_name(),
+        test_images=causal_test_images,
     script:
         "../scripts/cumulative_ablation.py"
 
 
 rule shift_invariance:
     input:
-        test_set=f"results/data/{DATASET}_test.npz",
-        weights=causal_checkpoint,
-        tuning=causal_tuning_table,
+        unpack(causal_inputs),
     output:
         table="results/causal/{network}/shift_invariance.csv",
         provenance="results/causal/{network}/shift_invariance.provenance.json",
@@ -100,15 +102,16 @@ rule shift_invariance:
         "results/benchmarks/causal/{network}/shift_invariance.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
+    threads: network_threads
     resources:
         gpu=GPUS_PER_NETWORK_JOB,
-        mem_mb=6000,
+        mem_mb=network_memory,
         runtime=60,
     params:
         method_version=method_version("causal"),
+        network=network_description,
+        checkpoint_name=causal_checkpoint,
         settings=invariance_settings,
-        test_images=config["causal"]["invariance"]["test_images"],
-        checkpoint_name=causal_checkpoint_name(),
+        test_images=invariance_test_images,
     script:
         "../scripts/shift_invariance.py"

@@ -1,6 +1,9 @@
-# Stage 1: the dataset, converted once into the canonical .npz; the train/validation split; and
+# Stage 1, data: the dataset, converted once into the canonical .npz; the train/validation split; and
 # the test set on its own (what the analyses read, so that rebuilding the dataset file, e.g.
 # after deleting it, reruns neither the analyses nor, through them, training).
+
+
+include: "data_inputs.smk"
 
 
 rule prepare_dataset:
@@ -69,3 +72,28 @@ rule extract_test_set:
         method_version=method_version("data"),
     script:
         "../scripts/extract_test_set.py"
+
+
+rule image_folder_test_set:
+    input:
+        image_folder,
+    output:
+        "results/data/image_folders/{image_set}.npz",
+    log:
+        "logs/data/image_folder_{image_set}.log",
+    benchmark:
+        "results/benchmarks/data/image_folder_{image_set}.tsv"
+    wildcard_constraints:
+        image_set=alternatives(FOLDER_SETS),
+    localrule: True
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        settings=image_folder_settings,
+        method_version=method_version("data"),
+    script:
+        "../scripts/image_folder_test_set.py"

@@ -1,6 +1,10 @@
-# Stage 6: the figures of the study, per model, as PDF and PNG; the PNGs go into the report.
-# One rule draws every figure: selectivity.figures.catalogue.FIGURE_TABLE says which figures
-# exist, what each reads and where the report shows it; selectivity.figures.drawing.draw_figure draws.
+# Stage 6, figures of the study, per model (trained architectures and given networks), as PDF
+# and PNG; the PNGs go into the report. One rule draws every figure:
+# selectivity.figures.catalogue.FIGURE_TABLE says which figures exist, what each reads, what a
+# model needs to have it, and where the report shows it; selectivity.figures.drawing draws.
+
+
+include: "figures_inputs.smk"
 
 
 rule plot_figure:
@@ -17,8 +21,6 @@ rule plot_figure:
         ),
     log:
         "logs/figures/{model}/{figure}.log",
-    wildcard_constraints:
-        figure="|".join(figure_names()),
     localrule: True
     conda:
         "../../envs/analysis.yaml"

@@ -1,9 +1,13 @@
-# Stage 2: training. One job per group of networks (training.group_size; 1 = one job per
+# Stage 2, training. One job per group of networks (training.group_size; 1 = one job per
 # network). A job is named by the networks it trains (selectivity.config.TrainingGroup), so
 # adding or dropping networks never renames or reruns the jobs of the others. A group is
 # trained as one stacked network and writes exactly the per-network files that separate
 # jobs would, so later stages never see the grouping. The rules are generated per group
 # because a job's outputs must be listed explicitly.
+
+
+include: "training_inputs.smk"
+
 
 for group in training_groups(config):
     structured_outputs, flat_outputs = training_outputs(group)

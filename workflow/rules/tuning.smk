@@ -1,29 +1,33 @@
-# Stage 3: orientation tuning of every unit of every analysed layer, per saved checkpoint.
-# One job per network measures all its checkpoints (one process, one model load per
-# checkpoint), but writes one table per checkpoint, so what downstream rules read is the same.
+# Stage 3, tuning: every unit of every analysed layer of a network shown gratings, at every
+# checkpoint of the network (trained: each saved epoch and the best; given: its weights). One
+# job per network, one table per network with a row per checkpoint x unit x stimulus set.
+
+
+include: "tuning_inputs.smk"
 
 
 rule measure_tuning:
     input:
-        weights=tuning_checkpoints,
+        weights=network_files,
     output:
-        tables=per_checkpoint("results/tuning/{{network}}/{checkpoint_name}.csv"),
-        curves=per_checkpoint("results/tuning/{{network}}/{checkpoint_name}_curves.npz"),
-        provenance=per_checkpoint("results/tuning/{{network}}/{checkpoint_name}.provenance.json"),
+        table="results/tuning/{network}/tuning.csv",
+        curves="results/tuning/{network}/curves.npz",
+        provenance="results/tuning/{network}/tuning.provenance.json",
     log:
         "logs/tuning/{network}.log",
     benchmark:
         "results/benchmarks/tuning/{network}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
+    threads: network_threads
     resources:
         gpu=GPUS_PER_NETWORK_JOB,
-        mem_mb=4000,
+        mem_mb=network_memory,
         runtime=tuning_runtime,
     params:
         method_version=method_version("tuning"),
+        network=network_description,
         settings=tuning_settings(),
-        checkpoint_names=checkpoint_names(),
+        checkpoint_names=network_checkpoint_names,
     script:
         "../scripts/measure_tuning.py"

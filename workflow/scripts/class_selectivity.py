@@ -19,6 +19,7 @@ with job_device(snakemake, logger) as device:
         identifiers,
         num_classes,
         batch_size=batch_size(snakemake, "causal"),
+        every_class=snakemake.params.every_class,
         progress=True,
     )
     save_provenance(snakemake, device, identifiers["seed"])

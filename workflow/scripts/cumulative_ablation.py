@@ -1,6 +1,13 @@
 """Rule cumulative_ablation: accuracy and loss as a growing fraction of a layer's units is ablated."""
 
-from job_setup import batch_size, job_device, load_network_and_test_images, save_provenance, start_job
+from job_setup import (
+    batch_size,
+    causal_tuning_table,
+    job_device,
+    load_network_and_test_images,
+    save_provenance,
+    start_job,
+)
 
 logger = start_job(snakemake)
 
@@ -15,7 +22,7 @@ from selectivity.io import save_table  # noqa: E402
 
 settings = AblationSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "causal"))
 scores = unit_scores_from_tables(
-    pd.read_csv(snakemake.input.tuning), pd.read_csv(snakemake.input.class_selectivity)
+    causal_tuning_table(snakemake), pd.read_csv(snakemake.input.class_selectivity)
 )
 with job_device(snakemake, logger) as device:
     network, identifiers, images, labels, _ = load_network_and_test_images(snakemake, device, logger)

@@ -8,13 +8,17 @@ import pandas as pd  # noqa: E402
 
 from selectivity.claims.table import ClaimSettings  # noqa: E402
 from selectivity.claims.depth_profiles import depth_profiles  # noqa: E402
+from selectivity.tables import rows_of_models  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
 
+# The trained models: their claims need training history (given networks have none).
+models = list(snakemake.params.layers)
+settings = ClaimSettings(**snakemake.params.settings)
 profiles = depth_profiles(
-    pd.read_csv(snakemake.input.summary),
-    pd.read_csv(snakemake.input.half_ablation),
-    pd.read_csv(snakemake.input.shift_invariance),
-    ClaimSettings(**snakemake.params.settings),
+    rows_of_models(pd.read_csv(snakemake.input.summary), models),
+    rows_of_models(pd.read_csv(snakemake.input.half_ablation), models),
+    rows_of_models(pd.read_csv(snakemake.input.shift_invariance), models),
+    settings,
     snakemake.params.layers,
 )
 logger.info("%d per-layer effects of %s", len(profiles), sorted(profiles["model"].unique()))

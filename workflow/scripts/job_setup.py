@@ -87,41 +87,53 @@ def save_provenance(snakemake, device, seed: int | None = None, path=None, input
 
 def batch_size(snakemake, section: str) -> int:
     """A batch size from the config. Read here, not passed as a param: it does not change
-    results, so changing it must not rerun finished jobs."""
+    results, so changing it must not rerun finished jobs. A given network's own ``batch_size``
+    (e.g. vgg16.batch_size) overrides the section's for its analysis jobs."""
+    network = getattr(snakemake.params, "network", None) or {}
+    if network.get("origin") == "given" and section != "training":
+        from selectivity.networks.catalogue import given_entries
+
+        own = given_entries(snakemake.config).get(network["name"], {}).get("batch_size")
+        if own:
+            return int(own)
     key = "evaluation_batch_size" if section == "training" else "batch_size"
     return int(snakemake.config[section][key])
+
+
+def open_network(snakemake, weights, checkpoint_name: str, device):
+    """The job's network (any origin: param ``network``) from ``weights`` and its identifier columns."""
+    from selectivity.networks.loading import load_network
+
+    return load_network(dict(snakemake.params.network), weights, checkpoint_name, device)
+
+
+def causal_weights(snakemake):
+    """The causal checkpoint's file (None for the built-in VGG16's named weights)."""
+    files = list(snakemake.input.weights)
+    return files[0] if files else None
+
+
+def causal_tuning_table(snakemake):
+    """The tuning rows of the checkpoint the causal tests use (input ``tuning``: the network's table)."""
+    import pandas as pd
+
+    from selectivity.tuning.analysis import rows_of_checkpoint
+
+    return rows_of_checkpoint(pd.read_csv(snakemake.input.tuning), snakemake.params.checkpoint_name)
 
 
 def load_network_and_test_images(snakemake, device, logger: logging.Logger):
     """The causal rules' common inputs: the network, its identifier columns, the test images.
 
-    The network is a trained checkpoint (input ``weights``), or a user's own network when the
-    rule has param ``external`` (its config entry). Returns (network, identifiers, images in
-    [0, 1], labels, number of classes), all on ``device``.
+    Returns (network, identifiers, images in [0, 1], labels, number of classes), all on ``device``.
     """
     from selectivity.data.dataset import load_test_images
 
-    if hasattr(snakemake.params, "external"):
-        network, identifiers = load_external(snakemake, device)
-    else:
-        from selectivity.networks.checkpoints import checkpoint_identifiers, load_checkpoint
-
-        network = load_checkpoint(snakemake.input.weights, device)
-        identifiers = checkpoint_identifiers(network, snakemake.params.checkpoint_name)
+    network, identifiers = open_network(
+        snakemake, causal_weights(snakemake), snakemake.params.checkpoint_name, device
+    )
     images, labels, num_classes = load_test_images(
         snakemake.input.test_set, snakemake.params.test_images, device
     )
     logger.info("%s of %s on %d test images", snakemake.rule, identifiers, len(labels))
     return network, identifiers, images, labels, num_classes
-
-
-def load_external(snakemake, device):
-    """A user's own network (config ``external_networks``) and its identifier columns."""
-    from selectivity.networks.hooked import ExternalNetworkSpec, external_identifiers, load_external_network
-
-    entry = dict(snakemake.params.external)
-    spec = ExternalNetworkSpec.from_config(
-        snakemake.wildcards.external, {**entry, "weights": snakemake.input.weights}
-    )
-    dataset = snakemake.config["dataset"]["name"] if entry["test_images"] == "dataset" else None
-    return load_external_network(spec, device), external_identifiers(spec.name, dataset)

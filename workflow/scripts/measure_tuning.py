@@ -1,35 +1,28 @@
 """Rule measure_tuning: gratings -> responses -> tuning curves, OSI, gOSI (and the shuffled
-control), for every saved checkpoint of one network; one table per checkpoint."""
+control), for every checkpoint of one network; one table and one curves file per network."""
 
-from job_setup import batch_size, job_device, save_provenance, start_job
+from job_setup import batch_size, job_device, open_network, save_provenance, start_job
 
 logger = start_job(snakemake)
 
+import pandas as pd  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from selectivity.networks.checkpoints import checkpoint_identifiers, load_checkpoint  # noqa: E402
 from selectivity.io import save_npz, save_table  # noqa: E402
-from selectivity.tuning.analysis import TuningSettings, analyse_tuning  # noqa: E402
+from selectivity.tuning.analysis import TuningSettings, analyse_tuning, checkpoint_curves  # noqa: E402
 
 settings = TuningSettings(**{**snakemake.params.settings, "batch_size": batch_size(snakemake, "tuning")})
-jobs = list(
-    zip(
-        snakemake.params.checkpoint_names,
-        snakemake.input.weights,
-        snakemake.output.tables,
-        snakemake.output.curves,
-        snakemake.output.provenance,
-    )
-)
+weights = list(snakemake.input.weights) or [None] * len(snakemake.params.checkpoint_names)
+tables, curves = [], {}
 with job_device(snakemake, logger) as device:
-    for checkpoint_name, weights, table_path, curves_path, provenance_path in tqdm(jobs, desc="checkpoints"):
-        network = load_checkpoint(weights, device)
-        identifiers = checkpoint_identifiers(network, checkpoint_name)
+    for checkpoint_name, path in tqdm(
+        list(zip(snakemake.params.checkpoint_names, weights)), desc="checkpoints"
+    ):
+        network, identifiers = open_network(snakemake, path, checkpoint_name, device)
         logger.info("tuning of %s", identifiers)
         result = analyse_tuning(network, settings, identifiers, progress=True)
-        save_table(result.table, table_path)
-        save_npz(curves_path, **result.curves)
-        save_provenance(snakemake, device, identifiers["seed"], path=provenance_path, inputs=[weights])
+        tables.append(result.table)
+        curves.update(checkpoint_curves(checkpoint_name, result.curves))
         gratings = result.table[result.table.stimulus_set == "gratings"]
         for layer, rows in gratings.groupby("layer_index"):
             logger.info(
@@ -41,3 +34,6 @@ with job_device(snakemake, logger) as device:
                 rows.dead.sum(),
                 len(rows),
             )
+    save_provenance(snakemake, device, identifiers["seed"])
+save_table(pd.concat(tables, ignore_index=True), snakemake.output.table)
+save_npz(snakemake.output.curves, **curves)

@@ -1,6 +1,13 @@
 """Rule shift_invariance: higher-layer invariance to small image shifts, intact and with lower-layer units ablated."""
 
-from job_setup import batch_size, job_device, load_network_and_test_images, save_provenance, start_job
+from job_setup import (
+    batch_size,
+    causal_tuning_table,
+    job_device,
+    load_network_and_test_images,
+    save_provenance,
+    start_job,
+)
 
 logger = start_job(snakemake)
 
@@ -12,7 +19,7 @@ from selectivity.io import save_table  # noqa: E402
 from selectivity.causal.matching import layer_strata, preferred_frequencies_from_table  # noqa: E402
 
 settings = InvarianceSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "causal"))
-tuning = pd.read_csv(snakemake.input.tuning)
+tuning = causal_tuning_table(snakemake)
 gosi = unit_scores_from_tables(tuning, None)["gosi"]
 frequencies = preferred_frequencies_from_table(tuning)
 with job_device(snakemake, logger) as device:

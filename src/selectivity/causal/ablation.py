@@ -49,7 +49,7 @@ import torch
 from scipy import stats
 from tqdm.auto import tqdm
 
-from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.networks.loaded import LoadedNetwork
 from selectivity.causal.matching import matched_draws
 from selectivity.statistics import mean_and_sem
 from selectivity.causal.unit_counts import units_to_ablate

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from selectivity.causal.ablation import check_images_and_labels, require_evaluation_mode
-from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.networks.loaded import LoadedNetwork
 from selectivity.tuning.analysis import measure_responses
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ def class_conditional_means(
     """Mean response of every unit to the images of each class: layer -> (units, classes).
 
     Responses are read as in the tuning analysis (:func:`selectivity.tuning.analysis.measure_responses`);
-    every class must have at least one image.
+    every class must have at least one image (see :func:`classes_with_images` for image sets
+    that hold only some classes).
     """
     require_evaluation_mode(network)
     check_images_and_labels(images, labels)
@@ -81,6 +82,21 @@ def class_selectivity_index(class_means: np.ndarray) -> np.ndarray:
     return np.divide(largest - rest, total, out=np.zeros_like(total), where=total > 0)
 
 
+def classes_with_images(labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Labels renumbered over the classes that have images, and those classes' original indices.
+
+    An image folder's subset (e.g. 1,000 of ImageNet's 50,000 validation images) misses some of
+    its classes; their means are undefined, so the index is taken over the classes present [D].
+    """
+    labels = torch.as_tensor(labels, dtype=torch.long).cpu()
+    present = torch.unique(labels)
+    if len(present) < 2:
+        raise ValueError(f"class selectivity needs images of at least 2 classes, got {present.tolist()}")
+    renumbered = torch.searchsorted(present, labels)
+    logger.info("class selectivity over the %d of %d classes that have images", len(present), num_classes)
+    return renumbered, present.numpy()
+
+
 def class_selectivity_table(
     network: LoadedNetwork,
     images: torch.Tensor,
@@ -90,13 +106,19 @@ def class_selectivity_table(
     num_classes: int,
     batch_size: int = 500,
     *,
+    every_class: bool = True,
     progress: bool = False,
 ) -> pd.DataFrame:
     """One row per unit: class selectivity index, preferred class, mean response, dead.
 
     ``mean_activation`` is the unit's mean response over all images (weighted by class
     sizes); ``preferred_class`` is the class with the largest mean (lowest index on ties).
+    With ``every_class`` False, classes without images are left out (:func:`classes_with_images`).
     """
+    class_index = np.arange(num_classes)
+    if not every_class:
+        labels, class_index = classes_with_images(labels, num_classes)
+        num_classes = len(class_index)
     means = class_conditional_means(
         network, images, labels, layers, num_classes, batch_size, progress=progress
     )
@@ -115,7 +137,7 @@ def class_selectivity_table(
                 "layer_index": network.model.layer_index(layer),
                 "unit": np.arange(len(index)),
                 "class_selectivity_index": index,
-                "preferred_class": layer_means.argmax(axis=1),
+                "preferred_class": class_index[layer_means.argmax(axis=1)],
                 "mean_activation": layer_means @ class_sizes / class_sizes.sum(),
                 "dead": dead,
             }

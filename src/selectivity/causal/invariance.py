@@ -49,7 +49,7 @@ from selectivity.causal.ablation import (
     units_to_ablate,
 )
 from selectivity.data.augmentation import shift_and_flip
-from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.networks.loaded import LoadedNetwork
 from selectivity.causal.matching import matched_draws
 from selectivity.statistics import mean_and_sem
 

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.networks.loaded import LoadedNetwork
 
 #: Quantile bins per layer: preferred spatial frequency in halves, mean output in terciles.
 #: Finer strata would leave strata of one unit, whose matched draw is that unit itself.

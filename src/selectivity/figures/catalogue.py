@@ -14,32 +14,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-# Which models a figure is drawn for. "trained": once per trained model (networks.models);
-# "across": once for all trained models together (under the name ACROSS_ARCHITECTURES);
-# "vgg16": once for the VGG16 branch (vgg16.enabled), "vgg16_causal" only with an ImageNet
-# folder (vgg16.imagenet_val_dir); "external": once per user network (external_networks),
-# "external_causal" for those with test images.
-SCOPES = ("trained", "across", "vgg16", "vgg16_causal", "external", "external_causal")
+# Which models a figure is drawn for. "model": once per model, trained or given (a given
+# network is drawn under its name), if the model has what the figure needs; "across": once
+# for all trained models together (under the name ACROSS_ARCHITECTURES).
+SCOPES = ("model", "across")
 ACROSS_ARCHITECTURES = "architectures"
+#: What a figure may need beyond tuning: a training history (trained networks: epochs,
+#: accuracies, label corruption) or evaluation images (networks with causal tests).
+NEEDS = ("training", "test_images")
 
 CATEGORIES = {
     "claims": "1. Claims",
     "training": "2. Training",
     "selectivity": "3. Orientation selectivity",
     "causal": "4. Causal tests",
-    "vgg16": "5. VGG16 (ImageNet)",
-    "external": "6. Users' own networks",
+    "given": "5. Given networks (published and your own)",
 }
 
 # Placeholders of input patterns, besides {model}: filled in by the workflow from the config.
-#   {example_network}  the network shown in example figures (first seed, least corruption)
-#   {causal_checkpoint} the checkpoint the causal tests use (best, or the last epoch)
+#   {example_network}  the network shown in example figures (the model's first network: the
+#                      first seed with the least label corruption, or a given network's first weights)
 AGGREGATE = "results/aggregate"
 
 
 @dataclass(frozen=True)
 class FigureEntry:
-    """One figure of one scope: what it reads and how the report shows it."""
+    """One figure: what it reads, what a model needs to have it, and how the report shows it.
+
+    A given network's figures go to the report category of given networks, whatever the
+    figure's own category.
+    """
 
     figure: str
     scope: str
@@ -49,128 +53,89 @@ class FigureEntry:
     inputs: Mapping[str, str] = field(default_factory=dict)
     # Which config-derived settings the drawing gets (the workflow builds them):
     # "none", "stimuli" (grating settings and image size), "distributions" (checkpoint and
-    # gOSI threshold) or "checkpoint" (the causal-tests checkpoint).
+    # gOSI threshold), "checkpoint" (the causal-tests checkpoint) or "example" (the example
+    # network's causal checkpoint).
     options: str = "none"
+    needs: frozenset[str] = frozenset()
 
     def __post_init__(self):
         if self.scope not in SCOPES:
             raise ValueError(f"{self.figure}: scope must be one of {SCOPES}, got {self.scope!r}")
         if self.category not in CATEGORIES.values():
             raise ValueError(f"{self.figure}: category must be one of {list(CATEGORIES.values())}")
+        unknown = set(self.needs) - set(NEEDS)
+        if unknown:
+            raise ValueError(f"{self.figure}: needs {sorted(unknown)} are not among {NEEDS}")
+
+    def drawn_for(self, trained: bool, has_test_images: bool) -> bool:
+        """Whether a model (trained or given, with or without test images) gets this figure."""
+        return (
+            self.scope == "model"
+            and (trained or "training" not in self.needs)
+            and (has_test_images or "test_images" not in self.needs)
+        )
 
 
-def _trained(figure, label, category, caption, options="none", **inputs) -> FigureEntry:
-    return FigureEntry(figure, "trained", label, CATEGORIES[category], caption, inputs, options)
+def _figure(figure, label, category, caption, options="none", needs=(), **inputs) -> FigureEntry:
+    return FigureEntry(
+        figure, "model", label, CATEGORIES[category], caption, inputs, options, frozenset(needs)
+    )
 
 
-def _vgg16(figure, label, caption, options="none", scope="vgg16", **inputs) -> FigureEntry:
-    return FigureEntry(figure, scope, label, CATEGORIES["vgg16"], caption, inputs, options)
-
-
-def _external(figure, label, caption, options="none", scope="external", **inputs) -> FigureEntry:
-    return FigureEntry(figure, scope, label, CATEGORIES["external"], caption, inputs, options)
-
-
-EXTERNAL = "results/external/{model}"
-
+TRAINING, TEST_IMAGES = ("training",), ("test_images",)
 
 FIGURE_TABLE: tuple[FigureEntry, ...] = (
-    _trained("claims", "claims C1-C6", "claims", "claims", table="results/claims.csv"),
-    _trained("stimuli", "grating stimuli", "selectivity", "stimuli", options="stimuli"),
-    _trained(
-        "training_curves", "training curves", "training", "training_curves",
+    _figure(
+        "claims", "claims C1-C6", "claims", "claims", needs=TRAINING + TEST_IMAGES, table="results/claims.csv",
+    ),
+    _figure("stimuli", "grating stimuli", "selectivity", "stimuli", options="stimuli"),
+    _figure(
+        "training_curves", "training curves", "training", "training_curves", needs=TRAINING,
         table=f"{AGGREGATE}/training_metrics.csv",
     ),
-    _trained(
+    _figure(
         "example_tuning_curves", "example tuning curves", "selectivity", "example_tuning_curves",
-        table="results/tuning/{example_network}/{causal_checkpoint}.csv",
-        curves="results/tuning/{example_network}/{causal_checkpoint}_curves.npz",
+        options="example",
+        table="results/tuning/{example_network}/tuning.csv",
+        curves="results/tuning/{example_network}/curves.npz",
     ),
-    _trained(
+    _figure(
         "gosi_distributions", "gosi distributions", "selectivity", "selectivity_distributions",
         options="distributions", table=f"{AGGREGATE}/tuning.csv",
     ),
-    _trained(
+    _figure(
         "osi_distributions", "osi distributions", "selectivity", "selectivity_distributions",
         options="distributions", table=f"{AGGREGATE}/tuning.csv",
     ),
-    _trained(
+    _figure(
         "selectivity_by_depth", "selectivity by depth", "selectivity", "selectivity_by_depth",
         options="checkpoint", table=f"{AGGREGATE}/selectivity_summary.csv",
     ),
-    _trained(
+    _figure(
         "selectivity_over_training", "selectivity over training", "selectivity", "selectivity_over_training",
-        table=f"{AGGREGATE}/selectivity_summary.csv",
+        needs=TRAINING, table=f"{AGGREGATE}/selectivity_summary.csv",
     ),
-    _trained(
+    _figure(
         "selectivity_vs_accuracy", "selectivity vs accuracy", "selectivity", "selectivity_vs_accuracy",
-        table=f"{AGGREGATE}/selectivity_summary.csv",
+        needs=TRAINING, table=f"{AGGREGATE}/selectivity_summary.csv",
     ),
-    _trained(
-        "half_ablation", "half ablation", "causal", "half_ablation",
+    _figure(
+        "half_ablation", "half ablation", "causal", "half_ablation", needs=TEST_IMAGES,
         table=f"{AGGREGATE}/half_ablation.csv",
     ),
-    _trained(
-        "cumulative_ablation", "cumulative ablation", "causal", "cumulative_ablation",
+    _figure(
+        "cumulative_ablation", "cumulative ablation", "causal", "cumulative_ablation", needs=TEST_IMAGES,
         table=f"{AGGREGATE}/cumulative_ablation.csv",
     ),
-    _trained(
-        "shift_invariance", "shift invariance", "causal", "shift_invariance",
+    _figure(
+        "shift_invariance", "shift invariance", "causal", "shift_invariance", needs=TEST_IMAGES,
         table=f"{AGGREGATE}/shift_invariance.csv",
     ),
     FigureEntry(
         "depth_profiles", "across", "claims by relative depth", CATEGORIES["claims"], "depth_profiles",
         {"table": f"{AGGREGATE}/depth_profiles.csv"},
     ),
-    _vgg16("stimuli", "grating stimuli", "stimuli", options="stimuli"),
-    _vgg16(
-        "example_tuning_curves", "example tuning curves", "example_tuning_curves",
-        table="results/vgg16/tuning.csv", curves="results/vgg16/tuning_curves.npz",
-    ),
-    _vgg16(
-        "gosi_distributions", "gosi distributions", "selectivity_distributions",
-        options="distributions", table="results/vgg16/tuning.csv",
-    ),
-    _vgg16(
-        "osi_distributions", "osi distributions", "selectivity_distributions",
-        options="distributions", table="results/vgg16/tuning.csv",
-    ),
-    _vgg16(
-        "selectivity_by_depth", "selectivity by depth", "selectivity_by_depth",
-        options="checkpoint", table="results/vgg16/selectivity_summary.csv",
-    ),
-    _vgg16(
-        "half_ablation", "half ablation", "vgg16_causal", scope="vgg16_causal",
-        table="results/vgg16/half_ablation.csv",
-    ),
-    _vgg16(
-        "shift_invariance", "shift invariance", "vgg16_causal", scope="vgg16_causal",
-        table="results/vgg16/shift_invariance.csv",
-    ),
-    _external("stimuli", "grating stimuli", "stimuli", options="stimuli"),
-    _external(
-        "example_tuning_curves", "example tuning curves", "example_tuning_curves",
-        table=f"{EXTERNAL}/tuning.csv", curves=f"{EXTERNAL}/tuning_curves.npz",
-    ),
-    _external(
-        "gosi_distributions", "gosi distributions", "selectivity_distributions",
-        options="distributions", table=f"{EXTERNAL}/tuning.csv",
-    ),
-    _external(
-        "selectivity_by_depth", "selectivity by depth", "selectivity_by_depth",
-        options="checkpoint", table=f"{EXTERNAL}/selectivity_summary.csv",
-    ),
-    _external(
-        "half_ablation", "half ablation", "external_causal", scope="external_causal",
-        table=f"{EXTERNAL}/half_ablation.csv",
-    ),
-    _external(
-        "shift_invariance", "shift invariance", "external_causal", scope="external_causal",
-        table=f"{EXTERNAL}/shift_invariance.csv",
-    ),
 )  # fmt: skip
-
-VGG16_MODEL = "vgg16_imagenet"
 
 
 def figure_names() -> list[str]:
@@ -178,21 +143,26 @@ def figure_names() -> list[str]:
     return list(dict.fromkeys(entry.figure for entry in FIGURE_TABLE))
 
 
-def figures_of(scope: str) -> list[str]:
-    return [entry.figure for entry in FIGURE_TABLE if entry.scope == scope]
+def figures_of(scope: str, trained: bool = True, has_test_images: bool = True) -> list[str]:
+    """The figures of a scope; for "model", those a trained/given model with(out) test images gets."""
+    if scope == "across":
+        return [entry.figure for entry in FIGURE_TABLE if entry.scope == "across"]
+    return [entry.figure for entry in FIGURE_TABLE if entry.drawn_for(trained, has_test_images)]
 
 
-def figure_entry(model: str, figure: str, trained_models: list[str], external_models=()) -> FigureEntry:
-    """The table row of ``figure`` for ``model``; ValueError if that model has no such figure."""
-    if model in trained_models:
-        scopes: tuple[str, ...] = ("trained",)
-    elif model == ACROSS_ARCHITECTURES:
-        scopes = ("across",)
-    elif model in external_models:
-        scopes = ("external", "external_causal")
-    else:
-        scopes = ("vgg16", "vgg16_causal") if model == VGG16_MODEL else ()
+def figure_entry(model: str, figure: str, trained_models, given_models=()) -> FigureEntry:
+    """The table row of ``figure`` for ``model``; ValueError if that model has no such figure.
+
+    ``given_models`` maps each given network's name to whether it has test images.
+    """
+    given_models = dict(given_models)
     for entry in FIGURE_TABLE:
-        if entry.figure == figure and entry.scope in scopes:
+        if entry.figure != figure:
+            continue
+        if model == ACROSS_ARCHITECTURES and entry.scope == "across":
+            return entry
+        if model in trained_models and entry.drawn_for(True, True):
+            return entry
+        if model in given_models and entry.drawn_for(False, given_models[model]):
             return entry
     raise ValueError(f"there is no figure {figure!r} for model {model!r}; figures are {figure_names()}")

@@ -69,12 +69,14 @@ def _training_curves(inputs, model, options, pdf_path, png_path) -> None:
 
 
 def _example_tuning_curves(inputs, model, options, pdf_path, png_path) -> None:
+    """One network's curves at one checkpoint (options: the checkpoint's file name)."""
+    from selectivity.tuning.analysis import curves_of_checkpoint, rows_of_checkpoint
+
     with np.load(inputs["curves"]) as blob:
         arrays = {key: blob[key] for key in blob.files}
-    orientations = arrays.pop("orientations_deg")
-    arrays.pop("periods_px", None)
-    tuning = read_model_rows(inputs["table"], model)
-    plots.plot_example_tuning_curves(arrays, tuning, orientations, pdf_path, png_path)
+    curves = curves_of_checkpoint(arrays, options["checkpoint"])
+    tuning = rows_of_checkpoint(read_model_rows(inputs["table"], model), options["checkpoint"])
+    plots.plot_example_tuning_curves(curves, tuning, arrays["orientations_deg"], pdf_path, png_path)
 
 
 def _selectivity_distributions(value: str) -> Callable:

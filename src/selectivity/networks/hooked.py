@@ -357,15 +357,3 @@ def load_external_network(spec: ExternalNetworkSpec, device: torch.device | str 
     except ExternalNetworkError as error:
         raise ExternalNetworkError(f"{spec.key}.layers: {error}") from None
     return network
-
-
-def external_identifiers(name: str, dataset: str | None) -> dict[str, Any]:
-    """Identifier columns of a user network's tables: one network, given weights, no training epoch."""
-    return {
-        "model": name,
-        "dataset": dataset or "none",
-        "label_corruption": 0.0,
-        "seed": 0,
-        "checkpoint": "published",
-        "epoch": None,
-    }

@@ -31,13 +31,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torchvision
 from torch import nn
-from torchvision import transforms
 from torchvision.models import VGG16_Weights
-from tqdm.auto import tqdm
 
 from selectivity.networks.architectures import VGG16_LAYERS
 from selectivity.networks.loaded import LoadedNetwork
@@ -53,12 +50,9 @@ PUBLISHED_WEIGHTS = VGG16_Weights.IMAGENET1K_V1
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 VGG16_INPUT_SIZE = 224
-IMAGENET_RESIZE_SIZE = 256  # shorter side before the centre crop of VGG16_INPUT_SIZE
-IMAGENET_NUM_CLASSES = 1000
 
 # Parameter keys of a torchvision VGG state_dict (features.N / classifier.N), as opposed to stages.N / head.
 _TORCHVISION_KEY = re.compile(r"^(features\.\d+|classifier\.\d+)\.(weight|bias)$")
-_WORDNET_ID = re.compile(r"^n\d{8}$")
 
 
 class VGG16WeightsError(ValueError):
@@ -290,98 +284,3 @@ def load_vgg16(
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=device).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=device).view(3, 1, 1)
     return LoadedNetwork(model=model, input_mean=mean, epoch=None, info=info, input_std=std)
-
-
-def imagenet_eval_transform(image_size: int = VGG16_INPUT_SIZE) -> transforms.Compose:
-    """torchvision's evaluation transform without normalisation: PIL image -> float (3, S, S) in [0, 1].
-
-    The shorter side is resized to ``image_size * 256 / 224`` (256 for 224) with antialiased
-    bilinear interpolation, then the centre ``image_size`` square is cropped.
-    """
-    if image_size < 1:
-        raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
-    resize_size = round(image_size * IMAGENET_RESIZE_SIZE / VGG16_INPUT_SIZE)
-    return transforms.Compose(
-        [
-            transforms.Resize(
-                resize_size, interpolation=transforms.InterpolationMode.BILINEAR, antialias=True
-            ),
-            transforms.CenterCrop(image_size),
-            transforms.ToTensor(),
-        ]
-    )
-
-
-def load_imagefolder_images(
-    folder: str | os.PathLike,
-    n_images: int,
-    seed: int,
-    image_size: int = VGG16_INPUT_SIZE,
-    *,
-    progress: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded random subset of an ImageFolder-layout image set: images (N, 3, S, S) in [0, 1], labels int64.
-
-    Labels index the class folders in sorted order, which for the 1000 ImageNet WordNet-id
-    folders is the class order of torchvision's weights. All images are returned, in
-    folder order, when ``n_images`` is at least their number; a subset is drawn without
-    replacement with ``numpy.random.default_rng(seed)`` and kept in folder order.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist or is not a directory")
-    if n_images < 1:
-        raise ValueError(f"n_images must be at least 1, got {n_images}")
-    transform = imagenet_eval_transform(image_size)
-    try:
-        dataset = torchvision.datasets.ImageFolder(folder, transform=transform, allow_empty=True)
-    except FileNotFoundError as error:  # no class subfolders at all
-        raise FileNotFoundError(
-            f"{str(folder)!r} is not in ImageFolder layout (one subfolder of images per class): {error}"
-        ) from error
-    _warn_about_class_folders(folder, dataset.classes)
-    total = len(dataset)
-    if total == 0:
-        raise FileNotFoundError(f"no images in the class folders of {str(folder)!r}")
-    if n_images >= total:
-        indices = np.arange(total)
-    else:
-        indices = np.sort(np.random.default_rng(seed).choice(total, size=n_images, replace=False))
-    logger.info("loading %d of %d images from %s at %d px", len(indices), total, folder, image_size)
-    images = torch.empty(len(indices), 3, image_size, image_size)
-    labels = torch.empty(len(indices), dtype=torch.int64)
-    for row, index in enumerate(tqdm(indices, desc="images", unit="image", disable=not progress)):
-        images[row], labels[row] = dataset[int(index)]
-    return images, labels
-
-
-def _warn_about_class_folders(folder: Path, classes: list[str]) -> None:
-    """Labels only match torchvision's ImageNet class indices with all 1000 WordNet-id folders."""
-    if len(classes) != IMAGENET_NUM_CLASSES:
-        logger.warning(
-            "%s has %d class folders, not %d: labels index these folders in sorted order and are ImageNet "
-            "class indices only if all %d WordNet-id folders are present (empty ones are allowed)",
-            folder, len(classes), IMAGENET_NUM_CLASSES, IMAGENET_NUM_CLASSES,
-        )  # fmt: skip
-    not_wordnet = [c for c in classes if not _WORDNET_ID.match(c)]
-    if not_wordnet:
-        logger.warning(
-            "%s: class folders %s are not WordNet ids (n########), so labels may not be ImageNet classes",
-            folder, not_wordnet[:5],
-        )  # fmt: skip
-
-
-def vgg16_identifiers() -> dict[str, Any]:
-    """Identifier columns of VGG16 tables: one published network, no training epoch.
-
-    ``checkpoint`` is ``"published"`` (see :data:`selectivity.tuning.summaries.PUBLISHED_CHECKPOINT`)
-    and ``epoch`` is empty; seed 0 stands for the single published network.
-    """
-    return {
-        "model": MODEL_NAME,
-        "dataset": "imagenet",
-        "label_corruption": 0.0,
-        "seed": 0,
-        "checkpoint": "published",
-        "epoch": None,
-    }

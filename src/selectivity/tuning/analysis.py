@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from selectivity.networks.checkpoints import LoadedNetwork
+from selectivity.networks.loaded import LoadedNetwork
 from selectivity.tuning.stimuli import GratingStimuli, grating_stimuli
 
 log = logging.getLogger(__name__)
@@ -398,3 +398,39 @@ def analyse_tuning(
     curves["orientations_deg"] = stimuli.orientations_deg
     curves["periods_px"] = stimuli.periods_px
     return TuningResult(table, curves)
+
+
+#: Arrays of a curves file that label the axes, shared by every checkpoint.
+CURVE_AXES = ("orientations_deg", "periods_px")
+
+
+def checkpoint_curves(checkpoint_name: str, curves: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One checkpoint's curves (:attr:`TuningResult.curves`) keyed for a network's curves file:
+    ``"<checkpoint>/<layer>"`` per layer, plus the axis arrays under their own names."""
+    return {
+        (key if key in CURVE_AXES else f"{checkpoint_name}/{key}"): value for key, value in curves.items()
+    }
+
+
+def curves_of_checkpoint(arrays: dict[str, np.ndarray], checkpoint_name: str) -> dict[str, np.ndarray]:
+    """The layer -> curves of one checkpoint from a network's curves file (see :func:`checkpoint_curves`)."""
+    prefix = f"{checkpoint_name}/"
+    layers = {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
+    if not layers:
+        checkpoints = sorted({key.split("/")[0] for key in arrays if "/" in key})
+        raise ValueError(f"the curves file has no checkpoint {checkpoint_name!r}; it has {checkpoints}")
+    return layers
+
+
+def rows_of_checkpoint(table: pd.DataFrame, checkpoint_name: str) -> pd.DataFrame:
+    """A network's tuning rows of one checkpoint file: ``epoch<E>``, ``best`` or a given network's
+    ``weights`` (whose rows say checkpoint "published")."""
+    if checkpoint_name == "best":
+        rows = table[table["checkpoint"] == "best"]
+    elif checkpoint_name.startswith("epoch") and checkpoint_name[5:].isdigit():
+        rows = table[(table["checkpoint"] == "epoch") & (table["epoch"] == int(checkpoint_name[5:]))]
+    else:
+        rows = table[table["checkpoint"] == "published"]
+    if rows.empty:
+        raise ValueError(f"the tuning table has no rows of checkpoint {checkpoint_name!r}")
+    return rows

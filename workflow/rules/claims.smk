@@ -1,4 +1,8 @@
-# Stage 5: every network's tables combined, selectivity vs generalization, the claims.
+# Stage 5, claims: every network's tables combined, selectivity against generalization, the
+# verdicts on the claims, the claims across architectures, and the run's provenance.
+
+
+include: "claims_inputs.smk"
 
 
 rule collect_table:
@@ -9,7 +13,7 @@ rule collect_table:
     log:
         "logs/aggregate/collect_{table}.log",
     wildcard_constraints:
-        table="|".join(["tuning", *COLLECTED_TABLES]),
+        table=alternatives(COLLECTED_TABLES),
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -65,6 +69,7 @@ rule correlate_selectivity_with_accuracy:
         method_version=method_version("aggregate"),
         causal_checkpoint=config["causal"]["checkpoint"],
         confidence=config["claims"]["confidence"],
+        models=TRAINED_MODELS,
     script:
         "../scripts/correlate_selectivity_with_accuracy.py"
 

@@ -1,0 +1,86 @@
+"""One function loads any network for the analyses, and names it in their tables.
+
+The analyses never ask where a network comes from: :func:`load_network` takes the network's
+description (:attr:`selectivity.networks.catalogue.AnalysedNetwork.description`, a rule param)
+and its weights file, and returns a :class:`~selectivity.networks.loaded.LoadedNetwork` plus the
+identifier columns of the tables made from it:
+
+* a trained network: a checkpoint of this workflow (self-describing: architecture, input mean,
+  epoch; :func:`selectivity.networks.checkpoints.load_checkpoint`);
+* the built-in published VGG16 (:mod:`selectivity.networks.published`), staged so that ablation
+  sweeps reuse the upstream layers;
+* any other given network: a user's ``nn.Module`` (a torchvision name or an importable
+  constructor) with a state-dict file, read and ablated through forward hooks
+  (:mod:`selectivity.networks.hooked`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import torch
+
+from selectivity.networks.catalogue import GIVEN_CHECKPOINT, VGG16_CONSTRUCTOR
+from selectivity.networks.loaded import LoadedNetwork
+
+#: The ``checkpoint`` column of a given network's tables (``epoch`` is empty).
+GIVEN_CHECKPOINT_COLUMN = "published"
+
+
+def load_network(
+    description: Mapping[str, Any],
+    weights: str | os.PathLike | None,
+    checkpoint_name: str,
+    device: torch.device | str = "cpu",
+) -> tuple[LoadedNetwork, dict[str, Any]]:
+    """The network ready for analysis (eval mode, on ``device``) and its identifier columns.
+
+    ``weights`` is the checkpoint file of a trained network, the weights file of a given one,
+    or None for the built-in VGG16's named weights (``description["weights"]``).
+    ``checkpoint_name`` is ``epoch<E>`` or ``best`` for a trained network and
+    :data:`~selectivity.networks.catalogue.GIVEN_CHECKPOINT` for a given one.
+    """
+    origin = description.get("origin")
+    if origin == "trained":
+        from selectivity.networks.checkpoints import checkpoint_identifiers, load_checkpoint
+
+        if weights is None:
+            raise ValueError("a trained network is loaded from its checkpoint file; none was given")
+        network = load_checkpoint(weights, device)
+        return network, checkpoint_identifiers(network, checkpoint_name)
+    if origin != "given":
+        raise ValueError(f"a network's origin is 'trained' or 'given', not {origin!r}")
+    if checkpoint_name != GIVEN_CHECKPOINT:
+        raise ValueError(f"a given network has one checkpoint, {GIVEN_CHECKPOINT!r}, not {checkpoint_name!r}")
+    return _load_given(description, weights, device), given_identifiers(description)
+
+
+def _load_given(description: Mapping[str, Any], weights, device) -> LoadedNetwork:
+    if description["constructor"] == VGG16_CONSTRUCTOR:
+        from selectivity.networks.published import load_vgg16
+
+        return load_vgg16(weights if weights is not None else description["weights"], device)
+    from selectivity.networks.hooked import ExternalNetworkSpec, load_external_network
+
+    if weights is None:
+        raise ValueError(f"{description['name']}: a user's network needs a weights file")
+    spec = ExternalNetworkSpec.from_config(description["name"], {**description, "weights": str(weights)})
+    return load_external_network(spec, device)
+
+
+def given_identifiers(description: Mapping[str, Any]) -> dict[str, Any]:
+    """Identifier columns of a given network's tables.
+
+    ``model`` is the network's name, ``dataset`` its evaluation images' name ("none" without
+    any), ``label_corruption`` 0 (nothing corrupted here), ``seed`` the index of its weights
+    file (0 for one file), ``checkpoint`` "published" and ``epoch`` empty: no training history.
+    """
+    return {
+        "model": description["name"],
+        "dataset": description["dataset"],
+        "label_corruption": 0.0,
+        "seed": int(description["index"]),
+        "checkpoint": GIVEN_CHECKPOINT_COLUMN,
+        "epoch": None,
+    }

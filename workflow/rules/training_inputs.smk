@@ -1,0 +1,48 @@
+# The input functions and settings of the training stage (training.smk).
+from selectivity.config import saved_epochs, training_groups, training_settings
+from selectivity.networks.catalogue import checkpoint_path
+
+SAVED_EPOCHS = saved_epochs(config["training"])
+
+
+def network_dir(network):
+    return f"results/networks/{network.path}"
+
+
+def training_outputs(group):
+    """Per-network files of a training group, structured for the script and flat for Snakemake."""
+    structured = [
+        {
+            "checkpoints": {epoch: checkpoint_path(n.path, f"epoch{epoch}") for epoch in SAVED_EPOCHS},
+            "best_checkpoint": checkpoint_path(n.path, "best"),
+            "metrics": f"{network_dir(n)}/metrics.csv",
+        }
+        for n in group.networks
+    ]
+    flat = [
+        path
+        for outputs in structured
+        for path in [*outputs["checkpoints"].values(), outputs["best_checkpoint"], outputs["metrics"]]
+    ]
+    return structured, flat
+
+
+def training_params(group):
+    """What a training job computes: its networks, their settings, the training method version."""
+    return {
+        "networks": [
+            {"model": n.model, "dataset": n.dataset, "label_corruption": n.label_corruption, "seed": n.seed}
+            for n in group.networks
+        ],
+        "settings": training_settings(config["training"]),
+        "method_version": method_version("training"),
+    }
+
+
+def training_runtime(wildcards, attempt):
+    """Minutes for a training job: generous for a GPU, growing with each retry (SLURM)."""
+    return 60 + config["training"]["epochs"] * 2 * attempt
+
+
+def training_memory(wildcards, attempt):
+    return (4000 + 1000 * config["training"]["group_size"]) * attempt
