@@ -521,7 +521,7 @@ def test_the_paper_scale_dag_has_the_jobs_the_config_implies(tmp_path, override)
         assert len(plan.outputs_of(rule)) == count * len(causal_networks(config)), rule
     # PDF and PNG of each model's figures, and of the figures across all models
     n_figures = len(models) * len(figures_of("model")) + len(figures_of("across"))
-    assert len(plan.outputs_of("plot_figure")) == 2 * n_figures
+    assert len(plan.outputs_of("plot_")) == 2 * n_figures
     assert len(plan.outputs_of("collect_table")) == COLLECTED_TABLES
     assert {
         "prepare_dataset",

@@ -78,7 +78,7 @@ def test_vgg16_is_a_given_network_planned_only_when_enabled(tmp_path):
         ("shift_invariance", "shift_invariance.csv"),
     ]:
         assert f"results/causal/{VGG16_WITH_IMAGES}/{output}" in with_images.outputs_of(rule), rule
-    figures = {Path(path).name for path in with_images.outputs_of("plot_figure") if "vgg16_imagenet" in path}
+    figures = {Path(path).name for path in with_images.outputs_of("plot_") if "vgg16_imagenet" in path}
     assert {"half_ablation.png", "shift_invariance.png", "cumulative_ablation.png"} <= figures
     assert "training_curves.png" not in figures and "claims.png" not in figures
 

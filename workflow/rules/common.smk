@@ -20,7 +20,7 @@ from selectivity.config import (
     gpus_per_network_job,
 )
 from selectivity.networks.catalogue import analysed_networks, folder_sets, models_of
-from selectivity.figures.catalogue import ACROSS_ARCHITECTURES, figure_names
+from selectivity.figures.catalogue import ACROSS_ARCHITECTURES
 from selectivity.versions import method_version
 
 # The SLURM plugin's partition file (profiles/slurm/partitions.yaml: GPU jobs to the GPU
@@ -59,7 +59,6 @@ wildcard_constraints:
     dataset=r"cifar10|synthetic",
     network=alternatives(ANALYSED),
     model=alternatives([*TRAINED_MODELS, ACROSS_ARCHITECTURES, *GIVEN_MODELS]),
-    figure=alternatives(figure_names()),
 
 
 DATASET = config["dataset"]["name"]

@@ -1,12 +1,31 @@
 # The input functions and settings of the figures stage (figures.smk).
-from selectivity.figures.catalogue import CATEGORIES, figure_entry, figures_of
+from selectivity.figures.catalogue import (
+    CATEGORIES,
+    FIGURE_GROUPS,
+    FIGURE_TABLE,
+    figure_entry,
+    figures_in_group,
+    groups_of,
+)
 
 # Given networks by name -> whether they have test images (and so the causal figures).
 GIVEN_WITH_TEST_IMAGES = {group.model: group.has_causal_tests for group in MODELS if group.origin == "given"}
 
 
-def figure_of(wildcards):
-    return figure_entry(wildcards.model, wildcards.figure, TRAINED_MODELS, GIVEN_WITH_TEST_IMAGES)
+def group_models(group):
+    """The models a figure group is drawn for (the {model} values of its rule)."""
+    if group == "across":
+        return [ACROSS_ARCHITECTURES]
+    return [
+        models.model
+        for models in MODELS
+        if group
+        in groups_of(models.origin == "trained", models.has_causal_tests or models.origin == "trained")
+    ]
+
+
+def entry_of(model, figure):
+    return figure_entry(model, figure, TRAINED_MODELS, GIVEN_WITH_TEST_IMAGES)
 
 
 def example_network(model):
@@ -14,67 +33,103 @@ def example_network(model):
     return next(network for network in ANALYSED.values() if network.model == model)
 
 
-def figure_inputs(wildcards):
-    """The files a figure reads (selectivity.figures.catalogue), with its placeholders filled in."""
-    entry = figure_of(wildcards)
-    fields = {"model": wildcards.model}
-    if wildcards.model != ACROSS_ARCHITECTURES:
-        fields["example_network"] = example_network(wildcards.model).path
-    return {name: pattern.format(**fields) for name, pattern in entry.inputs.items()}
+def figure_files(group):
+    """The files each figure of a group reads (selectivity.figures.catalogue), per model: a
+    function of the {model} wildcard giving {figure: {name: path}}."""
+
+    def files(wildcards):
+        fields = {"model": wildcards.model}
+        if wildcards.model != ACROSS_ARCHITECTURES:
+            fields["example_network"] = example_network(wildcards.model).path
+        return {
+            figure: {
+                name: pattern.format(**fields)
+                for name, pattern in entry_of(wildcards.model, figure).inputs.items()
+            }
+            for figure in figures_in_group(group)
+        }
+
+    return files
 
 
-def figure_options(wildcards):
+def figure_group_inputs(group):
+    """Every file a group's figures read, once each (Snakemake inputs)."""
+    files = figure_files(group)
+
+    def inputs(wildcards):
+        return sorted({path for paths in files(wildcards).values() for path in paths.values()})
+
+    return inputs
+
+
+def figure_options(model, figure):
     """The config-derived settings a figure's drawing gets (its entry's ``options`` kind)."""
-    entry = figure_of(wildcards)
-    kind = entry.options
+    kind = entry_of(model, figure).options
     if kind == "none":
         return {}
+    network = example_network(model)
     if kind == "example":
-        network = example_network(wildcards.model)
         return {"checkpoint": network.causal_checkpoint}
-    image_size = example_network(wildcards.model).input_size
     tuning = config["tuning"]
     if kind == "stimuli":
         return {
-            "image_size": image_size,
+            "image_size": network.input_size,
             **{key: tuning[key] for key in ("orientations", "phases", "spatial_frequencies")},
         }
-    # trained networks: the causal tests' checkpoint; given networks have one, taken for any choice
-    tuning_checkpoint = config["causal"]["checkpoint"] if wildcards.model in TRAINED_MODELS else "final"
+    # trained networks: the causal tests' checkpoint; a given network has one, taken for any choice
+    tuning_checkpoint = config["causal"]["checkpoint"] if model in TRAINED_MODELS else "final"
     if kind == "distributions":
         return {"checkpoint": tuning_checkpoint, "selectivity_threshold": tuning["selectivity_threshold"]}
     return {"checkpoint": tuning_checkpoint}
 
 
-def figure_category(wildcards, **_):
-    if wildcards.model in GIVEN_WITH_TEST_IMAGES:
-        return CATEGORIES["given"]
-    return figure_of(wildcards).category
+def figure_group_options(group):
+    def options(wildcards):
+        return {figure: figure_options(wildcards.model, figure) for figure in figures_in_group(group)}
+
+    return options
 
 
-def figure_labels(wildcards, **_):
-    return {"model": wildcards.model, "figure": figure_of(wildcards).label}
+def figure_category(figure):
+    """A figure's report category: its own, or that of given networks for a given network's."""
+
+    def category(wildcards, **_):
+        if wildcards.model in GIVEN_WITH_TEST_IMAGES:
+            return CATEGORIES["given"]
+        return entry_of(wildcards.model, figure).category
+
+    return category
 
 
-def figure_caption(wildcards):
-    """The figure's caption (workflow/report/figures/<caption>.rst), rendered with the config."""
-    import jinja2
-    from types import SimpleNamespace
+def figure_labels(figure):
+    def labels(wildcards, **_):
+        return {"model": wildcards.model, "figure": entry_of(wildcards.model, figure).label}
 
-    caption = Path(workflow.basedir) / "workflow/report/figures" / f"{figure_of(wildcards).caption}.rst"
-    network = None if wildcards.model == ACROSS_ARCHITECTURES else example_network(wildcards.model)
-    return jinja2.Template(caption.read_text()).render(
-        snakemake=SimpleNamespace(config=config, wildcards=wildcards), network=network
-    )
+    return labels
+
+
+def figure_outputs(group):
+    """PDF and PNG of each figure of a group; the PNGs go into the report with their captions."""
+    outputs = {}
+    for figure in figures_in_group(group):
+        caption = next(
+            entry.caption for entry in FIGURE_TABLE if entry.figure == figure and entry.group == group
+        )
+        outputs[f"{figure}_pdf"] = f"results/figures/{{model}}/{figure}.pdf"
+        outputs[f"{figure}_png"] = report(
+            f"results/figures/{{model}}/{figure}.png",
+            caption=f"../report/figures/{caption}.rst",
+            category=figure_category(figure),
+            subcategory="{model}",
+            labels=figure_labels(figure),
+        )
+    return outputs
 
 
 def figure_targets():
-    targets = []
-    for group in MODELS:
-        trained = group.origin == "trained"
-        for figure in figures_of("model", trained, group.has_causal_tests or trained):
-            targets.append(f"results/figures/{group.model}/{figure}.png")
-    targets += expand(
-        "results/figures/{model}/{figure}.png", model=ACROSS_ARCHITECTURES, figure=figures_of("across")
-    )
-    return targets
+    return [
+        f"results/figures/{model}/{figure}.png"
+        for group in FIGURE_GROUPS
+        for model in group_models(group)
+        for figure in figures_in_group(group)
+    ]

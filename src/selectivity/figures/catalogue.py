@@ -1,10 +1,10 @@
-"""The study's figures: the one table that says which figures exist, what each reads, and
-where it goes in the report.
+"""The study's figures: the one table that says which figures exist, what each reads, what a
+model needs to have it, and where it goes in the report.
 
-The workflow's single figure rule (``plot_figure`` in workflow/rules/figures.smk) takes
-every figure from here: its inputs, caption file and report category; the drawing itself
-is :func:`selectivity.figures.drawing.draw_figure`. Adding a figure means adding a row here, a
-drawing function there and a caption file in workflow/report/figures/.
+The workflow's figure rules (``plot_<group>_figures`` in workflow/rules/figures.smk, one per
+:data:`FIGURE_GROUPS` entry) take every figure from here: its inputs, caption file and report
+category; the drawing itself is :func:`selectivity.figures.drawing.draw_figure`. Adding a figure
+means adding a row here, a drawing function there and a caption file in workflow/report/figures/.
 
 Torch- and matplotlib-free on purpose: the Snakemake controller imports it.
 """
@@ -66,6 +66,15 @@ class FigureEntry:
         unknown = set(self.needs) - set(NEEDS)
         if unknown:
             raise ValueError(f"{self.figure}: needs {sorted(unknown)} are not among {NEEDS}")
+
+    @property
+    def group(self) -> str:
+        """The figure group: figures drawn by one job per model (the figures rule of that group)."""
+        if self.scope == "across":
+            return "across"
+        if "training" in self.needs:
+            return "training"
+        return "causal" if "test_images" in self.needs else "tuning"
 
     def drawn_for(self, trained: bool, has_test_images: bool) -> bool:
         """Whether a model (trained or given, with or without test images) gets this figure."""
@@ -141,6 +150,27 @@ FIGURE_TABLE: tuple[FigureEntry, ...] = (
 def figure_names() -> list[str]:
     """Every figure name, once each, in table order."""
     return list(dict.fromkeys(entry.figure for entry in FIGURE_TABLE))
+
+
+#: Figures drawn together, by one job per model (one process: one start-up for several figures):
+#: "tuning" for every model, "training" for trained models, "causal" for models with test
+#: images, "across" once for all trained models.
+FIGURE_GROUPS = ("tuning", "training", "causal", "across")
+
+
+def figures_in_group(group: str) -> list[str]:
+    if group not in FIGURE_GROUPS:
+        raise ValueError(f"figure group must be one of {FIGURE_GROUPS}, got {group!r}")
+    return [entry.figure for entry in FIGURE_TABLE if entry.group == group]
+
+
+def groups_of(trained: bool, has_test_images: bool) -> list[str]:
+    """The figure groups a model gets (trained or given, with or without test images)."""
+    return [
+        group
+        for group in FIGURE_GROUPS[:-1]
+        if any(entry.drawn_for(trained, has_test_images) for entry in FIGURE_TABLE if entry.group == group)
+    ]
 
 
 def figures_of(scope: str, trained: bool = True, has_test_images: bool = True) -> list[str]:
