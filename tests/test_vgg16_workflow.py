@@ -62,7 +62,7 @@ def test_branch_is_planned_only_when_enabled(tmp_path):
 def test_tuning_ablation_and_invariance_run_with_random_weights(tmp_path):
     folder = fake_imagenet_folder(tmp_path / "imagenet_val")
     config = demo_with(
-        tuning={"orientations": 4, "phases": 1, "spatial_frequencies": 2},
+        tuning={"orientations": 4, "phases": 1, "spatial_frequencies": 2, "features": ["orientation"]},
         causal={
             "ablation": {"random_draws": 1},
             "invariance": {"shifts": [2], "directions": ["horizontal"], "random_draws": 1},
