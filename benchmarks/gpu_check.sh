@@ -38,5 +38,7 @@ vgg = load_vgg16("random", "cuda")
 start = time.perf_counter()
 result = analyse_tuning(vgg, TuningSettings(batch_size=128), dict(ids, model="vgg16_imagenet", checkpoint="published"))
 torch.cuda.synchronize()
-print(f"VGG16 tuning, 20 layers, 2736 stimuli at 224 px: {time.perf_counter() - start:.1f} s, {len(result.table)} rows")
+print(f"VGG16 tuning, 20 layers, 2736 gratings + 432 colour gratings at 224 px: {time.perf_counter() - start:.1f} s, {len(result.table)} rows")
 PY
+echo "== tuning of one cnn7 checkpoint: orientation only vs all four low-level features"
+timeout 120 python benchmarks/tuning_features.py --device cuda --repeats 5 2>&1 | tail -8 | tee "$out/tuning_features.txt"

@@ -129,6 +129,26 @@ BAD_CONFIGS = [
         "tuning.spatial_frequencies: 25 spatial frequencies exceed the Nyquist limit of 32-px inputs",
     ),
     (
+        "tuning features without orientation",
+        {"tuning": {"features": ["colour", "phase"]}},
+        "tuning.features: ['colour', 'phase'] lacks orientation",
+    ),
+    (
+        "an unknown tuning feature",
+        {"tuning": {"features": ["orientation", "texture"]}},
+        "tuning.features[1]: 'texture' is not allowed",
+    ),
+    (
+        "too few phases for the phase feature",
+        {"tuning": {"phases": 2}},
+        "tuning.phases: 2 is too few for the phase feature; F1/F0 needs at least 4",
+    ),
+    (
+        "a feature threshold outside the index's range",
+        {"tuning": {"colour_selectivity_threshold": 1.5}},
+        "tuning.colour_selectivity_threshold: 1.5",
+    ),
+    (
         "shifts as large as the image",
         {"causal": {"invariance": {"shifts": [1, 32]}}},
         "causal.invariance.shifts: [32] px are not smaller than half the 32-px image",

@@ -146,7 +146,7 @@ def test_tuning_of_a_hooked_network_matches_the_responses_by_hand(tmp_path):
     with torch.no_grad():
         by_hand = module[:5](network.prepare_inputs(images)).mean(dim=(2, 3))
     torch.testing.assert_close(measure_responses(network, images, ["4"], batch_size=7)["4"], by_hand)
-    settings = TuningSettings(orientations=4, phases=2, spatial_frequencies=2, batch_size=16)
+    settings = TuningSettings(orientations=4, phases=4, spatial_frequencies=2, batch_size=16)
     table = analyse_tuning(
         network, settings, given_identifiers({"name": "small", "dataset": "none", "index": 0})
     ).table

@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from selectivity.tuning.stimuli import grating_stimuli, grating_wavenumbers, spatial_frequency_count
+from selectivity.tuning.stimuli import (
+    COLOUR_DIRECTIONS,
+    COLOUR_MODULATION,
+    colour_grating_stimuli,
+    colour_orientation_indices,
+    colour_spatial_frequency_indices,
+    grating_stimuli,
+    grating_wavenumbers,
+    spatial_frequency_count,
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +125,81 @@ def test_empty_axes_are_rejected():
         grating_stimuli(32, orientations=0)
     with pytest.raises(ValueError, match="spatial_frequencies"):
         grating_stimuli(32, spatial_frequencies=0)
+
+
+# --- the colour set (docs/method.md §3.7) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def colour32(gratings32):
+    return colour_grating_stimuli(gratings32)
+
+
+def test_colour_directions_are_orthonormal_with_one_achromatic_axis():
+    directions = np.stack(list(COLOUR_DIRECTIONS.values()))
+    np.testing.assert_allclose(directions @ directions.T, np.eye(3), atol=1e-15)
+    np.testing.assert_allclose(COLOUR_DIRECTIONS["achromatic"], np.full(3, 1 / np.sqrt(3)))
+    # the chromatic axes sum to zero over R, G, B: no drive to a unit that weighs the channels equally
+    assert COLOUR_DIRECTIONS["red_green"].sum() == pytest.approx(0, abs=1e-15)
+    assert COLOUR_DIRECTIONS["blue_yellow"].sum() == pytest.approx(0, abs=1e-15)
+    assert COLOUR_MODULATION == pytest.approx(np.sqrt(6) / 4)  # blue-yellow's B swing reaches +-0.5
+
+
+def test_colour_subgrid_is_octave_sfs_and_every_second_orientation():
+    np.testing.assert_array_equal(colour_spatial_frequency_indices(9), [0, 1, 3, 7])
+    np.testing.assert_array_equal(colour_spatial_frequency_indices(57), [0, 1, 3, 7, 15, 31])
+    np.testing.assert_array_equal(colour_spatial_frequency_indices(8), [0, 1, 3, 7])
+    np.testing.assert_array_equal(colour_spatial_frequency_indices(1), [0])
+    np.testing.assert_array_equal(colour_orientation_indices(12), [0, 2, 4, 6, 8, 10])
+    np.testing.assert_array_equal(colour_orientation_indices(4), [0, 2])
+
+
+def test_32px_colour_set_has_the_specified_axes(colour32, gratings32):
+    assert colour32.images.shape == (3, 4, 6, 4, 3, 32, 32)
+    assert colour32.images.dtype == torch.float32
+    assert colour32.grid_shape == (3, 4, 6, 4)
+    assert colour32.flat_images().shape == (288, 3, 32, 32)
+    assert colour32.colours == ("achromatic", "red_green", "blue_yellow")
+    np.testing.assert_allclose(colour32.orientations_deg, np.arange(0, 180, 30))
+    np.testing.assert_allclose(colour32.periods_px, 40 / np.array([1, 2, 4, 8]))
+    np.testing.assert_allclose(colour32.phases_deg, gratings32.phases_deg)
+    flat = colour32.flat_images()
+    for c, s, o, p in [(0, 0, 0, 1), (1, 2, 5, 3), (2, 3, 1, 0)]:  # phase fastest, then ori, SF, colour
+        assert torch.equal(flat[((c * 4 + s) * 6 + o) * 4 + p], colour32.images[c, s, o, p])
+
+
+def test_colour_gratings_modulate_the_achromatic_profile_along_each_direction(colour32, gratings32):
+    for c, direction in enumerate(COLOUR_DIRECTIONS.values()):
+        for s, sf in enumerate([0, 1, 3, 7]):
+            for o, orientation in enumerate([0, 2, 4, 6, 8, 10]):
+                profile = (
+                    2 * gratings32.images[sf, orientation, :, 0].double() - 1
+                )  # (phase, H, W), in [-1, 1]
+                expected = (
+                    0.5
+                    + COLOUR_MODULATION * torch.from_numpy(direction)[None, :, None, None] * profile[:, None]
+                )
+                torch.testing.assert_close(colour32.images[c, s, o].double(), expected, atol=1e-6, rtol=0)
+    images = colour32.images
+    assert images.min() >= 0 and images.max() <= 1
+    assert images[2, ..., 2, :, :].min() == pytest.approx(0, abs=1e-6)  # blue-yellow's B uses the gamut
+    assert images[2, ..., 2, :, :].max() == pytest.approx(1, abs=1e-6)
+
+
+def test_chromatic_gratings_keep_the_channel_mean_and_all_have_one_modulation_length(colour32):
+    images = colour32.images.double()
+    channel_mean = images.mean(dim=4)  # (colour, sf, ori, phase, H, W)
+    torch.testing.assert_close(channel_mean[1:], torch.full_like(channel_mean[1:], 0.5), atol=1e-6, rtol=0)
+    # at a crest of the phase-0 grating (the centre pixel) every direction is COLOUR_MODULATION from grey
+    lengths = (images[:, :, :, 0, :, 16, 16] - 0.5).norm(dim=-1)
+    torch.testing.assert_close(lengths, torch.full_like(lengths, COLOUR_MODULATION), atol=1e-6, rtol=0)
+    achromatic = images[0]
+    assert torch.equal(achromatic[..., 0, :, :], achromatic[..., 1, :, :])
+
+
+def test_224px_colour_set_and_non_rgb_inputs():
+    gratings = grating_stimuli(224, orientations=2, phases=1)
+    colour = colour_grating_stimuli(gratings)
+    assert colour.grid_shape == (3, 6, 1, 1)
+    with pytest.raises(ValueError, match="RGB inputs .3 channels., got 1 channel"):
+        colour_grating_stimuli(gratings, channels=1)

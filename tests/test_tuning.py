@@ -10,6 +10,7 @@ from torch import nn
 
 from selectivity.networks.loaded import LoadedNetwork
 from selectivity.data.dataset import images_to_tensor, mean_image
+from selectivity.tuning.features import FEATURES, tuning_feature_columns
 from selectivity.networks.models import AnalysableNetwork, Stage, build_model
 from selectivity.tuning.stimuli import grating_stimuli, grating_wavenumbers
 from selectivity.tuning.analysis import (
@@ -368,7 +369,7 @@ def cnn7_network():
 def test_analyse_tuning_table_and_curves(cnn7_network):
     result = analyse_tuning(cnn7_network, TuningSettings(), IDENTIFIERS)
     table = result.table
-    assert list(table.columns) == list(IDENTIFIERS) + list(TUNING_COLUMNS)
+    assert list(table.columns) == list(IDENTIFIERS) + list(TUNING_COLUMNS) + tuning_feature_columns(FEATURES)
     assert (table[list(IDENTIFIERS)] == pd.Series(IDENTIFIERS)).all().all()
     units = {"conv1": 32, "conv2": 32, "conv3": 64, "conv4": 64, "conv5": 128, "conv6": 128, "fc1": 512}
     counts = table.groupby(["layer", "stimulus_set"]).size()

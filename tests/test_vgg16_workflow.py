@@ -86,7 +86,7 @@ def test_vgg16_is_a_given_network_planned_only_when_enabled(tmp_path):
 def test_tuning_ablation_and_invariance_run_with_random_weights(tmp_path):
     folder = fake_imagenet_folder(tmp_path / "imagenet_val")
     config = tiny_with(
-        tuning={"orientations": 4, "phases": 1, "spatial_frequencies": 2},
+        tuning={"orientations": 4, "phases": 1, "spatial_frequencies": 2, "features": ["orientation"]},
         causal={
             "ablation": {"random_draws": 1, "cumulative_fractions": [0.0, 0.5, 1.0]},
             "invariance": {"shifts": [2], "directions": ["horizontal"], "random_draws": 1, "test_images": 50},

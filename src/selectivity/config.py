@@ -25,6 +25,7 @@ from selectivity.networks.architectures import (
     LayerRoles,
     trainable_layer_units,
 )
+from selectivity.tuning.features import THRESHOLD_SETTINGS, check_feature_settings
 from selectivity.tuning.stimuli import max_spatial_frequencies
 from selectivity.causal.unit_counts import units_to_ablate
 
@@ -469,6 +470,13 @@ def _check_tuning(config: Mapping[str, Any]) -> None:
             f"tuning.orientations: {tuning['orientations']} is odd; the OSI compares each unit's preferred "
             "orientation with the one 90 degrees away, which needs an even number of orientations"
         )
+    thresholds = {feature: tuning[key] for feature, key in THRESHOLD_SETTINGS.items()}
+    try:  # the same check TuningSettings makes, so the job could not fail on it later
+        check_feature_settings(
+            tuning["features"], tuning["phases"], tuning["spatial_frequencies"], thresholds
+        )
+    except ValueError as error:
+        raise ConfigError(f"tuning.{error}") from None
     requested = tuning["spatial_frequencies"]
     if requested is None:
         return

@@ -28,7 +28,8 @@ import selectivity
 METHOD_VERSIONS: dict[str, int] = {
     "data": 1,
     "training": 1,
-    "tuning": 1,
+    # 2: spatial-frequency, colour and phase columns (tuning.features); orientation columns unchanged.
+    "tuning": 2,
     # 2: matched-random ablation condition; ablation losses clip probabilities at 1e-7.
     "causal": 2,
     # 2: t / order-statistic / Fisher intervals instead of bootstraps; dead units counted.

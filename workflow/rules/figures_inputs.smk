@@ -8,6 +8,9 @@ from selectivity.figures.catalogue import (
     groups_of,
 )
 
+# Caption files of the figures (relative to the rule files), one per figure entry.
+CAPTIONS = "../report/figures"
+
 # Given networks by name -> whether they have test images (and so the causal figures).
 GIVEN_WITH_TEST_IMAGES = {group.model: group.has_causal_tests for group in MODELS if group.origin == "given"}
 
@@ -118,7 +121,7 @@ def figure_outputs(group):
         outputs[f"{figure}_pdf"] = f"results/figures/{{model}}/{figure}.pdf"
         outputs[f"{figure}_png"] = report(
             f"results/figures/{{model}}/{figure}.png",
-            caption=f"../report/figures/{caption}.rst",
+            caption=f"{CAPTIONS}/{caption}.rst",
             category=figure_category(figure),
             subcategory="{model}",
             labels=figure_labels(figure),

@@ -11,6 +11,9 @@ Pipeline, per analysed layer:
 4. Indices on that curve, no baseline subtraction [A]: OSI and gOSI; a unit that never
    responds (all responses exactly 0) is *dead* and gets OSI = gOSI = 0.
 5. Null control: the same analysis after :func:`shuffle_stimulus_labels`.
+6. The other low-level features of ``settings.features`` (docs/method.md §3.5-§3.9): more
+   columns of the same table, from the same pass plus the colour set
+   (:mod:`selectivity.tuning.features`), each with its own shuffled control.
 
 Ties (argmax over equal values) resolve to the first index: the lowest SF and the
 smallest orientation, as ``numpy.argmax`` does in the author's code.
@@ -28,7 +31,17 @@ import torch
 from tqdm.auto import tqdm
 
 from selectivity.networks.loaded import LoadedNetwork
-from selectivity.tuning.stimuli import GratingStimuli, grating_stimuli
+from selectivity.tuning.features import (
+    DEFAULT_THRESHOLDS,
+    FEATURE_INDEX_COLUMNS,
+    FEATURE_SELECTIVE_COLUMNS,
+    FEATURES,
+    check_feature_settings,
+    feature_columns,
+    shuffled_feature_columns,
+    tuning_feature_columns,
+)
+from selectivity.tuning.stimuli import GratingStimuli, colour_grating_stimuli, grating_stimuli
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +72,10 @@ class TuningSettings:
     True permutes each unit's responses on its own [D]; False uses one permutation for all
     units, which is what the author's code does by permuting the stimulus images [A]. Both
     give every unit the same chance distribution.
+
+    ``features`` (docs/method.md §3.5-§3.9) adds the indices of spatial frequency, colour
+    and phase to the table; orientation is always measured. Each has its own threshold
+    for "selective" (``selectivity_threshold`` is gOSI's).
     """
 
     orientations: int = 12
@@ -68,6 +85,10 @@ class TuningSettings:
     shuffle_seed: int = 0
     batch_size: int = 256
     shuffle_independent_units: bool = True
+    features: tuple[str, ...] = FEATURES
+    spatial_frequency_selectivity_threshold: float = DEFAULT_THRESHOLDS["spatial_frequency"]
+    colour_selectivity_threshold: float = DEFAULT_THRESHOLDS["colour"]
+    phase_modulation_threshold: float = DEFAULT_THRESHOLDS["phase"]
 
     def __post_init__(self):
         if self.orientations < 2 or self.orientations % 2:
@@ -84,6 +105,18 @@ class TuningSettings:
             raise ValueError(f"selectivity_threshold must be in [0, 1), got {self.selectivity_threshold}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not isinstance(self.features, str):  # a config list becomes a (hashable) tuple
+            object.__setattr__(self, "features", tuple(self.features))
+        check_feature_settings(self.features, self.phases, self.spatial_frequencies, self.feature_thresholds)
+
+    @property
+    def feature_thresholds(self) -> dict[str, float]:
+        """Threshold for "selective" per feature besides orientation."""
+        return {
+            "spatial_frequency": self.spatial_frequency_selectivity_threshold,
+            "colour": self.colour_selectivity_threshold,
+            "phase": self.phase_modulation_threshold,
+        }
 
 
 @dataclass
@@ -112,6 +145,27 @@ def measure_responses(
     bounded by ``batch_size`` whatever the number of stimuli. The model runs in eval
     mode (its previous mode is restored) and stops after the deepest requested layer.
     """
+    return measure_readouts(network, images, layers, batch_size, ("mean",), progress)["mean"]
+
+
+#: How a layer's response map becomes one value per unit: the spatial mean [A], or the
+#: value at the centre position of the map (the phase index, docs/method.md §3.8) [D].
+READOUTS = ("mean", "centre")
+
+
+def measure_readouts(
+    network: LoadedNetwork,
+    images: torch.Tensor,
+    layers: Sequence[str],
+    batch_size: int,
+    readouts: Sequence[str] = ("mean",),
+    progress: bool = False,
+    description: str = "grating responses",
+) -> dict[str, dict[str, torch.Tensor]]:
+    """:func:`measure_responses` read out in several ways from one pass: readout -> layer -> (N, units)."""
+    unknown = [readout for readout in readouts if readout not in READOUTS]
+    if unknown or not readouts:
+        raise ValueError(f"readouts must be some of {READOUTS}, got {list(readouts)}")
     model = network.model
     layers = list(layers)
     if not layers:
@@ -128,24 +182,30 @@ def measure_responses(
     deepest = max(layers, key=model.layer_index)  # also rejects unknown layer names
     kinds = {layer: model.stage(layer).kind for layer in layers}
 
-    collected: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+    read = {"mean": _unit_responses, "centre": _centre_responses}
+    collected = {readout: {layer: [] for layer in layers} for readout in readouts}
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
             for start in tqdm(
                 range(0, len(images), batch_size),
-                desc="grating responses",
+                desc=description,
                 unit="batch",
                 disable=not progress,
             ):
                 batch = images[start : start + batch_size].to(network.device, torch.float32)
                 run = model.run(network.prepare_inputs(batch), record_responses=layers, stop_after=deepest)
-                for layer in layers:
-                    collected[layer].append(_unit_responses(run.responses[layer], kinds[layer]).float().cpu())
+                for readout in readouts:
+                    for layer in layers:
+                        values = read[readout](run.responses[layer], kinds[layer])
+                        collected[readout][layer].append(values.float().cpu())
     finally:
         model.train(was_training)
-    return {layer: torch.cat(parts) for layer, parts in collected.items()}
+    return {
+        readout: {layer: torch.cat(parts) for layer, parts in by_layer.items()}
+        for readout, by_layer in collected.items()
+    }
 
 
 def _unit_responses(response: torch.Tensor, kind: str) -> torch.Tensor:
@@ -159,8 +219,28 @@ def _unit_responses(response: torch.Tensor, kind: str) -> torch.Tensor:
     return response.mean(dim=(2, 3))
 
 
+def _centre_responses(response: torch.Tensor, kind: str) -> torch.Tensor:
+    """(batch, units): the value at the centre position (H//2, W//2) of a square conv/pool map,
+    the value itself for fc; NaN for maps that are not square (token sequences, read as
+    (tokens, 1) maps, have no centre position)."""
+    if kind == "fc":
+        return response.flatten(1)
+    if response.dim() != 4:
+        raise ValueError(
+            f"a {kind} layer should give (batch, channels, H, W) maps, got {tuple(response.shape)}"
+        )
+    height, width = response.shape[-2:]
+    if height != width:
+        return torch.full(response.shape[:2], float("nan"), dtype=response.dtype, device=response.device)
+    return response[:, :, height // 2, width // 2]
+
+
 def tuning_responses(responses_flat: torch.Tensor | np.ndarray, stimuli: GratingStimuli) -> np.ndarray:
-    """(N stimuli, units) responses in ``stimuli.flat_images()`` order -> (units, n_sf, n_ori, n_phase)."""
+    """(N stimuli, units) responses in ``stimuli.flat_images()`` order -> (units, n_sf, n_ori, n_phase).
+
+    Works for any stimulus set with ``grid_shape`` and ``flat_images``: the colour set gives
+    (units, n_colour, n_sf, n_ori, n_phase).
+    """
     if isinstance(responses_flat, torch.Tensor):
         responses_flat = responses_flat.detach().cpu().numpy()
     responses_flat = np.asarray(responses_flat)
@@ -348,10 +428,14 @@ def analyse_tuning(
     ``identifiers`` (model, dataset, label_corruption, seed, epoch, checkpoint) become the
     table's first columns. The shuffle of layer ``i`` is seeded by
     ``(settings.shuffle_seed, i)``, so every layer gets its own reproducible permutation.
+    The columns of ``settings.features`` follow :data:`TUNING_COLUMNS`; the colour set is
+    shown after the gratings, in batches of its own, so the grating responses are the same
+    whichever features are measured.
     """
     model = network.model
     layers = list(model.layer_names if layers is None else layers)
-    clashing = set(identifiers) & set(TUNING_COLUMNS)
+    features = settings.features
+    clashing = set(identifiers) & (set(TUNING_COLUMNS) | set(tuning_feature_columns(FEATURES)))
     if clashing:
         raise ValueError(f"identifier columns {sorted(clashing)} clash with tuning columns")
     stimuli = grating_stimuli(
@@ -367,7 +451,31 @@ def analyse_tuning(
         n_phase,
         ", ".join(layers),
     )
-    flat_responses = measure_responses(network, stimuli.flat_images(), layers, settings.batch_size, progress)
+    readouts = ("mean", "centre") if "phase" in features else ("mean",)
+    grating_readouts = measure_readouts(
+        network, stimuli.flat_images(), layers, settings.batch_size, readouts, progress
+    )
+    flat_responses, flat_centre = grating_readouts["mean"], grating_readouts.get("centre", {})
+    colour, flat_colour = None, {}
+    if "colour" in features:
+        # Every network built here takes RGB; one that declares another channel count has no colour.
+        channels = getattr(model, "input_channels", 3)
+        if channels == 3:
+            colour = colour_grating_stimuli(stimuli)
+            log.info("colour set: %d gratings (%s)", len(colour.flat_images()), ", ".join(colour.colours))
+            flat_colour = measure_readouts(
+                network,
+                colour.flat_images(),
+                layers,
+                settings.batch_size,
+                ("mean",),
+                progress,
+                "colour grating responses",
+            )["mean"]
+        else:
+            log.warning(
+                "%s takes %d input channel(s): no colour set, colour columns empty", model.name, channels
+            )
 
     tables, curves = [], {}
     for layer in layers:
@@ -380,6 +488,28 @@ def analyse_tuning(
             responses, stimuli, layer, layer_index, settings.selectivity_threshold, "gratings"
         )
         null = tuning_table(shuffled, stimuli, layer, layer_index, settings.selectivity_threshold, "shuffled")
+        feature_responses = {
+            "grating_responses": responses,
+            "phases_deg": stimuli.phases_deg,
+            "centre_responses": (
+                tuning_responses(flat_centre.pop(layer), stimuli) if layer in flat_centre else None
+            ),
+            "colour_responses": (
+                tuning_responses(flat_colour.pop(layer), colour) if layer in flat_colour else None
+            ),
+        }
+        thresholds = settings.feature_thresholds
+        real_features = feature_columns(features, thresholds, **feature_responses)
+        null_features = shuffled_feature_columns(
+            features,
+            thresholds,
+            seed=settings.shuffle_seed,
+            layer_index=layer_index,
+            independent_units=settings.shuffle_independent_units,
+            **feature_responses,
+        )
+        for column in real_features:  # appended after TUNING_COLUMNS, which stay as they were
+            real[column], null[column] = real_features[column], null_features[column]
         tables += [real, null]
         curves[layer] = phase_max_responses(responses).astype(np.float32)
         log.info(
@@ -392,6 +522,17 @@ def analyse_tuning(
             real["gosi"].mean(),
             null["gosi"].mean(),
         )
+        for feature in (feature for feature in features if feature != "orientation"):
+            column = FEATURE_INDEX_COLUMNS[feature]
+            log.info(
+                "%s: mean %s %.3f (shuffled %.3f), %d/%d selective",
+                layer,
+                column,
+                real[column].mean(),
+                null[column].mean(),
+                int(real[FEATURE_SELECTIVE_COLUMNS[feature]].sum()),
+                len(real),
+            )
     table = pd.concat(tables, ignore_index=True)
     for position, (name, value) in enumerate(identifiers.items()):
         table.insert(position, name, value)

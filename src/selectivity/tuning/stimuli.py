@@ -15,6 +15,10 @@ x axis with rows growing downwards: at 0 deg the grating varies along columns on
 
 The training mean image is subtracted later, by ``LoadedNetwork.prepare_inputs``, exactly
 as for every other input.
+
+The colour set (:func:`colour_grating_stimuli`, docs/method.md §3.7) takes the same spatial
+profiles on a sub-grid of spatial frequencies and orientations and modulates them along three
+orthonormal RGB directions at one common amplitude around mid-grey [D].
 """
 
 from __future__ import annotations
@@ -129,6 +133,92 @@ def grating_stimuli(
         phases_deg=phases_deg,
         wavenumbers=wavenumbers,
         periods_px=2 * np.pi / wavenumbers,
+    )
+
+
+#: The colour set's RGB directions (docs/method.md §3.7), orthonormal: the achromatic axis and
+#: the two axes orthogonal to it, red-green (R - G) and blue-yellow ((R + G)/2 - B, + = yellow).
+COLOUR_DIRECTIONS: dict[str, np.ndarray] = {
+    "achromatic": np.array([1.0, 1.0, 1.0]) / np.sqrt(3),
+    "red_green": np.array([1.0, -1.0, 0.0]) / np.sqrt(2),
+    "blue_yellow": np.array([1.0, 1.0, -2.0]) / np.sqrt(6),
+}
+#: Length of every colour grating's RGB modulation vector: the largest that keeps all three
+#: directions inside [0, 1] around mid-grey (blue-yellow's B channel reaches 0 and 1).
+COLOUR_MODULATION = 0.5 / max(np.abs(direction).max() for direction in COLOUR_DIRECTIONS.values())
+
+
+def colour_spatial_frequency_indices(spatial_frequencies: int) -> np.ndarray:
+    """SF indices of the colour set: the octave-spaced ones, s + 1 = 1, 2, 4, 8, ... [D]."""
+    if spatial_frequencies < 1:
+        raise ValueError(f"spatial_frequencies must be at least 1, got {spatial_frequencies}")
+    return 2 ** np.arange(int(np.log2(spatial_frequencies)) + 1) - 1
+
+
+def colour_orientation_indices(orientations: int) -> np.ndarray:
+    """Orientation indices of the colour set: every second orientation (0, 30, ... deg of 12) [D]."""
+    if orientations < 1:
+        raise ValueError(f"orientations must be at least 1, got {orientations}")
+    return np.arange(0, orientations, 2)
+
+
+@dataclass
+class ColourGratingStimuli:
+    """The colour set indexed by (colour direction, spatial frequency, orientation, phase).
+
+    ``images`` is float32 (n_colour, n_sf, n_ori, n_phase, 3, H, W) in [0, 1];
+    ``spatial_frequency_indices`` and ``orientation_indices`` say which SFs and orientations
+    of the achromatic set (:class:`GratingStimuli`) the sub-grid holds; every phase is kept.
+    """
+
+    images: torch.Tensor
+    colours: tuple[str, ...]
+    directions: np.ndarray
+    spatial_frequency_indices: np.ndarray
+    orientation_indices: np.ndarray
+    orientations_deg: np.ndarray
+    phases_deg: np.ndarray
+    periods_px: np.ndarray
+
+    @property
+    def grid_shape(self) -> tuple[int, int, int, int]:
+        """(n_colour, n_sf, n_ori, n_phase): the stimulus axes, in the order of :meth:`flat_images`."""
+        return tuple(self.images.shape[:4])
+
+    def flat_images(self) -> torch.Tensor:
+        """All colour gratings as (N, 3, H, W): phase fastest, then orientation, SF, colour."""
+        return self.images.reshape(-1, *self.images.shape[4:])
+
+
+def colour_grating_stimuli(gratings: GratingStimuli, channels: int = 3) -> ColourGratingStimuli:
+    """The colour set of docs/method.md §3.7, built from the achromatic set's own profiles.
+
+    Each achromatic grating x in [0, 1] of the sub-grid becomes ``u = 2x - 1`` in [-1, 1] and,
+    for each direction d of :data:`COLOUR_DIRECTIONS`, the RGB image
+    ``0.5 + COLOUR_MODULATION * d * u``: the same spatial pattern, the same modulation length
+    in RGB space for every direction. Only RGB inputs have colour: ``channels`` must be 3.
+    """
+    import torch
+
+    if channels != 3:
+        raise ValueError(f"colour gratings need RGB inputs (3 channels), got {channels} channel(s)")
+    n_sf, n_ori, _ = gratings.grid_shape
+    sf_indices = colour_spatial_frequency_indices(n_sf)
+    orientation_indices = colour_orientation_indices(n_ori)
+    grey = gratings.images[sf_indices][:, orientation_indices][:, :, :, 0]  # (sf, ori, phase, H, W)
+    profile = 2 * grey - 1
+    directions = np.stack(list(COLOUR_DIRECTIONS.values()))
+    modulation = torch.from_numpy(COLOUR_MODULATION * directions).float()  # (colour, channel)
+    images = 0.5 + modulation[:, None, None, None, :, None, None] * profile[None, :, :, :, None]
+    return ColourGratingStimuli(
+        images=images.clamp_(0, 1),  # the clamp only removes rounding beyond the gamut
+        colours=tuple(COLOUR_DIRECTIONS),
+        directions=directions,
+        spatial_frequency_indices=sf_indices,
+        orientation_indices=orientation_indices,
+        orientations_deg=gratings.orientations_deg[orientation_indices],
+        phases_deg=gratings.phases_deg,
+        periods_px=gratings.periods_px[sf_indices],
     )
 
 
