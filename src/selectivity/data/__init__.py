@@ -9,3 +9,20 @@ Modules: :mod:`.dataset` (the canonical arrays, split, digests, test images),
 :mod:`.cifar10`, :mod:`.synthetic`, :mod:`.build` (choosing between them),
 :mod:`.augmentation`.
 """
+
+# The stage's public API: what the data and training rule scripts import. Their text decides
+# whether Snakemake reruns their jobs (its code trigger), so it stays put when modules move.
+from selectivity.data.build import build_dataset  # noqa: E402,F401
+from selectivity.data.dataset import (  # noqa: E402,F401
+    Dataset,
+    DatasetError,
+    Split,
+    dataset_digest,
+    load_dataset,
+    load_split,
+    load_test_images,
+    save_dataset,
+    save_split,
+    save_test_set,
+    stratified_split,
+)
