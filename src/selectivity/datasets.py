@@ -6,4 +6,6 @@ line would rebuild the dataset and, in a dry run, plan every network's training 
 function lives in :mod:`selectivity.data.build`.
 """
 
-from selectivity.data.build import build_dataset  # noqa: F401
+from selectivity.data.build import build_dataset
+
+__all__ = ["build_dataset"]

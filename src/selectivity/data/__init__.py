@@ -12,8 +12,8 @@ Modules: :mod:`.dataset` (the canonical arrays, split, digests, test images),
 
 # The stage's public API: what the data and training rule scripts import. Their text decides
 # whether Snakemake reruns their jobs (its code trigger), so it stays put when modules move.
-from selectivity.data.build import build_dataset  # noqa: E402,F401
-from selectivity.data.dataset import (  # noqa: E402,F401
+from selectivity.data.build import build_dataset  # noqa: E402
+from selectivity.data.dataset import (  # noqa: E402
     Dataset,
     DatasetError,
     Split,
@@ -26,3 +26,18 @@ from selectivity.data.dataset import (  # noqa: E402,F401
     save_test_set,
     stratified_split,
 )
+
+__all__ = [
+    "Dataset",
+    "DatasetError",
+    "Split",
+    "build_dataset",
+    "dataset_digest",
+    "load_dataset",
+    "load_split",
+    "load_test_images",
+    "save_dataset",
+    "save_split",
+    "save_test_set",
+    "stratified_split",
+]
