@@ -254,6 +254,7 @@ def all_targets():
     targets = [
         "results/claims.csv",
         "results/claims.html",
+        "results/aggregate/networks_needed.csv",
         "results/provenance.html",
         "results/aggregate/selectivity_summary.csv",
         "results/aggregate/correlations_across_epochs.csv",
