@@ -6,7 +6,8 @@ from scipy import stats as scipy_stats
 from selectivity.claims.table import CLAIM_COLUMNS, CLAIM_IDS, VERDICT_RULES, ClaimSettings
 from selectivity.claims.evaluation import evaluate_claims, headline_claims
 from selectivity.claims.report import claims_html
-from selectivity.statistics import fisher_interval, mean_interval, median_interval
+from selectivity.claims.power import sign_test_detectable_shift
+from selectivity.statistics import fisher_interval, mean_interval, median_confidence_bounds
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "fc1")
 LOWER, HIGHER = ("conv1", "conv2"), ("conv5", "conv6", "fc1")
@@ -130,15 +131,19 @@ def test_c1_supported_with_hand_computed_tests_and_corrupted_networks_ignored():
     table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
     higher = np.array([0.3 + 0.02 * s for s in range(5)])
     excess = test_row(table, "C1", "gratings_minus_shuffled", "higher")
-    assert excess["effect_size"] == pytest.approx((higher - 0.05).mean())
-    assert_interval(excess, mean_interval(higher - 0.05)[1:])
-    assert excess["p_value"] == pytest.approx(1 / 32)  # every network positive: the exact sign-flip minimum
+    assert excess["effect_size"] == pytest.approx(np.median(higher - 0.05))
+    assert_interval(excess, (0.25, 0.33))  # 5 networks: the one-sided 95% bounds are min and max
+    assert excess["ci_coverage"] == pytest.approx(1 - 2 / 32)
+    assert excess["p_value"] == pytest.approx(1 / 32)  # every network positive: the exact sign-test minimum
+    # the mean and its t interval are described beside the median, not used to decide
+    assert excess["mean"] == pytest.approx((higher - 0.05).mean())
+    assert (excess["mean_ci_low"], excess["mean_ci_high"]) == pytest.approx(mean_interval(higher - 0.05)[1:])
     beyond_untrained = test_row(table, "C1", "trained_minus_untrained", "lower")
     assert beyond_untrained["effect_size"] == pytest.approx(np.mean([0.5 + 0.02 * s for s in range(5)]))
     result = claim_row(table, "C1")
     assert result["test"] == "claim" and result["verdict"] == "supported"
     assert result["n_networks"] == 5 and result["n_seeds"] == 5
-    assert result["effect_size"] == pytest.approx((higher - 0.1).mean())  # the weakest test
+    assert result["effect_size"] == pytest.approx(np.median(higher - 0.1))  # the weakest test
     assert "conv1" in excess["statistic"] or "conv5" in excess["statistic"]
 
 
@@ -201,7 +206,7 @@ def test_c2_median_of_per_network_correlations_after_epoch_0():
     result = claim_row(table, "C2")
     assert result["test"] == "gosi_vs_accuracy"
     assert result["effect_size"] == pytest.approx(0.9)  # a median: no Fisher-z artefact from r = 1
-    assert_interval(result, median_interval(expected)[1:3])
+    assert_interval(result, median_confidence_bounds(expected)[1:3])
     assert result["p_value"] == pytest.approx(1 / 32)  # sign test, all five positive
     assert result["n_networks"] == 5 and result["verdict"] == "supported"
     assert "after epoch 0" in result["statistic"] and "5-5 saved epochs" in result["statistic"]
@@ -350,12 +355,12 @@ def test_c4_tests_every_control_per_layer_and_pooled():
     top_minus_matched = np.array([0.1 + 0.1 * s for s in range(5)])  # matched mean 0.4
     for layer in ("pooled", "conv1", "conv2"):
         row = test_row(table, "C4", "top_minus_matched", layer)
-        assert row["effect_size"] == pytest.approx(top_minus_matched.mean())
-        assert_interval(row, mean_interval(top_minus_matched)[1:])
+        assert row["effect_size"] == pytest.approx(np.median(top_minus_matched))
+        assert_interval(row, (0.1, 0.5))
         assert test_row(table, "C4", "claim", layer)["verdict"] == "supported"
     result = claim_row(table, "C4")
     assert result["layer"] == "pooled" and result["verdict"] == "supported" and result["n_networks"] == 5
-    assert result["effect_size"] == pytest.approx(top_minus_matched.mean())  # the weakest control
+    assert result["effect_size"] == pytest.approx(np.median(top_minus_matched))  # the weakest control
 
 
 def test_c4_per_layer_verdicts_when_layers_disagree():
@@ -397,10 +402,10 @@ def test_c6_supported_only_when_shown_within_the_margin():
     table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS)
     result = claim_row(table, "C6")
     differences = np.array([-0.01 - 0.02 * s for s in range(5)])
-    assert result["effect_size"] == pytest.approx(differences.mean())
-    assert_interval(result, mean_interval(differences)[1:])
+    assert result["effect_size"] == pytest.approx(np.median(differences))
+    assert_interval(result, (differences.min(), differences.max()))
     assert result["ci_high"] < SETTINGS.equivalence_margin and result["verdict"] == "supported"
-    assert result["p_value"] == pytest.approx(1 / 32)  # every network below the margin: sign-flip minimum
+    assert result["p_value"] == pytest.approx(1 / 32)  # every network below the margin: sign-test minimum
     assert test_row(table, "C6", "gosi_top_minus_random", "all")["effect_size"] == pytest.approx(0.29)
 
 
@@ -484,8 +489,8 @@ def test_c5_supported_with_hand_computed_effect():
     claims = evaluate_claims(EMPTY, EMPTY, table, SETTINGS)
     random_minus_top = np.array([0.2 + 0.02 * s for s in range(5)])
     row = test_row(claims, "C5", "random_minus_top", "conv1")
-    assert row["effect_size"] == pytest.approx(random_minus_top.mean())
-    assert_interval(row, mean_interval(random_minus_top)[1:])
+    assert row["effect_size"] == pytest.approx(np.median(random_minus_top))
+    assert_interval(row, (random_minus_top.min(), random_minus_top.max()))
     result = claim_row(claims, "C5")
     assert result["n_networks"] == 5 and result["verdict"] == "supported"
     assert "conv4" not in row["statistic"]  # only the configured higher layers are measured
@@ -591,3 +596,120 @@ def test_a_single_network_gives_too_few_for_every_claim_and_no_error():
     assert list(headlines["claim"]) == list(CLAIM_IDS)
     assert set(headlines["verdict"]) <= {TOO_FEW, "inconclusive"}
     assert (headlines["n_networks"] <= 1).all()
+
+
+# ---------------------------------------------------------------- how far from a decision (power)
+
+
+def test_each_row_says_what_it_could_detect_and_how_many_networks_its_effect_needs():
+    networks = [(0.0, s, {"gosi": (0.5 + 0.1 * s, 0.1, [0.2, 0.3, 0.4], [0.35, 0.45])}) for s in range(5)]
+    table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS)
+    row = test_row(table, "C4", "top_minus_matched", "pooled")
+    values = np.array([0.1 + 0.1 * s for s in range(5)])
+    sd = values.std(ddof=1)
+    # 5 networks: the sign test rejects only with all 5 on the claimed side, so 80% power needs
+    # P(value > 0) = 0.8 ** (1 / 5) under the normal model with the run's SD
+    assert row["detectable_effect"] == pytest.approx(sd * scipy_stats.norm.ppf(0.8 ** (1 / 5)))
+    assert row["detectable_effect"] == pytest.approx(sign_test_detectable_shift(5, 0.05) * sd)
+    # median 0.3 = 1.9 SDs: the fewest networks from which the sign test's power stays >= 0.8
+    p = scipy_stats.norm.cdf(0.3 / sd)
+    powers = {}
+    for n in range(1, 60):
+        critical = min(c for c in range(n + 2) if c > n or scipy_stats.binom.sf(c - 1, n, 0.5) <= 0.05)
+        powers[n] = scipy_stats.binom.sf(critical - 1, n, p)
+    expected = 1 + max(n for n, power in powers.items() if power < 0.8)
+    assert row["networks_needed"] == expected and row["n_levels"] == 1 and row["power_note"] == ""
+    assert "detectable at 80% power" in row["statistic"]
+    # the claim needs all three controls: the most networks any of them needs
+    claim = test_row(table, "C4", "claim", "pooled")
+    parts = table[(table.claim == "C4") & (table.layer == "pooled") & (table.test != "claim")]
+    assert claim["networks_needed"] == parts["networks_needed"].max()
+
+
+def test_a_row_whose_effect_points_against_the_claim_counts_networks_to_show_that():
+    points = trained_and_untrained(higher=lambda s: 0.3 - 0.01 * s, untrained=0.35)
+    table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
+    against = test_row(table, "C1", "trained_minus_untrained", "higher")
+    assert against["effect_size"] < 0 and np.isfinite(against["networks_needed"])
+    assert "points against the claim" in against["power_note"]
+    assert against["detectable_effect"] > 0  # what the claim's own direction would need
+    claim = claim_row(table, "C1")
+    assert claim["verdict"] == "not supported" and claim["networks_needed"] == against["networks_needed"]
+
+
+def test_too_few_networks_detect_nothing_and_say_why():
+    points = trained_and_untrained(seeds=range(4))
+    table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
+    row = test_row(table, "C1", "gratings_minus_shuffled", "lower")
+    assert np.isnan(row["detectable_effect"]) and "cannot reach level 0.05" in row["power_note"]
+    assert row["networks_needed"] >= 5
+
+
+def test_c6_is_about_most_networks_and_the_mean_is_shown_beside_it():
+    # four networks unaffected (below the margin), one hurt a lot: most networks are not harmed more
+    # than by a random half, though the mean is far above the margin
+    harm = [-0.05, -0.04, -0.06, -0.03, 3.0]
+    networks = [(0.0, s, {"class_selectivity": (0.3 + harm[s], 0.1, [0.3])}) for s in range(5)]
+    result = claim_row(evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS), "C6")
+    assert result["verdict"] == "inconclusive"  # 4 of 5 below the margin: p = 6/32, not enough
+    assert result["effect_size"] == pytest.approx(-0.04) and result["mean"] == pytest.approx(np.mean(harm))
+    assert result["p_value"] == pytest.approx(6 / 32)
+    harm = [-0.05, -0.04, -0.06, -0.03, -0.02, 3.0, -0.01, -0.07]  # 7 of 8 below: p = 9/256
+    networks = [(0.0, s, {"class_selectivity": (0.3 + harm[s], 0.1, [0.3])}) for s in range(8)]
+    result = claim_row(evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS), "C6")
+    assert result["verdict"] == "supported" and result["p_value"] == pytest.approx(9 / 256)
+    assert result["mean"] > SETTINGS.equivalence_margin and result["ci_high"] < SETTINGS.equivalence_margin
+    assert result["ci_high"] == pytest.approx(-0.01)  # 8 networks: the one-sided bounds are x(2) and x(7)
+    assert result["ci_coverage"] == pytest.approx(1 - 2 * 9 / 256)
+
+
+def test_c3_rows_count_levels_and_networks_needed_from_the_fisher_model():
+    from selectivity.claims.power import correlation_networks_needed
+
+    table = evaluate_claims(
+        summary_table(across_network_points(GOSI, ACCURACY_BY_LEVEL)), EMPTY, EMPTY, SETTINGS
+    )
+    across = test_row(table, "C3", "across_levels", "lower")
+    assert across["n_levels"] == 3
+    assert across["networks_needed"] == max(
+        5, correlation_networks_needed(across["effect_size"], 0.95, "spearman")
+    )
+    assert 0 < across["detectable_effect"] < 1
+
+
+def test_networks_needed_table_per_level(tmp_path):
+    from selectivity.claims.power import format_networks_needed, main, networks_needed_table
+
+    points = trained_and_untrained() + across_network_points(GOSI, ACCURACY_BY_LEVEL, seeds=range(5, 10))
+    table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
+    needed = networks_needed_table(table)
+    assert list(needed["claim"]) == list(CLAIM_IDS)
+    c3 = needed[needed["claim"] == "C3"].iloc[0]
+    assert c3["networks_needed_per_level"] == np.ceil(c3["networks_needed"] / c3["n_levels"])
+    text = format_networks_needed(needed)
+    assert len(text.splitlines()) == 1 + len(CLAIM_IDS) and "needed/level" in text
+    with pytest.raises(ValueError, match="rerun evaluate_claims"):
+        networks_needed_table(table.drop(columns=["networks_needed"]))
+    path = tmp_path / "claims.csv"
+    table.to_csv(path, index=False)
+    main([str(path)])  # the command of README "How many networks would decide"
+
+
+def test_claims_figure_marks_each_rows_detectable_effect_and_networks_needed(tmp_path):
+    from selectivity.claims.report import DETECTABLE_COLOUR, claims_figure, plot_claims
+
+    networks = [(0.0, s, {"gosi": (0.5 + 0.1 * s, 0.1, [0.2, 0.3], [0.35, 0.45])}) for s in range(5)]
+    table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS)
+    figure = claims_figure(table, model="cnn7")
+    c4 = figure.axes[CLAIM_IDS.index("C4")]
+    c4_rows = table[table["claim"] == "C4"]
+    ticks = [line for line in c4.get_lines() if line.get_marker() == "|"]
+    assert {line.get_color() for line in ticks} == {DETECTABLE_COLOUR}
+    assert sorted(line.get_xdata()[0] for line in ticks) == pytest.approx(
+        sorted(c4_rows["detectable_effect"])
+    )
+    texts = [text.get_text() for text in c4.texts]
+    assert texts == [f"{r.n_networks} \u2192 {r.networks_needed:g}" for r in c4_rows.itertuples()]
+    plot_claims(table, tmp_path / "claims.pdf", tmp_path / "claims.png", model="cnn7")
+    html = claims_html(table, SETTINGS)
+    assert "networks needed" in html and "detectable at 80% power" in html

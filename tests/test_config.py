@@ -179,6 +179,42 @@ BAD_CONFIGS = [
         "external_networks.mine.weights: 'no/such/weights.pt' is not a file",
     ),
     (
+        "more causal test images than the test set has",
+        {"causal": {"test_images": 601}},
+        "causal.test_images: 601 test images, but the test set of dataset.synthetic has 600; use at most 600",
+    ),
+    (
+        "more shift-invariance test images than the test set has",
+        {"causal": {"invariance": {"test_images": 700}}},
+        "causal.invariance.test_images: 700 test images, but the test set of dataset.synthetic has 600",
+    ),
+    (
+        "a batch larger than the training split",
+        {"training": {"batch_size": 3601}},
+        "training.batch_size: 3601 is larger than the training split of 3600 images (4000 training images of "
+        "dataset.synthetic minus dataset.validation_size 400); use at most 3600",
+    ),
+    (
+        "cumulative fractions in descending order",
+        {"causal": {"ablation": {"cumulative_fractions": [1.0, 0.5, 0.0]}}},
+        "causal.ablation.cumulative_fractions: [1.0, 0.5, 0.0] is not in strictly increasing order",
+    ),
+    (
+        "more causal test images than CIFAR-10's test set has",
+        {"dataset": {"name": "cifar10"}, "causal": {"test_images": 10001}},
+        "causal.test_images: 10001 test images, but the test set of CIFAR-10 has 10000",
+    ),
+    (
+        "a batch larger than CIFAR-10's training split",
+        {"dataset": {"name": "cifar10", "validation_size": 49990}, "training": {"batch_size": 32}},
+        "training.batch_size: 32 is larger than the training split of 10 images (50000 training images of CIFAR-10",
+    ),
+    (
+        "a validation split as large as CIFAR-10's training set",
+        {"dataset": {"name": "cifar10", "validation_size": 50000}},
+        "dataset.validation_size: 50000 must be smaller than the 50000 training images of CIFAR-10",
+    ),
+    (
         "local dataset without a path",
         {"dataset": {"name": "cifar10", "source": "local", "local_path": None}},
         "dataset.local_path: null",
@@ -211,6 +247,9 @@ THROUGH_SNAKEMAKE = (
     "not a number",
     "layer that the model lacks",
     "odd number of orientations",
+    "more causal test images than the test set has",
+    "a batch larger than the training split",
+    "cumulative fractions in descending order",
 )
 
 
@@ -315,3 +354,39 @@ def test_a_user_network_entry_gets_its_defaults_and_roles(tmp_path):
         ConfigError, match=r"external_networks\.mine\.input_size: 64, but test_images: dataset"
     ):
         validate_config(full_config({"external_networks": {"mine": {**entry, "input_size": 64}}}), SCHEMA)
+
+
+def test_the_sizes_of_a_local_npz_copy_come_from_its_headers(tmp_path):
+    """A local .npz (e.g. a CIFAR-10 subset): its array lengths are read without loading the images."""
+    import numpy as np
+
+    from selectivity.config import dataset_sizes, npz_array_lengths
+
+    path = tmp_path / "subset.npz"
+    images = np.zeros((120, 32, 32, 3), dtype=np.uint8)
+    np.savez_compressed(path, x_train=images, y_train=np.zeros(120), x_test=images[:50], y_test=np.zeros(50))
+    assert npz_array_lengths(path, ("y_train", "y_test")) == {"y_train": 120, "y_test": 50}
+    local = {"name": "cifar10", "source": "local", "local_path": str(path), "validation_size": 20}
+    sizes = dataset_sizes(local)
+    assert (sizes.train, sizes.test) == (120, 50)
+    config = full_config({"dataset": local, "causal": {"test_images": 60, "invariance": {"test_images": 50}}})
+    with pytest.raises(
+        ConfigError,
+        match=f"causal.test_images: 60 test images, but the test set of the local copy {path} has 50",
+    ):
+        validate_config(config, SCHEMA)
+    config = full_config({"dataset": local, "causal": {"test_images": 50, "invariance": {"test_images": 50}}})
+    config["training"]["batch_size"] = 101
+    with pytest.raises(
+        ConfigError, match="training.batch_size: 101 is larger than the training split of 100 images"
+    ):
+        validate_config(config, SCHEMA)
+    # an unreadable copy is left to the data rule, which names the file
+    assert dataset_sizes({**local, "local_path": str(tmp_path / "missing.npz")}) is None
+
+
+def test_the_real_cifar10_subset_is_sized_from_its_file(cifar10_subset_path):
+    from selectivity.config import dataset_sizes
+
+    sizes = dataset_sizes({"name": "cifar10", "source": "local", "local_path": str(cifar10_subset_path)})
+    assert (sizes.train, sizes.test) == (12_500, 5_000)

@@ -13,6 +13,7 @@ from selectivity.statistics import (
     mean_and_sem,
     mean_interval,
     mean_test,
+    median_confidence_bounds,
     median_interval,
     median_test,
     minimum_networks,
@@ -96,9 +97,48 @@ def test_median_interval_uses_order_statistics_with_their_exact_coverage():
 def test_sign_test_by_hand():
     assert sign_test_p_value([1, 2, 3, 4, 5]) == pytest.approx(1 / 32)
     assert sign_test_p_value([1, 2, 3, 4, -5]) == pytest.approx(6 / 32)
-    assert sign_test_p_value([1, 2, 0, 0]) == pytest.approx(1 / 4)  # zeros dropped
+    # values at the null count against the tested direction: 2 of 4 above 0
+    assert sign_test_p_value([1, 2, 0, 0]) == pytest.approx(11 / 16)
+    assert sign_test_p_value([1, 2, 0, 0], "less") == pytest.approx(1.0)
+    assert sign_test_p_value([0.5, 0.5, 0.5], null_value=0.5) == 1.0 and np.isnan(sign_test_p_value([]))
     result = median_test([0.9, 1.0, 0.8, 1.0, 0.9])
     assert result.estimate == 0.9 and result.p_greater == pytest.approx(1 / 32)
+    assert (result.ci_low, result.ci_high, result.coverage) == pytest.approx((0.8, 1.0, 1 - 2 / 32))
+    assert result.mean == pytest.approx(0.92) and result.spread == pytest.approx(
+        np.std([0.9, 1, 0.8, 1, 0.9], ddof=1)
+    )
+
+
+def test_sign_test_keeps_its_level_with_ties_at_the_null():
+    """A discrete distribution with its median at 0 and most mass there: dropping the zeros would reject."""
+    values = np.array([0.0] * 7 + [0.3])  # P(X = 0) large, P(X > 0) small: the median is 0
+    assert sign_test_p_value(values) > 0.05
+    assert sign_test_p_value(values[values != 0]) == 0.5  # what the textbook test that drops zeros sees
+
+
+@pytest.mark.parametrize(
+    "n, k", [(5, 1), (6, 1), (7, 1), (8, 2), (9, 2), (10, 2), (11, 3), (15, 4), (30, 11)]
+)
+def test_median_bounds_are_the_largest_order_statistics_at_the_level(n, k):
+    values = np.arange(1.0, n + 1)
+    median, low, high, coverage = median_confidence_bounds(values, 0.95)
+    assert (low, high) == (float(k), float(n - k + 1)) and median == np.median(values)
+    # each bound holds at the level: P(B(n, 1/2) <= k - 1) <= 0.05, and k + 1 would not
+    assert scipy_stats.binom.cdf(k - 1, n, 0.5) <= 0.05 < scipy_stats.binom.cdf(k, n, 0.5)
+    assert coverage == pytest.approx(1 - 2 * scipy_stats.binom.cdf(k - 1, n, 0.5))
+    assert all(np.isnan(median_confidence_bounds([1.0])[1:]))
+
+
+def test_median_bounds_and_sign_test_always_agree():
+    """The bounds invert the sign test: bound beyond the null <=> p <= alpha, ties and all."""
+    generator = np.random.default_rng(5)
+    for _ in range(3000):
+        n = int(generator.integers(5, 31))
+        values = np.round(generator.normal(generator.normal(0, 0.6), 1.0, n), int(generator.integers(0, 3)))
+        null = float(generator.choice([0.0, 0.5, np.median(values)]))
+        result = median_test(values, 0.95, null)
+        assert (result.ci_low > null) == (result.p_greater <= 0.05), (values, null)
+        assert (result.ci_high < null) == (result.p_less <= 0.05), (values, null)
 
 
 def test_correlation_known_answers():
@@ -182,3 +222,53 @@ def test_sign_flip_p_value_of_a_single_network_is_one_half_or_one():
     # two sign patterns (+d, -d): the observed one is at least as extreme in one of the two
     assert sign_flip_p_value([0.3], "greater") == 0.5 and sign_flip_p_value([0.3], "less") == 1.0
     assert sign_flip_p_value([-0.3], "less") == 0.5 and sign_flip_p_value([-0.3], "greater") == 1.0
+
+
+# ---------------------------------------------------------------- power: detectable effects, networks needed
+
+
+def test_sign_test_critical_counts_by_brute_force():
+    from selectivity.claims.power import sign_test_critical_count
+
+    for n in range(1, 60):
+        expected = min(c for c in range(n + 2) if c > n or scipy_stats.binom.sf(c - 1, n, 0.5) <= 0.05)
+        assert sign_test_critical_count(n, 0.05) == expected
+    np.testing.assert_array_equal(sign_test_critical_count(np.arange(4, 9), 0.05), [5, 5, 6, 7, 7])
+
+
+def test_detectable_shift_is_detected_80_percent_of_the_time_by_the_shipped_rule():
+    from selectivity.claims.power import sign_test_detectable_shift
+    from selectivity.claims.verdicts import SUPPORTED, VerdictRule, positive_effect
+
+    shift = sign_test_detectable_shift(8, 0.05)
+    generator, studies = np.random.default_rng(3), 4000
+    rule = VerdictRule()
+    supported = np.mean(
+        [positive_effect(generator.normal(shift, 1.0, 8), rule).verdict == SUPPORTED for _ in range(studies)]
+    )
+    assert supported == pytest.approx(0.8, abs=3 * np.sqrt(0.8 * 0.2 / studies))
+    assert np.isinf(sign_test_detectable_shift(4, 0.05))  # 4 networks cannot reach 0.05
+
+
+def test_networks_needed_are_the_fewest_from_which_power_stays_at_80_percent():
+    from selectivity.claims.power import sign_test_networks_needed, sign_test_power
+
+    needed = int(sign_test_networks_needed(1.0, 0.05))
+    powers = sign_test_power(np.arange(1, 400), scipy_stats.norm.cdf(1.0), 0.05)
+    assert powers[needed - 2] < 0.8 and (powers[needed - 1 :] >= 0.8).all()
+    assert sign_test_networks_needed(np.inf, 0.05) == 5  # values that do not vary: the minimum
+    assert np.isinf(sign_test_networks_needed(0.001, 0.05))  # beyond the 10,000 searched
+    with pytest.raises(ValueError, match="positive"):
+        sign_test_networks_needed(0.0, 0.05)
+
+
+def test_correlation_power_by_the_fisher_formula():
+    from selectivity.claims.power import correlation_detectable, correlation_networks_needed
+
+    z = scipy_stats.norm.ppf(0.975) + scipy_stats.norm.ppf(0.8)
+    r = correlation_detectable(15, 0.95, "spearman")
+    assert np.arctanh(r) == pytest.approx(z * np.sqrt((1 + r**2 / 2) / 12))
+    assert correlation_detectable(15, 0.95, "pearson") == pytest.approx(np.tanh(z / np.sqrt(12)))
+    n = correlation_networks_needed(0.5, 0.95, "pearson")
+    assert n == np.ceil(3 + (z / np.arctanh(0.5)) ** 2)
+    assert np.isinf(correlation_detectable(3, 0.95, "spearman"))

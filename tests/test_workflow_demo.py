@@ -17,6 +17,7 @@ from conftest import REPO, run_snakemake
 from selectivity.networks.checkpoints import load_checkpoint
 from selectivity.config import saved_epochs
 from selectivity.figures.catalogue import figures_of
+from selectivity.tuning.summaries import select_checkpoint
 from selectivity.claims.verdicts import VERDICTS
 
 pytestmark = pytest.mark.slow
@@ -143,6 +144,13 @@ def test_claims_are_computed(demo_run):
     assert across["n_networks"].item() == N_NETWORKS
     assert (claims.loc[claims.claim.isin(["C1", "C4", "C5", "C6"]), "n_networks"] == len(SEEDS)).all()
     assert headline["effect_size"].notna().all() and headline["p_value"].notna().all()
+    # how far each row is from a decision: defined, or NaN with the reason
+    for column in ("detectable_effect", "networks_needed"):
+        undefined = claims[column].isna()
+        assert (claims.loc[undefined, "power_note"].fillna("") != "").all(), column
+    needed = pd.read_csv(demo_run / "results/aggregate/networks_needed.csv")
+    assert list(needed["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert "needed/level" in (demo_run / "logs/aggregate/networks_needed.log").read_text()
     layers = set(claims.loc[(claims.claim == "C4") & (claims.test == "claim"), "layer"])
     assert layers == {"pooled", "conv1", "conv2"}  # a verdict per lower layer and pooled
     html = (demo_run / "results/claims.html").read_text()
@@ -164,12 +172,13 @@ def test_depth_profiles_per_layer_are_the_claims_per_layer_tests(demo_run):
                 profile[["estimate", "ci_low", "ci_high"]].to_numpy(),
                 per_layer[["effect_size", "ci_low", "ci_high"]].to_numpy(),
             )
-    # C1's pooled lower-layer test is the mean of the per-layer profile over the lower layers
-    c1 = profiles[(profiles.claim == "C1") & profiles.layer.isin(["conv1", "conv2"])]
-    pooled = claims[
-        (claims.claim == "C1") & (claims.test == "gratings_minus_shuffled") & (claims.layer == "lower")
-    ]
-    np.testing.assert_allclose(c1["estimate"].mean(), pooled["effect_size"].item())
+    # C1 per layer: the median over clean networks of the fraction selective, gratings minus shuffled
+    summary = pd.read_csv(demo_run / "results/aggregate/selectivity_summary.csv")
+    rows = select_checkpoint(summary[summary.label_corruption == 0], DEMO["causal"].get("checkpoint", "best"))
+    fractions = rows.pivot_table(index=["seed", "layer"], columns="stimulus_set", values="fraction_selective")
+    expected = (fractions["gratings"] - fractions["shuffled"]).groupby(level="layer").median()
+    c1 = profiles[profiles.claim == "C1"].set_index("layer")["estimate"]
+    np.testing.assert_allclose(c1.to_numpy(), expected[c1.index].to_numpy())
 
 
 def test_figures_are_real_images(demo_run):

@@ -11,10 +11,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import yaml
 
 from selectivity.networks.architectures import (
@@ -32,6 +34,8 @@ from selectivity.causal.unit_counts import units_to_ablate
 # Both datasets (CIFAR-10 and the synthetic stand-in) are 32-px RGB images of 10 classes.
 DATASET_IMAGE_SIZE = 32
 DATASET_CLASSES = 10
+# The official CIFAR-10 (download, batches folder or archive): training and test images.
+CIFAR10_TRAIN_IMAGES, CIFAR10_TEST_IMAGES = 50_000, 10_000
 
 
 class ConfigError(ValueError):
@@ -348,6 +352,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     _check_tuning(config)
     _check_layer_names(config)
     _check_ablation(config)
+    _check_sizes(config)
     _check_invariance(config)
     _check_causal_networks(config)
     _check_external_networks(config)
@@ -446,6 +451,92 @@ def _check_networks(networks_section: Mapping[str, Any]) -> None:
                 f"corruption{label}; list each level once"
             )
         labels[label] = fraction
+
+
+@dataclass(frozen=True)
+class DatasetSizes:
+    """Images of a dataset known before any job runs, and where the numbers come from."""
+
+    train: int
+    test: int
+    source: str
+
+
+def npz_array_lengths(path: str | Path, keys) -> dict[str, int]:
+    """The first dimension of each ``keys`` array of an ``.npz``, read from the array headers only.
+
+    Opening an archive member decompresses only its first block, so this costs milliseconds
+    whatever the file's size. Raises ``OSError``/``ValueError``/``KeyError`` on a file that
+    is not such an archive.
+    """
+    lengths = {}
+    with zipfile.ZipFile(path) as archive:
+        for key in keys:
+            with archive.open(f"{key}.npy") as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, _ = np.lib.format.read_array_header_1_0(member)
+                else:
+                    shape, _, _ = np.lib.format.read_array_header_2_0(member)
+            lengths[key] = int(shape[0]) if shape else 0
+    return lengths
+
+
+def dataset_sizes(dataset: Mapping[str, Any]) -> DatasetSizes | None:
+    """Training images (before the validation split) and test images of the configured dataset.
+
+    Synthetic: its configured sizes; CIFAR-10 downloaded or from the official files: 50,000
+    and 10,000; a local ``.npz``: the lengths of its ``y_train`` and ``y_test`` arrays, read
+    from the file's headers. None for a local ``.npz`` that cannot be read (the data rule
+    reports that file with its own message).
+    """
+    if dataset["name"] == "synthetic":
+        synthetic = dataset["synthetic"]
+        return DatasetSizes(synthetic["train_size"], synthetic["test_size"], "dataset.synthetic")
+    path = dataset["local_path"]
+    if dataset["source"] == "local" and path and Path(path).suffix == ".npz":
+        try:
+            lengths = npz_array_lengths(path, ("y_train", "y_test"))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return None
+        return DatasetSizes(lengths["y_train"], lengths["y_test"], f"the local copy {path}")
+    return DatasetSizes(CIFAR10_TRAIN_IMAGES, CIFAR10_TEST_IMAGES, "CIFAR-10")
+
+
+def _check_sizes(config: Mapping[str, Any]) -> None:
+    """Settings that need more images than the dataset has, or fractions out of order."""
+    causal, dataset = config["causal"], config["dataset"]
+    fractions = causal["ablation"]["cumulative_fractions"]
+    if any(later <= earlier for earlier, later in zip(fractions, fractions[1:])):
+        raise ConfigError(
+            f"causal.ablation.cumulative_fractions: {fractions} is not in strictly increasing order; "
+            f"list each fraction once, from 0 to 1 (e.g. {sorted(set(fractions))})"
+        )
+    sizes = dataset_sizes(dataset)
+    if sizes is None:
+        return
+    for key, count in (
+        ("causal.test_images", causal["test_images"]),
+        ("causal.invariance.test_images", causal["invariance"]["test_images"]),
+    ):
+        if count is not None and count > sizes.test:
+            raise ConfigError(
+                f"{key}: {count} test images, but the test set of {sizes.source} has {sizes.test}; "
+                f"use at most {sizes.test}, or null for the whole test set"
+            )
+    train_split = sizes.train - dataset["validation_size"]
+    if train_split < 1:
+        raise ConfigError(
+            f"dataset.validation_size: {dataset['validation_size']} must be smaller than the "
+            f"{sizes.train} training images of {sizes.source}"
+        )
+    batch_size = config["training"]["batch_size"]
+    if batch_size > train_split:
+        raise ConfigError(
+            f"training.batch_size: {batch_size} is larger than the training split of {train_split} images "
+            f"({sizes.train} training images of {sizes.source} minus dataset.validation_size "
+            f"{dataset['validation_size']}); use at most {train_split}"
+        )
 
 
 def _check_dataset(dataset: Mapping[str, Any]) -> None:

@@ -5,11 +5,16 @@ seed): every function here takes one value (or one pair) per network. The tables
 the figures and the claims all use these functions, so a band in a figure is the
 interval in the table beside it.
 
-* Means: Student-t interval (exact for normal data, and well calibrated at the 5-30
-  networks a study runs, where percentile bootstraps undercover) and an exact
-  sign-flip permutation p-value (:func:`sign_flip_p_value`, through
-  ``scipy.stats.permutation_test``), which needs no normality: under a null of a
-  symmetric distribution about ``null_value`` its one-sided p is exact.
+* Medians (what the claims decide on, docs/method.md §6.1): the exact sign test
+  (:func:`sign_test_p_value`), exact for *any* distribution of per-network values,
+  and the distribution-free order-statistic bounds that invert it
+  (:func:`median_confidence_bounds`), so that a bound beyond the null value and a
+  sign-test p-value of at most alpha are the same event. :func:`median_interval` is
+  the two-sided order-statistic interval of the summary tables.
+* Means (descriptive): Student-t interval and the sign-flip permutation p-value
+  (:func:`sign_flip_p_value`, through ``scipy.stats.permutation_test``), exact only
+  when the values are symmetric about ``null_value``; no test of a mean keeps its
+  level for every distribution at a few networks, which is why no verdict uses them.
 * Correlations across networks: Spearman (or Pearson) with a Fisher-z interval
   (Bonett & Wright's standard error for Spearman) and a permutation p-value; within
   strata (e.g. label-corruption levels) by ranking within each stratum and permuting
@@ -21,6 +26,7 @@ Resampling draws from ``numpy.random.default_rng(seed)``: same inputs, same resu
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -40,6 +46,10 @@ class TestResult:
     """An estimate over networks with its two-sided interval and one-sided p-values.
 
     ``p_greater`` tests "the effect exceeds ``null_value``", ``p_less`` "it is below it".
+    ``coverage`` is the probability with which [``ci_low``, ``ci_high``] holds the true
+    effect (exact for the order-statistic bounds of a median, nominal for the others).
+    ``mean``, ``mean_ci_low``, ``mean_ci_high`` (two-sided t interval) and ``spread``
+    (SD, ddof 1) describe the per-network values of a median test; they decide nothing.
     """
 
     estimate: float
@@ -49,6 +59,11 @@ class TestResult:
     p_less: float
     n: int
     null_value: float = 0.0
+    coverage: float = float("nan")
+    mean: float = float("nan")
+    mean_ci_low: float = float("nan")
+    mean_ci_high: float = float("nan")
+    spread: float = float("nan")
 
 
 def _finite_1d(values, name: str = "values") -> np.ndarray:
@@ -109,7 +124,7 @@ def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float
     mean, sem = mean_and_sem(finite)
     if finite.size < 2:
         return mean, float("nan"), float("nan")
-    half_width = float(scipy_stats.t.ppf(0.5 + confidence / 2.0, finite.size - 1)) * sem
+    half_width = _t_quantile(0.5 + confidence / 2.0, finite.size - 1) * sem
     return mean, mean - half_width, mean + half_width
 
 
@@ -168,7 +183,12 @@ def mean_test(
     n_resamples: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
 ) -> TestResult:
-    """Mean over networks, its t interval and both one-sided sign-flip p-values."""
+    """Mean over networks, its t interval and both one-sided sign-flip p-values.
+
+    Not a verdict's test (the sign-flip test is exact only for values symmetric about
+    ``null_value``): the claims' rule until claims method version 2, kept for the
+    calibration's comparison (:mod:`selectivity.claims.calibration`).
+    """
     finite = _finite_1d(values)
     mean, low, high = mean_interval(finite, confidence)
     return TestResult(
@@ -179,6 +199,11 @@ def mean_test(
         p_less=sign_flip_p_value(finite, "less", null_value, n_resamples, seed),
         n=int(finite.size),
         null_value=null_value,
+        coverage=confidence,
+        mean=mean,
+        mean_ci_low=low,
+        mean_ci_high=high,
+        spread=float(finite.std(ddof=1)) if finite.size > 1 else float("nan"),
     )
 
 
@@ -203,21 +228,80 @@ def median_interval(values, confidence: float = 0.95) -> tuple[float, float, flo
     return float(np.median(finite)), float(finite[k - 1]), float(finite[n - k]), coverage
 
 
+def median_confidence_bounds(values, confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """Median and its one-sided ``confidence`` order-statistic bounds, with their joint coverage.
+
+    The lower bound is x(k) of the sorted values, with the largest k for which
+    P(Binomial(n, 1/2) <= k - 1) <= alpha = 1 - confidence; the upper bound is x(n-k+1).
+    Each is a one-sided ``confidence`` bound of the population median for *any*
+    continuous distribution (at least that for a discrete one), and each inverts the
+    one-sided sign test of :func:`sign_test_p_value` at level alpha: the lower bound
+    lies above a value m exactly when that test of "median > m" gives p <= alpha
+    (the upper one likewise for "median < m"). Together they cover the median with
+    probability 1 - 2 * P(Binomial(n, 1/2) <= k - 1), the fourth value returned (at
+    least 1 - 2 * alpha; 0.9375 for 5 values at 0.95). With too few values for any
+    bound at that level (fewer than 5 at 0.95) the bounds are [min, max] and the
+    coverage says how much less they reach. Fewer than 2 values: NaN bounds.
+    """
+    check_confidence(confidence)
+    finite = np.sort(_finite_1d(values))
+    n = finite.size
+    if n < 2:
+        return (float(finite[0]) if n else float("nan")), float("nan"), float("nan"), float("nan")
+    k, coverage = _bound_rank(n, confidence)
+    return float(np.median(finite)), float(finite[k - 1]), float(finite[n - k]), coverage
+
+
+# The calibration runs these rules on tens of thousands of simulated studies: the few
+# distribution values they need are cached rather than recomputed by scipy each time.
+@functools.lru_cache(maxsize=None)
+def _bound_rank(n: int, confidence: float) -> tuple[int, float]:
+    """The rank k of the lower order-statistic bound of :func:`median_confidence_bounds`, and its coverage."""
+    alpha = 1.0 - confidence
+    k = 1
+    while k + 1 <= (n + 1) // 2 and scipy_stats.binom.cdf(k, n, 0.5) <= alpha:
+        k += 1
+    return k, float(1 - 2 * scipy_stats.binom.cdf(k - 1, n, 0.5))
+
+
+@functools.lru_cache(maxsize=None)
+def _half_binomial_tail(count: int, n: int) -> float:
+    """P(Binomial(n, 1/2) >= count)."""
+    return float(scipy_stats.binom.sf(count - 1, n, 0.5))
+
+
+@functools.lru_cache(maxsize=None)
+def _t_quantile(probability: float, degrees_of_freedom: int) -> float:
+    return float(scipy_stats.t.ppf(probability, degrees_of_freedom))
+
+
 def sign_test_p_value(values, alternative: str = "greater", null_value: float = 0.0) -> float:
-    """Exact one-sided sign-test p-value of the median against ``null_value`` (ties dropped)."""
+    """Exact one-sided sign-test p-value of the median against ``null_value``.
+
+    ``greater``: P(Binomial(n, 1/2) >= number of values above ``null_value``), n all
+    values; ``less`` likewise with the values below it. Values equal to ``null_value``
+    count *against* the tested direction (they are not dropped): the test then keeps
+    its level for any distribution whose median is at the null, discrete ones (ties)
+    included, and it is the test that :func:`median_confidence_bounds` inverts. NaN
+    with no values.
+    """
     _check_alternative(alternative)
     differences = _finite_1d(values) - null_value
-    differences = differences[differences != 0]
     if differences.size == 0:
-        return float("nan") if _finite_1d(values).size == 0 else 1.0
-    above = int((differences > 0).sum()) if alternative == "greater" else int((differences < 0).sum())
-    return float(scipy_stats.binom.sf(above - 1, differences.size, 0.5))
+        return float("nan")
+    in_direction = int((differences > 0).sum() if alternative == "greater" else (differences < 0).sum())
+    return _half_binomial_tail(in_direction, int(differences.size))
 
 
 def median_test(values, confidence: float = 0.95, null_value: float = 0.0) -> TestResult:
-    """Median over networks, its order-statistic interval and both one-sided sign-test p-values."""
+    """Median over networks, its one-sided order-statistic bounds and both one-sided sign-test p-values.
+
+    The bounds invert the sign tests (:func:`median_confidence_bounds`). The mean with
+    its two-sided t interval and the SD are carried along to describe the values.
+    """
     finite = _finite_1d(values)
-    median, low, high, _ = median_interval(finite, confidence)
+    median, low, high, coverage = median_confidence_bounds(finite, confidence)
+    mean, mean_low, mean_high = mean_interval(finite, confidence)
     return TestResult(
         estimate=median,
         ci_low=low,
@@ -226,6 +310,11 @@ def median_test(values, confidence: float = 0.95, null_value: float = 0.0) -> Te
         p_less=sign_test_p_value(finite, "less", null_value),
         n=int(finite.size),
         null_value=null_value,
+        coverage=coverage,
+        mean=mean,
+        mean_ci_low=mean_low,
+        mean_ci_high=mean_high,
+        spread=float(finite.std(ddof=1)) if finite.size > 1 else float("nan"),
     )
 
 
@@ -321,7 +410,7 @@ def correlation_test(
             random_state=np.random.default_rng(seed),
         )
         p_values[alternative] = float(result.pvalue)
-    return TestResult(r, low, high, p_values["greater"], p_values["less"], int(x.size))
+    return TestResult(r, low, high, p_values["greater"], p_values["less"], int(x.size), coverage=confidence)
 
 
 def stratified_correlation_test(
@@ -371,7 +460,7 @@ def stratified_correlation_test(
     # The observed statistic counts as one of the permutations (Phipson & Smyth 2010).
     p_greater = float((1 + np.sum(null >= r - 1e-12)) / (n_resamples + 1))
     p_less = float((1 + np.sum(null <= r + 1e-12)) / (n_resamples + 1))
-    return TestResult(r, low, high, p_greater, p_less, n)
+    return TestResult(r, low, high, p_greater, p_less, n, coverage=confidence)
 
 
 def regression_line_interval(x, y, at, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -35,7 +35,9 @@ METHOD_VERSIONS: dict[str, int] = {
     # 2: t / order-statistic / Fisher intervals instead of bootstraps; dead units counted.
     "aggregate": 2,
     # 2: calibrated verdict rules, per-layer and control tests, C6 equivalence margin.
-    "claims": 2,
+    # 3: claims about most networks (median, exact sign test, bounds that invert it); detectable
+    #    effect and networks needed per row.
+    "claims": 3,
     # 2: bands are the tables' t intervals; the claims figure.
     "figures": 2,
 }

@@ -127,6 +127,26 @@ rule evaluate_claims:
         "../scripts/evaluate_claims.py"
 
 
+rule networks_needed:
+    input:
+        "results/claims.csv",
+    output:
+        "results/aggregate/networks_needed.csv",
+    log:
+        "logs/aggregate/networks_needed.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        method_version=method_version("claims"),
+    script:
+        "../scripts/networks_needed.py"
+
+
 rule depth_profiles:
     input:
         summary="results/aggregate/selectivity_summary.csv",

@@ -116,6 +116,7 @@ def all_targets():
     return [
         "results/claims.csv",
         "results/claims.html",
+        "results/aggregate/networks_needed.csv",
         "results/provenance.html",
         *aggregate_targets(),
         *figure_targets(),

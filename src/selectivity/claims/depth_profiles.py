@@ -7,9 +7,10 @@ differences for every layer that has them and places each layer at its *relative
 so that a 7-layer CNN and a 10-layer ResNet share one axis (docs/method.md §6.5).
 
 One row per model, dataset, claim and layer (:data:`DEPTH_PROFILE_COLUMNS`): the statistic
-the claim's verdict uses, per layer: the mean over clean networks with its two-sided t interval
-(C2: the median with its order-statistic interval; C3: the across-network correlation with its
-Fisher-z interval). These are descriptions, not verdicts: the verdicts are the claims table's.
+the claim's verdict uses, per layer: the median over clean networks with its one-sided
+order-statistic bounds, those of the claims' sign test (C3: the across-network correlation
+with its Fisher-z interval). These are descriptions, not verdicts: the verdicts are the
+claims table's.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from selectivity.claims.evaluation import (
     settings_for_model,
 )
 from selectivity.config import ConfigError, model_layer_names
-from selectivity.statistics import correlation, fisher_interval, mean_interval, median_interval
+from selectivity.statistics import correlation, fisher_interval, median_confidence_bounds
 from selectivity.tuning.summaries import NETWORK_COLUMNS, layer_average, select_checkpoint
 
 DEPTH_PROFILE_COLUMNS = (
@@ -46,12 +47,12 @@ DEPTH_PROFILE_COLUMNS = (
 
 #: What each claim's panel shows, per layer (the y-axis label of the figure).
 QUANTITIES: dict[str, str] = {
-    "C1": "fraction selective, gratings minus shuffled control",
+    "C1": "fraction selective, gratings minus shuffled control (median)",
     "C2": "correlation of mean gOSI with test accuracy over epochs (median)",
     "C3": "correlation of mean gOSI with test accuracy across networks",
-    "C4": "test-loss increase, top-50% gOSI minus random-50% ablation (nats)",
-    "C5": "shift invariance of higher layers, random-50% minus top-50% gOSI ablation",
-    "C6": "test-loss increase, top-50% class-selective minus random-50% ablation (nats)",
+    "C4": "test-loss increase, top-50% gOSI minus random-50% ablation (nats, median)",
+    "C5": "shift invariance of higher layers, random-50% minus top-50% gOSI ablation (median)",
+    "C6": "test-loss increase, top-50% class-selective minus random-50% ablation (nats, median)",
 }
 
 
@@ -67,16 +68,13 @@ def relative_depths(model: str, layer_indices: pd.Series) -> pd.Series:
 PROFILE_COLUMNS = ["layer", "estimate", "ci_low", "ci_high", "n_networks"]
 
 
-def _per_layer_intervals(per_network: pd.Series, confidence: float, average: str = "mean") -> pd.DataFrame:
-    """Per layer, the mean over networks with its t interval (or the median with its order-statistic
-    interval, the statistic C2's verdict uses) of a (network..., layer)-indexed series."""
+def _per_layer_intervals(per_network: pd.Series, confidence: float) -> pd.DataFrame:
+    """Per layer, the median over networks with its one-sided order-statistic bounds (those of the
+    claims' sign test) of a (network..., layer)-indexed series."""
     rows = []
     for layer, values in per_network.dropna().groupby(level="layer", sort=False):
         values = values.to_numpy(float)
-        if average == "median":
-            estimate, low, high, _ = median_interval(values, confidence)
-        else:
-            estimate, low, high = mean_interval(values, confidence)
+        estimate, low, high, _ = median_confidence_bounds(values, confidence)
         rows.append(dict(layer=layer, estimate=estimate, ci_low=low, ci_high=high, n_networks=len(values)))
     return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
 
@@ -165,7 +163,7 @@ def _model_profiles(summary, half_ablation, invariance, settings: ClaimSettings)
             selective_fraction_profile(summary, settings), settings.confidence
         )
         profiles["C2"] = _per_layer_intervals(
-            epoch_correlation_profile(summary, settings), settings.confidence, average="median"
+            epoch_correlation_profile(summary, settings), settings.confidence
         )
         profiles["C3"] = network_correlation_profile(summary, settings)
     if not half_ablation.empty:

@@ -270,7 +270,9 @@ def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: Cla
         )
     else:
         decision = positive_correlation(x, y, settings.rule, settings.correlation_method)
-        across = make_test_row("across_levels", "lower", decision, what, settings, index)
+        across = make_test_row(
+            "across_levels", "lower", decision, what, settings, index, n_levels=len(levels)
+        )
     within_decision = positive_within_strata_correlation(
         x, y, networks["label_corruption"].to_numpy(float), settings.rule
     )
@@ -282,6 +284,7 @@ def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: Cla
         f"ranked within each level and pooled, p-value by permuting within levels",
         settings,
         index,
+        n_levels=len(levels),
     )
     return [across, within, make_claim_row("lower", [across, within], headline=True, extra=dead_text)]
 

@@ -23,6 +23,7 @@ VERDICT_COLOURS = {
     INCONCLUSIVE: "#7f7f7f",
     TOO_FEW: "#bdbdbd",
 }
+DETECTABLE_COLOUR = "#555555"
 _ROW_BACKGROUNDS = {
     SUPPORTED: "#d9f2d9",
     NOT_SUPPORTED: "#f8d7d7",
@@ -47,6 +48,14 @@ def _format(value: float) -> str:
     return f"{value:.3g}" if pd.notna(value) else "n/a"
 
 
+def _needed(row) -> str:
+    """Networks needed, with the reason where there is none."""
+    note = row.power_note if isinstance(row.power_note, str) else ""
+    if pd.isna(row.networks_needed):
+        return f"n/a ({escape(note)})" if note else "n/a"
+    return f"{row.networks_needed:g}" + (f" ({escape(note)})" if note else "")
+
+
 def _html_rows(table: pd.DataFrame, with_statement: bool) -> str:
     rows = []
     for row in table.itertuples():
@@ -56,8 +65,9 @@ def _html_rows(table: pd.DataFrame, with_statement: bool) -> str:
             f"<tr style='background:{_ROW_BACKGROUNDS.get(row.verdict, '#fff')}'>"
             f"<td>{escape(str(row.model))}</td><td><b>{row.claim}</b></td><td>{escape(str(row.test))}</td>"
             f"<td>{escape(str(row.layer))}</td>{statement}<td>{escape(row.statistic)}</td>"
-            f"<td>{_format(row.effect_size)}</td><td>{interval}</td><td>{_format(row.p_value)}</td>"
-            f"<td>{row.n_networks}</td><td>{row.n_seeds}</td><td><b>{row.verdict}</b></td></tr>"
+            f"<td>{_format(row.effect_size)}</td><td>{interval}</td><td>{_format(row.ci_coverage)}</td>"
+            f"<td>{_format(row.p_value)}</td><td>{row.n_networks}</td><td>{row.n_seeds}</td>"
+            f"<td>{_format(row.detectable_effect)}</td><td>{_needed(row)}</td><td><b>{row.verdict}</b></td></tr>"
         )
     return "".join(rows)
 
@@ -68,8 +78,9 @@ def claims_html(
     """The claims table as a self-contained HTML page: headline verdicts, then every test."""
     header = (
         "<tr><th>model</th><th>claim</th><th>test</th><th>layer</th>{statement}<th>statistic</th>"
-        f"<th>effect</th><th>{100 * settings.confidence:g}% CI</th><th>p</th><th>networks</th>"
-        "<th>seeds</th><th>verdict</th></tr>"
+        f"<th>effect</th><th>interval ({100 * settings.confidence:g}% bounds)</th><th>coverage</th><th>p</th>"
+        "<th>networks</th><th>seeds</th><th>detectable at 80% power</th><th>networks needed</th>"
+        "<th>verdict</th></tr>"
     )
     rules = "".join(f"<li><b>{claim}</b>: {escape(rule)}</li>" for claim, rule in VERDICT_RULES.items())
     return (
@@ -77,9 +88,16 @@ def claims_html(
         "<style>body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
         "td,th{border:1px solid #999;padding:4px;vertical-align:top}</style></head><body>"
         "<h2>Claims C1-C6: verdicts computed from this run</h2>"
-        f"<p>Intervals at {100 * settings.confidence:g}% over networks, one-sided tests at level "
-        f"{1 - settings.confidence:.3g} (exact sign-flip or sign tests; permutation tests with "
-        f"{settings.n_permutations} permutations, seed {settings.seed}); a verdict needs at least "
+        f"<p>Effects of C1, C2, C4-C6: the median over networks (the claim holds in most networks), "
+        f"decided by the exact one-sided sign test at level {1 - settings.confidence:.3g}; their interval "
+        f"is the pair of one-sided {100 * settings.confidence:g}% order-statistic bounds that invert that "
+        "test (so the interval excludes the null exactly when the test rejects), covering the median with "
+        "the probability in the coverage column. C3: correlations with two-sided "
+        f"{100 * settings.confidence:g}% Fisher intervals and permutation tests "
+        f"({settings.n_permutations} permutations, seed {settings.seed}), both needed. Detectable effect: "
+        "the effect the test would find with 80% power with the networks it had (sign tests: normal "
+        "per-network values with the run's SD; C3: Fisher z); networks needed: how many networks would "
+        "decide the observed effect with 80% power (docs/method.md §6.2). A verdict needs at least "
         f"{settings.minimum_networks} networks; {_layers_description(claims, settings, layers_by_model)}; "
         f"gOSI threshold {settings.selectivity_threshold}; C6 equivalence margin "
         f"{settings.equivalence_margin:g} nats per image.</p>"
@@ -97,8 +115,10 @@ def claims_figure(claims: pd.DataFrame, model=None):
     """Per claim, every test's effect with its interval, coloured by verdict (one panel per claim).
 
     Each panel has its own x scale (the claims are in different units: fractions, correlations,
-    nats, normalised invariance); the dotted line marks 0, and C6's margin is drawn where it is
-    known from the rule. The diamond is the claim's own verdict row.
+    nats, normalised invariance); the dotted line marks 0. The diamond is the claim's own verdict
+    row. The grey tick on each row is its detectable effect at 80% power, and the text at the
+    right end says how many networks the row had and how many would decide its observed effect
+    (``5 -> 12``; ``n/a`` where undefined, see the table's note).
     """
     from matplotlib.lines import Line2D
 
@@ -123,6 +143,17 @@ def claims_figure(claims: pd.DataFrame, model=None):
                 ax.plot(
                     row.effect_size, position, "D" if row.test == "claim" else "o", color=colour, markersize=5
                 )
+            if pd.notna(row.detectable_effect):
+                ax.plot(row.detectable_effect, position, "|", color=DETECTABLE_COLOUR, markersize=9, mew=1.5)
+            needed = "n/a" if pd.isna(row.networks_needed) else f"{row.networks_needed:g}"
+            ax.text(
+                1.01,
+                position,
+                f"{row.n_networks} \u2192 {needed}",
+                transform=ax.get_yaxis_transform(),
+                fontsize=6,
+                va="center",
+            )
         ax.axvline(0.0, color="black", linewidth=0.7, linestyle=":")
         ax.set_yticks(positions, [f"{row.test} [{row.layer}]" for row in rows.itertuples()], fontsize=7)
         ax.set_ylim(-0.7, len(rows) - 0.3)
@@ -133,8 +164,22 @@ def claims_figure(claims: pd.DataFrame, model=None):
         Line2D([], [], color=colour, marker="o", linewidth=2, label=verdict)
         for verdict, colour in VERDICT_COLOURS.items()
     ]
-    figure.legend(handles=handles, loc="outside lower center", fontsize=7, frameon=False, ncol=4)
-    title = "Claims: every test's effect and 95% interval over networks, coloured by verdict"
+    handles.append(
+        Line2D(
+            [],
+            [],
+            color=DETECTABLE_COLOUR,
+            marker="|",
+            linestyle="",
+            markersize=9,
+            label="detectable at 80% power",
+        )
+    )
+    figure.legend(handles=handles, loc="outside lower center", fontsize=7, frameon=False, ncol=5)
+    title = (
+        "Claims: every test's effect (median; C3 correlation) and interval over networks, coloured by verdict;\n"
+        "right: networks run \u2192 networks that would decide the observed effect at 80% power"
+    )
     figure.suptitle(title + (f" ({model})" if model else ""), fontsize=9)
     return figure
 

@@ -12,6 +12,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from selectivity.claims.power import SIGN_TEST, Power, combined_power, power_of
 from selectivity.statistics import CORRELATION_METHODS, minimum_networks
 from selectivity.tuning.summaries import (
     CHECKPOINT_CHOICES,
@@ -47,9 +48,12 @@ CLAIM_STATEMENTS: dict[str, str] = {
 }
 
 _DIFFERENCE_RULE = (
-    "each test: mean over networks with its two-sided t interval; supported if the interval lies above 0 "
-    "and the exact one-sided sign-flip p-value is at most 1 - confidence, not supported by the mirror "
-    "rule, inconclusive otherwise; fewer than the minimum networks: inconclusive (too few networks)."
+    "each test is about most networks: the median over networks, decided by the exact one-sided sign test "
+    "at level 1 - confidence (values equal to 0 count against the claim), with the order-statistic "
+    "confidence bounds of the median that invert it; supported if the lower bound lies above 0 (the same "
+    "event as p <= 1 - confidence), not supported by the mirror rule, inconclusive otherwise; fewer than "
+    "the minimum networks: inconclusive (too few networks). The mean and its t interval are reported "
+    "beside it and decide nothing."
 )
 _ALL_OF = " The claim is supported only if every one of its tests is (not supported if any is not)."
 
@@ -60,8 +64,7 @@ VERDICT_RULES: dict[str, str] = {
     "that of the same network at epoch 0 (untrained); " + _DIFFERENCE_RULE + _ALL_OF,
     "C2": "Per clean network: Spearman (or the configured) correlation across its saved epochs after "
     "epoch 0 between the lower layers' mean gOSI (dead units excluded) and test accuracy; median over "
-    "networks with its distribution-free order-statistic interval and the exact sign test, decided as "
-    "a difference is. The same correlations of the shuffled-control gOSI and of the mean grating "
+    "networks with its order-statistic bounds and the exact sign test, decided as a difference is. The same correlations of the shuffled-control gOSI and of the mean grating "
     "response are reported beside it as controls.",
     "C3": "At the configured checkpoint: the Spearman (or configured) correlation across all networks "
     "between the lower layers' mean gOSI (dead units excluded) and test accuracy, with a Fisher-z "
@@ -77,9 +80,9 @@ VERDICT_RULES: dict[str, str] = {
     "by gOSI, averaged over measured layers, directions and shifts; " + _DIFFERENCE_RULE + _ALL_OF,
     "C6": "Per clean network, over all layers of the half-ablation table: test-loss increase after "
     "ablating the top 50% of units by class selectivity minus after a random 50% (mean over draws). "
-    "Supported (not more harmful) only if the t interval's upper bound is below the equivalence margin "
-    "and the sign-flip p-value against the margin is at most 1 - confidence; not supported if the "
-    "difference is shown to exceed the margin; inconclusive otherwise.",
+    "Supported (not more harmful in most networks) only if the upper order-statistic bound of the median "
+    "is below the equivalence margin, i.e. the exact sign test of 'below the margin' gives p <= "
+    "1 - confidence; not supported if the median is shown to exceed the margin; inconclusive otherwise.",
 }
 
 CLAIM_COLUMNS = (
@@ -99,6 +102,15 @@ CLAIM_COLUMNS = (
     "n_seeds",
     "verdict",
     "rule",
+    # added with claims method version 3 (docs/method.md §6.2)
+    "ci_coverage",
+    "mean",
+    "mean_ci_low",
+    "mean_ci_high",
+    "detectable_effect",
+    "networks_needed",
+    "n_levels",
+    "power_note",
 )
 
 
@@ -165,6 +177,9 @@ class TestRow:
     verdict: str = INCONCLUSIVE
     n_seeds: int = 0
     headline: bool = False
+    power: Power = Power(note="no data")
+    #: label-corruption levels the test's networks span (C3; 1 for the clean networks of the others)
+    n_levels: int = 1
 
     def record(self) -> dict:
         test = self.decision.test if self.decision is not None else None
@@ -181,6 +196,14 @@ class TestRow:
             n_networks=test.n if test else 0,
             n_seeds=self.n_seeds,
             verdict=self.verdict,
+            ci_coverage=test.coverage if test else nan,
+            mean=test.mean if test else nan,
+            mean_ci_low=test.mean_ci_low if test else nan,
+            mean_ci_high=test.mean_ci_high if test else nan,
+            detectable_effect=self.power.detectable_effect,
+            networks_needed=self.power.networks_needed,
+            n_levels=self.n_levels,
+            power_note=self.power.note,
         )
 
 
@@ -195,15 +218,28 @@ def format_number(value: float) -> str:
     return "nan" if not np.isfinite(value) else f"{value:.3g}"
 
 
-def _describe(decision: Decision, settings: ClaimSettings) -> str:
+def _describe(decision: Decision, settings: ClaimSettings, power: Power) -> str:
     test = decision.test
-    text = (
-        f"estimate {format_number(test.estimate)}, {100 * settings.confidence:g}% CI "
-        f"[{format_number(test.ci_low)}, {format_number(test.ci_high)}], p = {format_number(decision.p_value)}, "
-        f"{test.n} networks"
-    )
+    if decision.kind == SIGN_TEST:
+        text = (
+            f"median {format_number(test.estimate)}, one-sided {100 * settings.confidence:g}% bounds "
+            f"[{format_number(test.ci_low)}, {format_number(test.ci_high)}] (together covering the median with "
+            f"{format_number(test.coverage)}), sign-test p = {format_number(decision.p_value)}, {test.n} networks; "
+            f"mean {format_number(test.mean)}, {100 * settings.confidence:g}% t interval "
+            f"[{format_number(test.mean_ci_low)}, {format_number(test.mean_ci_high)}] (descriptive)"
+        )
+    else:
+        text = (
+            f"estimate {format_number(test.estimate)}, {100 * settings.confidence:g}% CI "
+            f"[{format_number(test.ci_low)}, {format_number(test.ci_high)}], p = {format_number(decision.p_value)}, "
+            f"{test.n} networks"
+        )
     if decision.verdict == TOO_FEW:
         text += f" (at least {settings.minimum_networks} needed)"
+    text += (
+        f"; detectable at 80% power: {format_number(power.detectable_effect)}; networks needed for the "
+        f"observed effect: {format_number(power.networks_needed)}"
+    )
     return text
 
 
@@ -214,21 +250,24 @@ def _seeds(index: pd.Index | pd.MultiIndex) -> int:
 
 
 def make_test_row(
-    test: str, layer: str, decision: Decision, what: str, settings, index, headline=False
+    test: str, layer: str, decision: Decision, what: str, settings, index, headline=False, n_levels=1
 ) -> TestRow:
+    power = power_of(decision, settings.rule)
     return TestRow(
         test,
         layer,
-        f"{what}: {_describe(decision, settings)}.",
+        f"{what}: {_describe(decision, settings, power)}.",
         decision,
         decision.verdict,
         _seeds(index),
         headline,
+        power,
+        n_levels,
     )
 
 
 def missing_row(test: str, layer: str, why: str, headline: bool = False) -> TestRow:
-    return TestRow(test, layer, f"Inconclusive: {why}", None, INCONCLUSIVE, 0, headline)
+    return TestRow(test, layer, f"Inconclusive: {why}", None, INCONCLUSIVE, 0, headline, Power(note=why))
 
 
 def make_claim_row(layer: str, parts: list[TestRow], headline: bool, extra: str = "") -> TestRow:
@@ -249,8 +288,12 @@ def make_claim_row(layer: str, parts: list[TestRow], headline: bool, extra: str 
         default=None,
     )
     names = ", ".join(f"{part.test} [{part.layer}]: {part.verdict}" for part in parts)
+    power = combined_power([part.power for part in parts], chosen.power if chosen else None)
     statistic = (
-        f"Needs all of: {names}." + (f" Effect, CI and p: those of {chosen.test}." if chosen else "") + extra
+        f"Needs all of: {names}."
+        + (f" Effect, CI, p and detectable effect: those of {chosen.test}." if chosen else "")
+        + f" Networks needed: {format_number(power.networks_needed)} ({power.note})."
+        + extra
     )
     return TestRow(
         "claim",
@@ -260,6 +303,8 @@ def make_claim_row(layer: str, parts: list[TestRow], headline: bool, extra: str 
         verdict,
         max((part.n_seeds for part in parts), default=0),
         headline,
+        power,
+        max((part.n_levels for part in parts), default=1),
     )
 
 

@@ -4,20 +4,22 @@ Every claim of :mod:`selectivity.claims.evaluation` is decided by one of three r
 calibration simulation (``benchmarks/calibration.py``, ``tests/test_calibration.py``)
 runs these same functions:
 
-* :func:`positive_effect`: the effect is above 0. Supported when the two-sided t
-  interval at ``confidence`` lies above 0 **and** the exact one-sided sign-flip
-  p-value is at most alpha = 1 - confidence (the permutation test keeps the level
-  when the values are not normal, the interval keeps the verdict and the reported
-  interval consistent). Not supported by the mirror-image rule (effect below 0).
-* :func:`positive_median`: the same rule for a median, with the distribution-free
-  order-statistic interval and the exact sign test (per-network correlations, C2).
-* :func:`positive_correlation` / :func:`positive_within_strata_correlation`: the same
-  rule with the Fisher-z interval and a permutation p-value of a correlation.
-* :func:`not_worse_than`: the effect is not above ``margin`` (an equivalence-type,
-  one-sided test: "not more harmful"). Supported only when the interval's upper bound
-  is below the margin and the sign-flip p-value against the margin is at most alpha;
-  not supported when the effect is shown to exceed the margin; inconclusive otherwise,
-  so that absence of evidence is never read as evidence of absence.
+* :func:`positive_effect`: "in most networks the effect is above 0", i.e. the median
+  over networks is above 0 (C1, C4, C5; C2 through :func:`positive_median`). Decided
+  by the exact one-sided sign test at alpha = 1 - confidence, with the order-statistic
+  bounds of the median that invert it: supported exactly when the lower bound is above
+  0 (and the sign-test p is at most alpha, the same event); not supported by the mirror
+  rule; inconclusive otherwise. The sign test's level holds for *any* distribution of
+  per-network values (skewed, two clusters, infinite variance, ties), which no test of a
+  mean can promise at 5-30 networks (docs/method.md §6.2).
+* :func:`positive_correlation` / :func:`positive_within_strata_correlation`: the
+  correlation is above 0: the Fisher-z interval above 0 **and** a permutation p-value
+  (exact under exchangeability) at most alpha.
+* :func:`not_worse_than`: "in most networks the effect is below ``margin``" (C6, an
+  equivalence-type one-sided test: "not more harmful"): supported only when the upper
+  order-statistic bound of the median is below the margin (the sign test against the
+  margin at level alpha); not supported when the median is shown to exceed the margin;
+  inconclusive otherwise, so that absence of evidence is never read as evidence of absence.
 
 With fewer networks than :func:`selectivity.statistics.minimum_networks` (5 at 0.95),
 no rule can reach its level and the verdict is :data:`TOO_FEW`.
@@ -28,12 +30,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+import numpy as np
+
+from selectivity.claims.power import CORRELATION, SIGN_TEST, WITHIN_STRATA
 from selectivity.statistics import (
     DEFAULT_PERMUTATIONS,
     TestResult,
     check_confidence,
     correlation_test,
-    mean_test,
     median_test,
     minimum_networks,
     stratified_correlation_test,
@@ -74,6 +78,11 @@ class Decision:
     verdict: str
     #: the direction "supported" claims: "greater" (above 0) or "less" (below a margin)
     claimed: str = "greater"
+    #: which test decided (selectivity.claims.power's models): a sign test or a correlation
+    kind: str = SIGN_TEST
+    #: correlations: the method and the number of strata (label-corruption levels) pooled
+    method: str = "spearman"
+    strata: int = 1
 
     @property
     def p_value(self) -> float:
@@ -90,56 +99,72 @@ def _below(test: TestResult, bound: float, rule: VerdictRule) -> bool:
     return test.ci_high < bound and test.p_less <= rule.alpha
 
 
-def _decide_positive(test: TestResult, rule: VerdictRule, minimum: int) -> Decision:
+def decide_positive(test: TestResult, rule: VerdictRule, minimum: int, **kind) -> Decision:
+    """Supported if ``test``'s interval lies above 0 and its "greater" p is at most alpha; the mirror
+    rule for not supported; too few below ``minimum`` networks. ``kind``: Decision's kind fields."""
     if test.n < minimum:
-        return Decision(test, TOO_FEW)
+        return Decision(test, TOO_FEW, **kind)
     if _above(test, 0.0, rule):
-        return Decision(test, SUPPORTED)
+        return Decision(test, SUPPORTED, **kind)
     if _below(test, 0.0, rule):
-        return Decision(test, NOT_SUPPORTED)
-    return Decision(test, INCONCLUSIVE)
+        return Decision(test, NOT_SUPPORTED, **kind)
+    return Decision(test, INCONCLUSIVE, **kind)
+
+
+def decide_below_margin(test: TestResult, margin: float, rule: VerdictRule, **kind) -> Decision:
+    """Supported if ``test`` is shown below ``margin`` (its interval's upper end and its "less" p against
+    the margin), not supported if shown above it, too few below the minimum networks."""
+    if test.n < rule.minimum_networks:
+        return Decision(test, TOO_FEW, "less", **kind)
+    if _below(test, margin, rule):
+        return Decision(test, SUPPORTED, "less", **kind)
+    if _above(test, margin, rule):
+        return Decision(test, NOT_SUPPORTED, "less", **kind)
+    return Decision(test, INCONCLUSIVE, "less", **kind)
 
 
 def positive_effect(values, rule: VerdictRule) -> Decision:
-    """Is the mean over networks of ``values`` (one per network) above 0?"""
-    test = mean_test(values, rule.confidence, 0.0, rule.n_permutations, rule.seed)
-    return _decide_positive(test, rule, rule.minimum_networks)
+    """Is the effect above 0 in most networks? Median of ``values`` (one per network), exact sign test.
+
+    The order-statistic bounds that invert the sign test make "lower bound above 0" and
+    "p at most alpha" one event, so interval and verdict always agree.
+    """
+    test = median_test(values, rule.confidence, 0.0)
+    return decide_positive(test, rule, rule.minimum_networks)
 
 
 def positive_median(values, rule: VerdictRule) -> Decision:
-    """Is the median over networks of ``values`` above 0? (Sign test, order-statistic interval.)
-
-    For bounded, skewed values such as per-network correlations over a few epochs,
-    where a t interval undercovers.
-    """
-    test = median_test(values, rule.confidence, 0.0)
-    return _decide_positive(test, rule, rule.minimum_networks)
+    """:func:`positive_effect` for a median of per-network correlations (C2): the same rule."""
+    return positive_effect(values, rule)
 
 
 def positive_correlation(x, y, rule: VerdictRule, method: str = "spearman") -> Decision:
     """Is the correlation across networks of ``x`` and ``y`` above 0? (Fisher z needs 4.)"""
     test = correlation_test(x, y, method, rule.confidence, rule.n_permutations, rule.seed)
-    return _decide_positive(test, rule, max(4, rule.minimum_networks))
+    return decide_positive(test, rule, max(4, rule.minimum_networks), kind=CORRELATION, method=method)
 
 
 def positive_within_strata_correlation(x, y, strata, rule: VerdictRule) -> Decision:
     """Is the within-stratum rank correlation of ``x`` and ``y`` above 0?"""
     test = stratified_correlation_test(x, y, strata, rule.confidence, rule.n_permutations, rule.seed)
-    return _decide_positive(test, rule, max(4, rule.minimum_networks))
+    kept = _strata_of_two_or_more(x, y, strata)
+    return decide_positive(test, rule, max(4, rule.minimum_networks), kind=WITHIN_STRATA, strata=kept)
+
+
+def _strata_of_two_or_more(x, y, strata) -> int:
+    """How many strata the within-strata correlation pools (those with 2 networks with both values)."""
+    x, y = np.asarray(x, dtype=float).reshape(-1), np.asarray(y, dtype=float).reshape(-1)
+    strata = np.asarray(strata).reshape(-1)
+    _, counts = np.unique(strata[np.isfinite(x) & np.isfinite(y)], return_counts=True)
+    return int((counts >= 2).sum())
 
 
 def not_worse_than(values, margin: float, rule: VerdictRule) -> Decision:
-    """Is the mean over networks of ``values`` shown to be below ``margin``?"""
+    """Is the effect below ``margin`` in most networks? Median of ``values``, exact sign test against it."""
     if not margin >= 0:
         raise ValueError(f"the equivalence margin must be at least 0, got {margin!r}")
-    test = mean_test(values, rule.confidence, margin, rule.n_permutations, rule.seed)
-    if test.n < rule.minimum_networks:
-        return Decision(test, TOO_FEW, "less")
-    if _below(test, margin, rule):
-        return Decision(test, SUPPORTED, "less")
-    if _above(test, margin, rule):
-        return Decision(test, NOT_SUPPORTED, "less")
-    return Decision(test, INCONCLUSIVE, "less")
+    test = median_test(values, rule.confidence, margin)
+    return decide_below_margin(test, margin, rule)
 
 
 def all_of(verdicts: Iterable[str]) -> str:

@@ -87,8 +87,8 @@ def depth_profiles_figure(profiles: pd.DataFrame) -> Figure:
         figure,
         "Claims across architectures: each claim's effect per layer, on a common depth axis",
         f"Relative depth: layer index / (analysed layers - 1), 0 = first, 1 = last. Clean networks per "
-        f"architecture: {counts}. Points: mean over networks with its "
-        f"{100 * confidence:g}% t interval (C2: median, order-statistic interval; C3: correlation across "
+        f"architecture: {counts}. Points: median over networks with its one-sided "
+        f"{100 * confidence:g}% order-statistic bounds, as in the claims (C3: correlation across "
         "all networks, Fisher-z interval). Descriptive: the verdicts are the claims table's, on each "
         "architecture's lower and higher layers.",
     )

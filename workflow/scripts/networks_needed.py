@@ -1,0 +1,17 @@
+"""Rule networks_needed: per claim, the networks per level that would decide it (80% power), logged as a table."""
+
+from job_setup import start_job
+
+logger = start_job(snakemake)
+
+import pandas as pd  # noqa: E402
+
+from selectivity.io import save_table  # noqa: E402
+from selectivity.claims.power import format_networks_needed, networks_needed_table  # noqa: E402
+
+needed = networks_needed_table(pd.read_csv(snakemake.input[0]))
+logger.info(
+    "networks each claim would need to decide its observed effect at 80%% power:\n%s",
+    format_networks_needed(needed),
+)
+save_table(needed, snakemake.output[0])
