@@ -28,7 +28,7 @@ from selectivity.networks.published import (
     build_vgg16,
     load_vgg16,
 )
-from selectivity.data.dataset.image_folders import imagenet_eval_transform, load_imagefolder_images
+from selectivity.data.image_folders import imagenet_eval_transform, load_imagefolder_images
 
 CONV_CHANNELS = {
     "conv1_1": 64, "conv1_2": 64, "conv2_1": 128, "conv2_2": 128,
@@ -248,7 +248,7 @@ def tiny_imagefolder(tmp_path):
 
 
 def test_imagefolder_images_all_images_shapes_and_labels(tiny_imagefolder, caplog):
-    with caplog.at_level(logging.WARNING, logger="selectivity.data.dataset.image_folders"):
+    with caplog.at_level(logging.WARNING, logger="selectivity.data.image_folders"):
         images, labels = load_imagefolder_images(tiny_imagefolder, n_images=100, seed=0, progress=False)
     assert "3 class folders, not 1000" in caplog.text
     assert images.shape == (6, 3, 224, 224) and images.dtype == torch.float32
@@ -311,6 +311,6 @@ def test_imagefolder_errors_name_the_folder(tmp_path, caplog):
         load_imagefolder_images(tmp_path, 0, seed=0)
     (tmp_path / "cats").mkdir()
     Image.new("RGB", (40, 40)).save(tmp_path / "cats" / "a.png")
-    with caplog.at_level(logging.WARNING, logger="selectivity.data.dataset.image_folders"):
+    with caplog.at_level(logging.WARNING, logger="selectivity.data.image_folders"):
         load_imagefolder_images(tmp_path, 1, seed=0, image_size=32, progress=False)
     assert "['cats'] are not WordNet ids" in caplog.text

@@ -4,7 +4,7 @@ from job_setup import start_job
 
 logger = start_job(snakemake)
 
-from selectivity.data.dataset import load_dataset, save_test_set  # noqa: E402
+from selectivity.data import load_dataset, save_test_set  # noqa: E402
 
 dataset = load_dataset(snakemake.input.dataset)
 logger.info("%d test images of %s", len(dataset.y_test), dataset.description)

@@ -4,7 +4,7 @@ from job_setup import start_job
 
 logger = start_job(snakemake)
 
-from selectivity.data.dataset.image_folders import save_folder_test_set  # noqa: E402
+from selectivity.data.image_folders import save_folder_test_set  # noqa: E402
 
 settings = snakemake.params.settings
 count = save_folder_test_set(

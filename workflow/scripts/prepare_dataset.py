@@ -4,8 +4,8 @@ from job_setup import start_job
 
 logger = start_job(snakemake)
 
-from selectivity.data.dataset import dataset_digest, save_dataset  # noqa: E402
-from selectivity.data.build import build_dataset  # noqa: E402
+from selectivity.data import dataset_digest, save_dataset  # noqa: E402
+from selectivity.datasets import build_dataset  # noqa: E402
 from selectivity.io import save_text  # noqa: E402
 
 settings = snakemake.params.settings

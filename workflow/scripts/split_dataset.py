@@ -6,7 +6,7 @@ logger = start_job(snakemake)
 
 import numpy as np  # noqa: E402
 
-from selectivity.data.dataset import load_dataset, save_split, stratified_split  # noqa: E402
+from selectivity.data import load_dataset, save_split, stratified_split  # noqa: E402
 
 dataset = load_dataset(snakemake.input.dataset)
 split = stratified_split(dataset.y_train, snakemake.params.validation_size, snakemake.params.split_seed)

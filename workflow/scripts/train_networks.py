@@ -6,7 +6,7 @@ logger = start_job(snakemake)
 
 from pathlib import Path  # noqa: E402
 
-from selectivity.data.dataset import load_dataset, load_split  # noqa: E402
+from selectivity.data import load_dataset, load_split  # noqa: E402
 from selectivity.training import NetworkOutputs, NetworkSpec, TrainingSettings, train_networks  # noqa: E402
 
 settings = TrainingSettings(
