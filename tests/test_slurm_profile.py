@@ -29,6 +29,7 @@ TINY = {
     },
     "networks": {"seeds": [0], "label_corruption": [0.0]},
     "training": {"epochs": 3, "checkpoint_epochs": [0]},
+    "causal": {"test_images": 50, "invariance": {"test_images": 50}},
 }
 
 
