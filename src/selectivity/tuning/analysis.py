@@ -46,7 +46,6 @@ TUNING_COLUMNS = (
     "peak_response",
     "dead",
     "orientation_consistency",
-    "selective",
 )
 
 
@@ -64,7 +63,6 @@ class TuningSettings:
     orientations: int = 12
     phases: int = 4
     spatial_frequencies: int | None = None
-    selectivity_threshold: float = 0.33
     shuffle_seed: int = 0
     batch_size: int = 256
     shuffle_independent_units: bool = True
@@ -80,8 +78,6 @@ class TuningSettings:
             raise ValueError(
                 f"spatial_frequencies must be at least 1 or None, got {self.spatial_frequencies}"
             )
-        if not 0 <= self.selectivity_threshold < 1:
-            raise ValueError(f"selectivity_threshold must be in [0, 1), got {self.selectivity_threshold}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
 
@@ -293,14 +289,15 @@ def tuning_table(
     stimuli: GratingStimuli,
     layer: str,
     layer_index: int,
-    threshold: float,
     stimulus_set: str,
 ) -> pd.DataFrame:
     """One row per unit with the columns :data:`TUNING_COLUMNS` (without identifiers).
 
-    ``responses`` are (units, n_sf, n_ori, n_phase) for ``stimuli``. ``selective`` is
-    gOSI > ``threshold``. Dead units have NaN preferred orientation, SF, period and
-    consistency, OSI = gOSI = 0 and peak response 0.
+    ``responses`` are (units, n_sf, n_ori, n_phase) for ``stimuli``. Dead units have NaN
+    preferred orientation, SF, period and consistency, OSI = gOSI = 0 and peak response 0.
+    Whether a unit counts as selective (gOSI above ``tuning.selectivity_threshold``) is
+    decided where it is used (:func:`selectivity.tuning.summaries.selectivity_summary`,
+    the figures), so a threshold change reruns no tuning job.
     """
     if stimulus_set not in STIMULUS_SETS:
         raise ValueError(f"stimulus_set must be one of {STIMULUS_SETS}, got {stimulus_set!r}")
@@ -330,7 +327,6 @@ def tuning_table(
             "peak_response": peak,
             "dead": dead,
             "orientation_consistency": orientation_consistency(phase_max, orientations),
-            "selective": gosi > threshold,
         },
         columns=list(TUNING_COLUMNS),
     )
@@ -376,18 +372,14 @@ def analyse_tuning(
         shuffled = shuffle_stimulus_labels(
             responses, (settings.shuffle_seed, layer_index), settings.shuffle_independent_units
         )
-        real = tuning_table(
-            responses, stimuli, layer, layer_index, settings.selectivity_threshold, "gratings"
-        )
-        null = tuning_table(shuffled, stimuli, layer, layer_index, settings.selectivity_threshold, "shuffled")
+        real = tuning_table(responses, stimuli, layer, layer_index, "gratings")
+        null = tuning_table(shuffled, stimuli, layer, layer_index, "shuffled")
         tables += [real, null]
         curves[layer] = phase_max_responses(responses).astype(np.float32)
         log.info(
-            "%s: %d/%d units selective (gOSI > %.2f), %d dead; mean gOSI %.3f (shuffled %.3f)",
+            "%s: %d units, %d dead; mean gOSI %.3f (shuffled %.3f)",
             layer,
-            int(real["selective"].sum()),
             len(real),
-            settings.selectivity_threshold,
             int(real["dead"].sum()),
             real["gosi"].mean(),
             null["gosi"].mean(),
