@@ -116,3 +116,18 @@ def test_a_threshold_change_reruns_no_tuning_or_causal_job(touched_run):
     assert {"evaluate_claims", "depth_profiles", "plot_tuning_figures"} <= plan.rules()
     assert not plan.rules("train_")
     assert not {"measure_tuning", "collect_table", *CAUSAL_RULES} & plan.rules(), plan.rules()
+
+
+def test_dry_run_reasons_do_not_print_the_config(touched_run):
+    change = {"claims": {"equivalence_margin": 0.2}}
+    plan, _ = plan_of(touched_run, change=change)
+    assert plan.statuses("provenance") == {"params changed"}
+    files = [str(TINY_CONFIG_FILE), str(write_config(touched_run.parent, change, "change.yaml"))]
+    result = snakemake(touched_run, "--dry-run", "--configfile", *files)
+    reasons = [line.strip() for line in (result.stdout + result.stderr).splitlines() if "reason:" in line]
+    digests = r"before: '[0-9a-f]{16}' now: '[0-9a-f]{16}'"
+    (provenance,) = [line for line in reasons if re.search(digests, line)]
+    assert len(provenance) < 200, provenance
+    # no job's params hold the config's sections (narrow params: claims get their settings only)
+    sections = [f"'{section}': {{" for section in DEFAULT_CONFIG]
+    assert not [line for line in reasons if any(section in line for section in sections)]

@@ -175,7 +175,7 @@ def test_only_groups_whose_membership_changed_retrain(grouped_training, tmp_path
 # ------------------------------------------------------------ settings without effect
 
 # Each changes nothing about a network's weights; none may plan a training job. Only the
-# provenance page (whose params are the whole config) may be rebuilt.
+# provenance page (whose param is a digest of the whole config) may be rebuilt.
 NO_EFFECT = [
     ("checkpoint epochs reordered", {"training": {"checkpoint_epochs": [5, 3, 0, 1]}}),
     ("the always-saved last epoch left out", {"training": {"checkpoint_epochs": [0, 1, 3]}}),
