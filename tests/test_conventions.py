@@ -131,3 +131,145 @@ def test_dry_run_reasons_do_not_print_the_config(touched_run):
     # no job's params hold the config's sections (narrow params: claims get their settings only)
     sections = [f"'{section}': {{" for section in DEFAULT_CONFIG]
     assert not [line for line in reasons if any(section in line for section in sections)]
+
+
+# ------------------------------------------------------------------ environments
+
+ENVIRONMENTS = sorted((REPO / "envs").glob("*.yaml"))
+CONSTRAINTS = REPO / "envs" / "pip-constraints.txt"
+# conda-forge name -> the distribution name pip and importlib.metadata know
+PIP_NAMES = {"pytorch": "torch", "matplotlib-base": "matplotlib"}
+DEPENDENCY = re.compile(
+    r"^(?P<name>[A-Za-z0-9_.\-]+)\s*(?P<operator>==|=)\s*(?P<version>[0-9][0-9A-Za-z.]*)$"
+)
+
+
+def pins(environment: Path) -> dict[str, str]:
+    """Package (pip's name) -> pinned version, of one conda environment file."""
+    result = {}
+    for dependency in read_yaml(environment)["dependencies"]:
+        match = DEPENDENCY.match(str(dependency))
+        assert match, f"{environment.name}: {dependency!r} is not pinned (name ==version)"
+        name, operator, version = match["name"], match["operator"], match["version"]
+        if name == "python":
+            assert (
+                operator == "=" and version.count(".") == 1
+            ), f"{environment.name}: pin python to a minor version"
+        else:
+            assert operator == "==", f"{environment.name}: {dependency!r} must pin exactly (==)"
+        result[PIP_NAMES.get(name, name)] = version
+    return result
+
+
+def constraints() -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in CONSTRAINTS.read_text().splitlines()]
+    return dict(line.split("==") for line in lines if line)
+
+
+def pinned_versions() -> dict[str, str]:
+    """Every package any environment pins, and its version (the environments must agree)."""
+    result: dict[str, str] = {}
+    for environment in ENVIRONMENTS:
+        for name, version in pins(environment).items():
+            assert result.setdefault(name, version) == version, f"{name}: {result[name]} vs {version}"
+    return result
+
+
+def test_environments_pin_exactly_the_versions_ci_installs():
+    assert {path.name for path in ENVIRONMENTS} == {"torch.yaml", "analysis.yaml"}
+    for environment in ENVIRONMENTS:
+        assert read_yaml(environment)["channels"] == ["conda-forge", "nodefaults"]
+    pinned = pinned_versions()
+    assert {name: version for name, version in pinned.items() if name != "python"} == constraints()
+    # .ci/run and the README install torch and torchvision at the pinned versions
+    torch_pair = f"torch=={pinned['torch']} torchvision=={pinned['torchvision']}"
+    assert f"pip install --quiet {torch_pair}\n" in (REPO / ".ci" / "run").read_text()
+    assert "-c envs/pip-constraints.txt" in (REPO / ".ci" / "run").read_text()
+    readme = (REPO / "README.md").read_text()
+    assert f"pip install {torch_pair} && pip install -e" in readme
+    assert f"pip install {torch_pair} --index-url https://download.pytorch.org/whl/cpu" in readme
+
+
+def test_the_pin_check_finds_loose_pins(tmp_path):
+    loose = tmp_path / "loose.yaml"
+    loose.write_text("channels: [conda-forge]\ndependencies:\n  - numpy >=1.24\n")
+    with pytest.raises(AssertionError, match="not pinned"):
+        pins(loose)
+    loose.write_text("channels: [conda-forge]\ndependencies:\n  - numpy =2.4\n")
+    with pytest.raises(AssertionError, match="must pin exactly"):
+        pins(loose)
+
+
+def pinned_names() -> list[str]:
+    """The packages the environments name (read leniently: the tests above judge the pins)."""
+    names = {
+        str(dependency).split()[0].split("=")[0]
+        for env in ENVIRONMENTS
+        for dependency in read_yaml(env)["dependencies"]
+    }
+    return sorted(PIP_NAMES.get(name, name) for name in names)
+
+
+@pytest.mark.parametrize("package", pinned_names())
+def test_installed_versions_are_the_pinned_ones(package):
+    """In CI (installed from envs/pip-constraints.txt) the running environment has the pinned versions.
+
+    Elsewhere (an install from the README, which does not pin numpy & co.) a difference is
+    reported as a skip, not a failure.
+    """
+    pinned = pinned_versions()[package]
+    if package == "python":
+        installed = f"{sys.version_info.major}.{sys.version_info.minor}"
+    else:
+        try:
+            installed = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pytest.skip(f"{package} is not installed in this environment")
+        installed = installed.split("+")[0]  # 2.14.1+cu130 is torch 2.14.1 (the CUDA build)
+    if installed != pinned:
+        message = (
+            f"{package} {installed} is installed but envs/ pin {pinned}: update envs/*.yaml and "
+            "envs/pip-constraints.txt together"
+        )
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(message)
+        pytest.skip(f"{message} (not the CI install: pip install -c envs/pip-constraints.txt)")
+
+
+# ---------------------------------------------------------------- license, citation
+
+
+def test_license_is_mit_in_the_license_file_the_package_and_the_citation():
+    license_text = (REPO / "LICENSE").read_text()
+    assert license_text.startswith("MIT License\n")
+    assert "Copyright (c) 2026 the selectivity-workflow authors" in license_text
+    assert 'license = "MIT"' in (REPO / "pyproject.toml").read_text()
+    assert read_yaml(REPO / "CITATION.cff")["license"] == "MIT"
+
+
+def test_citation_file_cites_the_software_and_both_papers():
+    citation = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    for key in ("cff-version", "message", "title", "authors"):
+        assert citation.get(key), f"CITATION.cff lacks {key}"
+    assert citation["cff-version"] == "1.2.0" and citation["type"] == "software"
+    assert all("name" in author or "family-names" in author for author in citation["authors"])
+    assert (
+        str(citation["version"])
+        == re.search(r'^version = "(.+)"$', (REPO / "pyproject.toml").read_text(), re.M)[1]
+    )
+    references = citation["references"]
+    for reference in references:
+        assert {"type", "authors", "title"} <= set(reference), reference
+    (ukita,) = [r for r in references if r["authors"][0]["family-names"] == "Ukita"]
+    assert ukita["doi"] == "10.1016/j.neunet.2020.02.009"
+    assert (ukita["journal"], ukita["volume"], ukita["start"], ukita["end"], ukita["year"]) == (
+        "Neural Networks",
+        125,
+        185,
+        193,
+        2020,
+    )
+    (morcos,) = [r for r in references if r["authors"][0]["family-names"] == "Morcos"]
+    assert morcos["title"] == "On the importance of single directions for generalization"
+    assert morcos["year"] == 2018 and "ICLR" in morcos["conference"]["name"]
+    assert {"type": "other", "value": "arXiv:1803.06959"}.items() <= morcos["identifiers"][0].items()
