@@ -80,6 +80,95 @@ def threads_of(block: str) -> int:
     return int(match.group(1)) if match else 1
 
 
+# ------------------------------------------------------------------ any directory
+
+
+def test_runs_from_another_directory_with_the_default_config(tmp_path):
+    """No --configfile, an empty working directory: the config.yaml beside the Snakefile is read."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    plan = parse_detailed_summary(snakemake(elsewhere, "--dry-run", "--detailed-summary").stdout)
+    assert plan.rules("train_") == {f"train_{group.name}" for group in training_groups(DEFAULT_CONFIG)}
+    # the same through --directory, run from yet another directory
+    plan = parse_detailed_summary(
+        snakemake(tmp_path, "--directory", str(elsewhere), "--dry-run", "--detailed-summary").stdout
+    )
+    assert plan.rules("train_") == {f"train_{group.name}" for group in training_groups(DEFAULT_CONFIG)}
+    # and --configfile extends it there
+    plan = parse_detailed_summary(
+        snakemake(elsewhere, "--dry-run", "--detailed-summary", "--configfile", str(TINY_CONFIG_FILE)).stdout
+    )
+    assert plan.rules("train_") == TINY_TRAINING_RULES
+
+
+def test_a_config_yaml_in_the_working_directory_is_named_not_read(tmp_path):
+    write_config(tmp_path, TINY_CONFIG, "config.yaml")
+    result = snakemake(tmp_path, "--dry-run", "--detailed-summary")
+    output = result.stdout + result.stderr
+    assert f"{tmp_path / 'config.yaml'} is not read" in output and "--configfile config.yaml" in output
+    assert parse_detailed_summary(result.stdout).rules("train_") == {
+        f"train_{group.name}" for group in training_groups(DEFAULT_CONFIG)
+    }
+    # given with --configfile, it is read and nothing is said
+    result = snakemake(tmp_path, "--dry-run", "--detailed-summary", "--configfile", "config.yaml")
+    assert "is not read" not in result.stdout + result.stderr
+    assert parse_detailed_summary(result.stdout).rules("train_") == TINY_TRAINING_RULES
+
+
+def test_the_slurm_profile_is_found_by_name_from_another_directory(tmp_path):
+    result = snakemake(
+        tmp_path, "--workflow-profile", "slurm", "--dry-run", "--configfile", str(TINY_CONFIG_FILE)
+    )
+    assert f"Using workflow specific profile {REPO / 'profiles' / 'slurm'}" in result.stdout + result.stderr
+
+
+# ------------------------------------------------------------ all training jobs at once
+
+
+def test_train_networks_sets_the_resources_and_threads_of_every_training_job(tmp_path):
+    first, second = sorted(TINY_TRAINING_RULES)
+    result = snakemake(
+        tmp_path, "--dry-run", "--cores", "8", "--configfile", str(TINY_CONFIG_FILE),
+        "--set-threads", "train_networks=3",
+        "--set-resources", "train_networks:runtime=777", "train_networks:slurm_partition=long",
+        f"{second}:runtime=55",  # a group's own name wins
+    )  # fmt: skip
+    jobs = job_blocks(result.stdout + result.stderr)
+    assert set(jobs) >= TINY_TRAINING_RULES | {"measure_tuning"}
+    for rule in TINY_TRAINING_RULES:
+        (block,) = jobs[rule]
+        resources = resources_of(block)
+        assert resources["runtime"] == ("55" if rule == second else "777"), (rule, resources)
+        assert resources["slurm_partition"] == "long" and threads_of(block) == 3
+    # the other rules keep their own
+    for block in jobs["measure_tuning"]:
+        assert resources_of(block)["runtime"] != "777" and "slurm_partition" not in resources_of(block)
+
+
+def test_train_networks_in_a_profile(tmp_path):
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    write_config(
+        profile, {"set-resources": {"train_networks": {"runtime": 720, "gpu_model": "a100"}}}, "config.yaml"
+    )
+    result = snakemake(
+        tmp_path, "--workflow-profile", str(profile), "--dry-run", "--configfile", str(TINY_CONFIG_FILE)
+    )
+    jobs = job_blocks(result.stdout + result.stderr)
+    for rule in TINY_TRAINING_RULES:
+        assert {"runtime": "720", "gpu_model": "a100"}.items() <= resources_of(jobs[rule][0]).items()
+
+
+def test_without_train_networks_the_training_jobs_keep_their_own_resources(tmp_path):
+    result = snakemake(tmp_path, "--dry-run", "--cores", "8", "--configfile", str(TINY_CONFIG_FILE))
+    jobs = job_blocks(result.stdout + result.stderr)
+    for rule in TINY_TRAINING_RULES:
+        block = jobs[rule][0]
+        # training_runtime: 60 + 2 minutes per epoch; training.cpu_threads
+        assert resources_of(block)["runtime"] == str(60 + 2 * TINY["training"]["epochs"])
+        assert threads_of(block) == TINY["training"]["cpu_threads"]
+
+
 # ------------------------------------------------------------------- a finished run
 
 
@@ -108,6 +197,27 @@ def plan_of(workdir: Path, *args: str, change: dict | None = None):
         files.append(str(write_config(workdir.parent, change, "change.yaml")))
     result = snakemake(workdir, "--dry-run", "--detailed-summary", *args, "--configfile", *files)
     return parse_detailed_summary(result.stdout), result
+
+
+def test_forcerun_on_the_listed_training_rules_retrains_every_network(touched_run):
+    listed = snakemake(touched_run, "--list-rules", "--configfile", str(TINY_CONFIG_FILE)).stdout.split()
+    training_rules = [name for name in listed if name.startswith("train_")]
+    assert set(training_rules) == TINY_TRAINING_RULES
+    plan, _ = plan_of(touched_run, "--forcerun", *training_rules)
+    assert plan.rules("train_") == TINY_TRAINING_RULES
+    assert {"measure_tuning", *CAUSAL_RULES, "evaluate_claims"} <= plan.rules()
+    assert not {"prepare_dataset", "split_dataset", "extract_test_set"} & plan.rules()
+    # train_networks names no rule: --forcerun says so instead of silently doing nothing
+    result = snakemake(
+        touched_run,
+        "--dry-run",
+        "--configfile",
+        str(TINY_CONFIG_FILE),
+        "--forcerun",
+        "train_networks",
+        check=False,
+    )
+    assert result.returncode != 0 and "No rule to produce train_networks" in result.stdout + result.stderr
 
 
 def test_a_threshold_change_reruns_no_tuning_or_causal_job(touched_run):
