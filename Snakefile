@@ -6,7 +6,9 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The default configuration is the config.yaml beside this file, found from any working
+# directory (--directory, or --snakefile from elsewhere); --configfile extends it.
+configfile: f"{workflow.basedir}/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

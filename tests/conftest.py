@@ -132,9 +132,9 @@ def run_snakemake(
 ) -> subprocess.CompletedProcess:
     """Run the repository's workflow in ``workdir`` with a config file.
 
-    Snakemake reads ``config.yaml`` from the working directory, which ``workdir`` lacks, so the
-    config file extends the schema defaults; tests/test_reliability.py checks that those equal
-    the repository's config.yaml.
+    The workflow reads the ``config.yaml`` beside its Snakefile from any working directory, and
+    the config file extends it (as the schema defaults would: tests/test_reliability.py checks
+    that they are equal).
     """
     command = snakemake_command() + [
         "--snakefile",

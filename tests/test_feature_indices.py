@@ -12,6 +12,7 @@ from selectivity.networks.loaded import LoadedNetwork
 from selectivity.tuning.features import (
     COLOURS,
     DEFAULT_THRESHOLDS,
+    FEATURE_INDEX_COLUMNS,
     FEATURES,
     SHUFFLE_STREAMS,
     colour_response_maxima,
@@ -21,6 +22,7 @@ from selectivity.tuning.features import (
     phase_modulation_index,
     preferred_colour,
     preferred_grating,
+    selective_units,
     shuffled_feature_columns,
     spatial_frequency_curves,
     spatial_frequency_selectivity_index,
@@ -170,10 +172,11 @@ def test_colour_maxima_are_over_sf_orientation_and_phase_of_each_direction():
 # --- settings --------------------------------------------------------------------------------------
 
 
-def test_settings_take_the_feature_list_and_thresholds():
-    settings = TuningSettings(features=["orientation", "colour"], colour_selectivity_threshold=-0.2)
+def test_settings_take_the_feature_list_and_no_threshold():
+    settings = TuningSettings(features=["orientation", "colour"])
     assert settings.features == ("orientation", "colour")
-    assert settings.feature_thresholds == {"spatial_frequency": 0.5, "colour": -0.2, "phase": 1.0}
+    with pytest.raises(TypeError):  # thresholds are applied where "selective" is used, not in tuning
+        TuningSettings(colour_selectivity_threshold=-0.2)
     assert TuningSettings().features == FEATURES
     assert TuningSettings(phases=2, features=("orientation", "colour")).phases == 2  # no phase, no limit
 
@@ -221,34 +224,37 @@ def test_columns_of_units_built_for_one_sf_one_colour_axis_simple_and_complex():
     colour[4, :, 1, 1, 0] = [1.0, 3.0, 2.0]
     # unit 5: silent everywhere
     columns = pd.DataFrame(
-        feature_columns(
-            FEATURES, DEFAULT_THRESHOLDS, gratings, PHASES_4, centre_responses=centre, colour_responses=colour
-        )
+        feature_columns(FEATURES, gratings, PHASES_4, centre_responses=centre, colour_responses=colour)
     )
     assert list(columns.columns) == tuning_feature_columns(FEATURES)
     np.testing.assert_allclose(
         columns["spatial_frequency_selectivity"][:2], [1.0, (9 - 3) / (9 - 1)], atol=1e-12
     )
     assert columns["spatial_frequency_selectivity"][5] == 0
-    assert list(columns["spatial_frequency_selective"]) == [True, True, False, False, False, False]
+    selective = {
+        feature: list(selective_units(columns[FEATURE_INDEX_COLUMNS[feature]], DEFAULT_THRESHOLDS[feature]))
+        for feature in DEFAULT_THRESHOLDS
+    }
+    assert selective["spatial_frequency"] == [True, True, False, False, False, False]
     np.testing.assert_allclose(columns["phase_modulation"][:2], [2.0, 0.0], atol=1e-12)
     assert columns["phase_modulation"][2:].isna().all()  # the centre never responds at (s*, o*)
-    assert list(columns["phase_sensitive"]) == [True] + [False] * 5
+    assert selective["phase"] == [True] + [False] * 5
     np.testing.assert_allclose(columns["colour_selectivity"][2:5], [1.0, -1.0, 0.5], atol=1e-12)
     assert list(columns["preferred_colour"][2:5]) == ["red_green", "achromatic", "red_green"]
     assert np.isnan(columns["colour_selectivity"][5]) and pd.isna(columns["preferred_colour"][5])
-    assert list(columns["colour_selective"]) == [False, False, True, False, True, False]
+    assert selective["colour"] == [False, False, True, False, True, False]
 
 
 def test_columns_follow_the_features_and_colour_is_empty_without_rgb_inputs():
     gratings, centre, colour = synthetic_layer(units=2)
     gratings[:] = 1.0
-    assert list(feature_columns(("orientation",), DEFAULT_THRESHOLDS, gratings, PHASES_4)) == []
-    no_rgb = feature_columns(("orientation", "colour"), DEFAULT_THRESHOLDS, gratings, PHASES_4)
-    assert list(no_rgb) == ["colour_selectivity", "preferred_colour", "colour_selective"]
-    assert np.isnan(no_rgb["colour_selectivity"]).all() and not no_rgb["colour_selective"].any()
+    assert list(feature_columns(("orientation",), gratings, PHASES_4)) == []
+    no_rgb = feature_columns(("orientation", "colour"), gratings, PHASES_4)
+    assert list(no_rgb) == ["colour_selectivity", "preferred_colour"]
+    assert np.isnan(no_rgb["colour_selectivity"]).all()
+    assert not selective_units(no_rgb["colour_selectivity"], DEFAULT_THRESHOLDS["colour"]).any()
     with pytest.raises(ValueError, match="phase feature needs centre responses"):
-        feature_columns(("orientation", "phase"), DEFAULT_THRESHOLDS, gratings, PHASES_4)
+        feature_columns(("orientation", "phase"), gratings, PHASES_4)
 
 
 # --- the shuffled controls (§3.9) --------------------------------------------------------------------
@@ -262,7 +268,7 @@ def test_each_feature_is_shuffled_with_its_own_documented_seed():
     arguments = dict(
         grating_responses=gratings, phases_deg=PHASES_4, centre_responses=centre, colour_responses=colour
     )
-    shuffled = shuffled_feature_columns(FEATURES, DEFAULT_THRESHOLDS, seed=3, layer_index=5, **arguments)
+    shuffled = shuffled_feature_columns(FEATURES, seed=3, layer_index=5, **arguments)
 
     def orders(feature, stimuli):  # the documented stream: default_rng((shuffle_seed, layer, stream))
         generator = np.random.default_rng((3, 5, SHUFFLE_STREAMS[feature]))
@@ -275,7 +281,6 @@ def test_each_feature_is_shuffled_with_its_own_documented_seed():
     by_hand.update(
         feature_columns(
             ("spatial_frequency",),
-            DEFAULT_THRESHOLDS,
             permuted(gratings, orders("spatial_frequency", 432)),
             PHASES_4,
         )
@@ -284,7 +289,6 @@ def test_each_feature_is_shuffled_with_its_own_documented_seed():
     by_hand.update(
         feature_columns(
             ("colour",),
-            DEFAULT_THRESHOLDS,
             gratings,
             PHASES_4,
             colour_responses=permuted(colour, colour_order),
@@ -294,7 +298,6 @@ def test_each_feature_is_shuffled_with_its_own_documented_seed():
     by_hand.update(
         feature_columns(
             ("phase",),
-            DEFAULT_THRESHOLDS,
             permuted(gratings, phase_order),
             PHASES_4,
             centre_responses=permuted(centre, phase_order),
@@ -317,7 +320,6 @@ def test_shuffled_colour_index_of_single_response_units_is_plus_or_minus_one_two
     colour[:, 1, 0, 0, 0] = 1.0  # every unit: red-green only
     shuffled = shuffled_feature_columns(
         ("orientation", "colour"),
-        DEFAULT_THRESHOLDS,
         gratings,
         PHASES_4,
         seed=0,
@@ -352,9 +354,9 @@ def test_shuffled_sf_and_phase_indices_sit_at_chance_for_tuned_units():
     gratings[:] = unit
     centre[:] = unit
     features = ("orientation", "spatial_frequency", "phase")
-    real = feature_columns(features, DEFAULT_THRESHOLDS, gratings, PHASES_4, centre_responses=centre)
+    real = feature_columns(features, gratings, PHASES_4, centre_responses=centre)
     shuffled = shuffled_feature_columns(
-        features, DEFAULT_THRESHOLDS, gratings, PHASES_4, seed=1, layer_index=2, centre_responses=centre
+        features, gratings, PHASES_4, seed=1, layer_index=2, centre_responses=centre
     )
 
     def sf_index(responses):
@@ -480,7 +482,7 @@ def test_colour_units_of_a_network_give_the_index_of_their_rgb_weights():
     table = gratings_table(hand_built(ColourConv("colour", kernels)))
     np.testing.assert_allclose(table["colour_selectivity"], [i for _, i, _ in COLOUR_UNITS], atol=1e-5)
     assert list(table["preferred_colour"]) == [c for _, _, c in COLOUR_UNITS]
-    assert list(table["colour_selective"]) == [True, True, False, True, False]
+    assert list(selective_units(table["colour_selectivity"], 0.33)) == [True, True, False, True, False]
     # the colour-only units hardly see the achromatic gratings that the orientation index uses
     assert (table["peak_response"][:2] < 1e-5 * table["peak_response"][2]).all()
 
@@ -492,7 +494,7 @@ def test_a_network_without_rgb_inputs_has_empty_colour_columns(caplog):
     with caplog.at_level("WARNING"):
         table = gratings_table(network)
     assert table["colour_selectivity"].isna().all() and table["preferred_colour"].isna().all()
-    assert not table["colour_selective"].any()
+    assert not selective_units(table["colour_selectivity"], 0.33).any()
     assert "takes 1 input channel(s): no colour set" in caplog.text
 
 
@@ -521,9 +523,8 @@ def test_linear_units_are_simple_like_and_the_energy_unit_is_complex_like():
     np.testing.assert_allclose(simple_table["phase_modulation"], [expected(even), expected(at_45)], rtol=1e-4)
     assert expected(even) == pytest.approx(2.0) and expected(at_45) == pytest.approx(np.sqrt(2), abs=0.02)
     assert complex_table["phase_modulation"].iloc[0] == pytest.approx(0, abs=1e-4)
-    assert (
-        list(simple_table["phase_sensitive"]) == [True, True] and not complex_table["phase_sensitive"].iloc[0]
-    )
+    assert list(selective_units(simple_table["phase_modulation"], 1.0)) == [True, True]
+    assert not selective_units(complex_table["phase_modulation"], 1.0)[0]
     # averaged over the map (the readout of the other indices) the same linear units hardly vary with
     # phase: a full-field grating only shifts the map, so the spatial mean hides most of the phase
     stimuli = grating_stimuli(32)
@@ -728,11 +729,7 @@ def test_feature_columns_leave_the_orientation_columns_and_each_other_unchanged(
     colour_only = analyse_tuning(
         trained_looking_cnn7, TuningSettings(features=["colour", "orientation"]), {}, layers
     ).table  # the list's order does not matter
-    assert list(colour_only.columns) == list(TUNING_COLUMNS) + [
-        "colour_selectivity",
-        "preferred_colour",
-        "colour_selective",
-    ]
+    assert list(colour_only.columns) == list(TUNING_COLUMNS) + ["colour_selectivity", "preferred_colour"]
     pd.testing.assert_frame_equal(colour_only, full[list(colour_only.columns)], check_exact=True)
     reseeded = analyse_tuning(trained_looking_cnn7, TuningSettings(shuffle_seed=4), {}, layers).table
     real = full["stimulus_set"] == "gratings"
@@ -748,9 +745,7 @@ def test_table_columns_and_ranges_for_every_layer(cnn7_table):
     assert table["colour_selectivity"].dropna().between(-1, 1).all()
     assert table["phase_modulation"].dropna().between(0, 2).all()
     assert set(table["preferred_colour"].dropna()) <= set(COLOURS)
-    assert (table["spatial_frequency_selective"] == (table["spatial_frequency_selectivity"] > 0.5)).all()
-    assert (table["colour_selective"] == (table["colour_selectivity"] > 0.33)).all()
-    assert (table["phase_sensitive"] == (table["phase_modulation"] > 1.0)).all()
+    assert not {"spatial_frequency_selective", "colour_selective", "phase_sensitive"} & set(table.columns)
     real = table[table["stimulus_set"] == "gratings"]
     conv1 = real[real["layer"] == "conv1"]
     # conv1 is linear + ReLU: its centre units with luminance edges are simple-like; its colour-opponent
@@ -758,5 +753,5 @@ def test_table_columns_and_ranges_for_every_layer(cnn7_table):
     luminance_edges = [u for u in range(32) if u % 3 and u % 4 in (0, 3)]
     chromatic = [u for u in range(32) if u % 4 in (1, 2)]
     assert (conv1.set_index("unit").loc[luminance_edges, "phase_modulation"] > 1.0).all()
-    assert conv1.set_index("unit").loc[chromatic, "colour_selective"].mean() > 0.8
+    assert (conv1.set_index("unit").loc[chromatic, "colour_selectivity"] > 0.33).mean() > 0.8
     assert (conv1.set_index("unit").loc[chromatic, "phase_modulation"].fillna(0) < 1e-3).all()

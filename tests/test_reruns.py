@@ -175,7 +175,7 @@ def test_only_groups_whose_membership_changed_retrain(grouped_training, tmp_path
 # ------------------------------------------------------------ settings without effect
 
 # Each changes nothing about a network's weights; none may plan a training job. Only the
-# provenance page (whose params are the whole config) may be rebuilt.
+# provenance page (whose param is a digest of the whole config) may be rebuilt.
 NO_EFFECT = [
     ("checkpoint epochs reordered", {"training": {"checkpoint_epochs": [5, 3, 0, 1]}}),
     ("the always-saved last epoch left out", {"training": {"checkpoint_epochs": [0, 1, 3]}}),
@@ -216,46 +216,55 @@ def test_a_rebuilt_dataset_file_reruns_no_network(finished_run, tmp_path):
 
 # ------------------------------------------------------------------ analysis changes
 
-# (setting, change, rules whose own params change, rules that must not rerun)
+# (setting, change, rules whose own params change, other rules that must rerun, rules that must not rerun)
+CAUSAL_RULES = {"class_selectivity", "half_ablation", "cumulative_ablation", "shift_invariance"}
 ANALYSIS_CHANGES = [
     (
+        # the tuning tables do not depend on the threshold: only the summary, the claims and
+        # the figures that count selective units rerun (ablation ranks by gOSI, not by it)
         "tuning.selectivity_threshold",
         {"tuning": {"selectivity_threshold": 0.4}},
-        {"measure_tuning"},
-        {"class_selectivity"},
+        {"summarise_selectivity"},
+        {"evaluate_claims", "depth_profiles", "plot_tuning_figures"},
+        {"measure_tuning", "collect_table", *CAUSAL_RULES},
     ),
     (
         "causal.ablation.random_draws",
         {"causal": {"ablation": {"random_draws": 3}}},
         {"half_ablation", "cumulative_ablation"},
+        set(),
         {"measure_tuning", "class_selectivity", "shift_invariance"},
     ),
     (
         "causal.invariance.shifts",
         {"causal": {"invariance": {"shifts": [1, 2]}}},
         {"shift_invariance"},
+        set(),
         {"measure_tuning", "class_selectivity", "half_ablation", "cumulative_ablation"},
     ),
     (
         "claims.equivalence_margin",
         {"claims": {"equivalence_margin": 0.2}},
         {"evaluate_claims"},
+        set(),
         {"measure_tuning", "half_ablation", "summarise_selectivity", "collect_table"},
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    "change, changed, untouched", [c[1:] for c in ANALYSIS_CHANGES], ids=[c[0] for c in ANALYSIS_CHANGES]
+    "change, changed, planned_too, untouched",
+    [c[1:] for c in ANALYSIS_CHANGES],
+    ids=[c[0] for c in ANALYSIS_CHANGES],
 )
 def test_an_analysis_setting_reruns_its_analyses_but_no_training(
-    finished_run, tmp_path, change, changed, untouched
+    finished_run, tmp_path, change, changed, planned_too, untouched
 ):
     plan = plan_after(finished_run, tmp_path, change)
     assert not plan.rules(TRAINING) and not {"prepare_dataset", "split_dataset"} & plan.rules()
     for rule in changed:
         assert plan.statuses(rule) == {"params changed"}, (rule, plan.rules())
-    assert "evaluate_claims" in plan.rules()
+    assert {"evaluate_claims", *planned_too} <= plan.rules(), plan.rules()
     assert not untouched & plan.rules(), f"rerun without cause: {untouched & plan.rules()}"
 
 

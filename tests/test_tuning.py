@@ -185,7 +185,7 @@ def test_tuning_table_of_hand_built_responses(small_stimuli):
     responses[0, 2, 3, 1] = 2.0  # only SF 2, 45 deg, one phase
     responses[0, 0, :, :] = 0.5  # an untuned weaker response at SF 0
     responses[2] = 0.7  # untuned everywhere
-    table = tuning_table(responses, small_stimuli, "conv1", 0, 0.33, "gratings")
+    table = tuning_table(responses, small_stimuli, "conv1", 0, "gratings")
     assert list(table.columns) == list(TUNING_COLUMNS)
     tuned, dead, flat = table.to_dict("records")
     assert tuned == {
@@ -201,23 +201,22 @@ def test_tuning_table_of_hand_built_responses(small_stimuli):
         "peak_response": 2.0,
         "dead": False,
         "orientation_consistency": 1.0,  # SF 0's peak (0.5) is below the midpoint 1.25
-        "selective": True,
     }
-    assert dead["dead"] and dead["osi"] == 0 and dead["gosi"] == 0 and not dead["selective"]
+    assert dead["dead"] and dead["osi"] == 0 and dead["gosi"] == 0
     assert np.isnan(dead["preferred_orientation_deg"]) and np.isnan(dead["preferred_period_px"])
     assert pd.isna(dead["preferred_spatial_frequency"]) and np.isnan(dead["orientation_consistency"])
-    assert flat["gosi"] == pytest.approx(0, abs=1e-12) and not flat["dead"] and not flat["selective"]
+    assert flat["gosi"] == pytest.approx(0, abs=1e-12) and not flat["dead"]
     assert flat["preferred_spatial_frequency"] == 0  # ties go to the first SF
 
 
 def test_tuning_table_rejects_bad_input(small_stimuli):
     responses = np.ones((2, 3, 12, 4))
     with pytest.raises(ValueError, match="stimulus_set"):
-        tuning_table(responses, small_stimuli, "conv1", 0, 0.33, "permuted")
+        tuning_table(responses, small_stimuli, "conv1", 0, "permuted")
     with pytest.raises(ValueError, match="non-negative"):
-        tuning_table(-responses, small_stimuli, "conv1", 0, 0.33, "gratings")
+        tuning_table(-responses, small_stimuli, "conv1", 0, "gratings")
     with pytest.raises(ValueError, match=r"\(units, \*\(3, 12, 4\)\)"):
-        tuning_table(responses[:, :2], small_stimuli, "conv1", 0, 0.33, "gratings")
+        tuning_table(responses[:, :2], small_stimuli, "conv1", 0, "gratings")
 
 
 def test_settings_reject_an_odd_number_of_orientations():
@@ -301,7 +300,7 @@ def filter_bank_table():
 @pytest.mark.parametrize("unit, theta", list(enumerate(GABOR_THETAS)))
 def test_gabor_units_prefer_their_own_orientation(filter_bank_table, unit, theta):
     row = filter_bank_table.loc[unit]
-    assert row["gosi"] > 0.5 and row["selective"]
+    assert row["gosi"] > 0.5
     difference = abs((row["preferred_orientation_deg"] - theta + 90) % 180 - 90)
     assert difference <= 7.5  # the nearest 15-deg step (20 deg -> 15 deg)
     assert row["preferred_spatial_frequency"] == 4
@@ -311,7 +310,7 @@ def test_gabor_units_prefer_their_own_orientation(filter_bank_table, unit, theta
 def test_isotropic_difference_of_gaussians_is_untuned(filter_bank_table):
     row = filter_bank_table.loc[len(GABOR_THETAS)]
     assert not row["dead"] and row["peak_response"] > 0
-    assert row["gosi"] < 0.1 and row["osi"] < 0.1 and not row["selective"]
+    assert row["gosi"] < 0.1 and row["osi"] < 0.1
 
 
 def test_silent_unit_is_dead(filter_bank_table):
@@ -377,7 +376,8 @@ def test_analyse_tuning_table_and_curves(cnn7_network):
         assert counts[(layer, "gratings")] == n and counts[(layer, "shuffled")] == n
     assert table.groupby("layer")["layer_index"].first().to_dict() == {l: i for i, l in enumerate(units)}
     assert table["gosi"].between(0, 1 + 1e-9).all() and table["osi"].between(0, 1).all()
-    assert (table["selective"] == (table["gosi"] > 0.33)).all()
+    # whether a unit is selective is the summary's to decide (the threshold is not a tuning setting)
+    assert "selective" not in table.columns
 
     assert set(result.curves) == set(units) | {"orientations_deg", "periods_px"}
     conv2 = result.curves["conv2"]

@@ -6,6 +6,7 @@ every later stage; these tests read its tables, checkpoints, figures and report 
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -197,6 +198,11 @@ def test_provenance(demo_run):
     assert set(provenance["seed"]) == set(SEEDS)
     record = json.loads((demo_run / f"results/tuning/{NETWORK_DIRS[0]}/tuning.provenance.json").read_text())
     assert {"seed", "config_hash", "versions", "device"} <= set(record)
+    # the page shows the run's whole configuration (its script reads it; the rule's param is a digest)
+    page = (demo_run / "results/provenance.html").read_text()
+    configuration = yaml.safe_load(html.unescape(page.split("<pre>")[1].split("</pre>")[0]))
+    assert configuration["dataset"]["synthetic"]["train_size"] == 4000  # config/demo.yaml
+    assert configuration["tuning"]["selectivity_threshold"] == 0.33  # config.yaml
 
 
 def test_html_report(demo_run):

@@ -192,6 +192,6 @@ rule provenance:
         mem_mb=2000,
         runtime=10,
     params:
-        config=config,
+        config_digest=config_digest(),
     script:
         "../scripts/provenance.py"

@@ -1,4 +1,7 @@
 # The input functions and settings of the claims stage (claims.smk).
+import hashlib
+import json
+
 from selectivity.config import layer_roles
 
 # Combined tables: name -> the per-network files they collect (causal ones from the networks
@@ -43,6 +46,17 @@ def claim_settings():
         "seed": claims["seed"],
         "tuning_checkpoint": config["causal"]["checkpoint"],
     }
+
+
+def config_digest():
+    """A digest of the run's whole configuration: the provenance page's param.
+
+    The page shows the whole configuration, so any change must rebuild it; as a param the
+    configuration itself would be printed twice (before and now) in the reason lines of
+    every dry run after a change, its digest is one short value.
+    """
+    canonical = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def causal_checkpoints():

@@ -30,6 +30,16 @@ os.environ.setdefault(
     "SNAKEMAKE_SLURM_PARTITIONS", str(Path(workflow.basedir) / "profiles/slurm/partitions.yaml")
 )
 
+# The default configuration is the config.yaml beside the Snakefile (see there). One in another
+# working directory is not read unless given with --configfile: say so instead of ignoring it.
+if Path("config.yaml").exists() and Path("config.yaml").resolve() not in {
+    Path(path).resolve() for path in workflow.configfiles
+}:
+    logger.warning(
+        f"{Path('config.yaml').resolve()} is not read: the default configuration is "
+        f"{Path(workflow.basedir) / 'config.yaml'}; pass yours with --configfile config.yaml"
+    )
+
 # Stop before any job on a bad config: one pass fills in the schema defaults, checks every
 # key against the schema and the cross-key rules, and names each bad key and value.
 try:

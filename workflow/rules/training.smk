@@ -3,7 +3,8 @@
 # adding or dropping networks never renames or reruns the jobs of the others. A group is
 # trained as one stacked network and writes exactly the per-network files that separate
 # jobs would, so later stages never see the grouping. The rules are generated per group
-# because a job's outputs must be listed explicitly.
+# because a job's outputs must be listed explicitly. The name train_networks stands for all
+# of them in --set-resources and --set-threads (training_inputs.smk).
 
 
 include: "training_inputs.smk"
@@ -37,3 +38,5 @@ for group in training_groups(config):
             state_dir="results/training_state",
         script:
             "../scripts/train_networks.py"
+
+    apply_training_overrides(f"train_{group.name}")

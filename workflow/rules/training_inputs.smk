@@ -1,4 +1,6 @@
 # The input functions and settings of the training stage (training.smk).
+from snakemake.resources import Resource, Resources
+
 from selectivity.config import saved_epochs, training_groups, training_settings
 from selectivity.networks.catalogue import checkpoint_path
 
@@ -46,3 +48,29 @@ def training_runtime(wildcards, attempt):
 
 def training_memory(wildcards, attempt):
     return (4000 + 1000 * config["training"]["group_size"]) * attempt
+
+
+# What --set-resources and --set-threads (command line or profile) give under this name applies
+# to every training job. Snakemake matches those options by rule name only, and a training rule
+# is named by its networks (train_<group>), so without it a profile would have to list every
+# group. A group's own name still wins over it.
+ALL_TRAINING_RULES = "train_networks"
+
+
+def apply_training_overrides(rule_name):
+    """Set a training rule's resources and threads from what was given for train_networks."""
+    settings = workflow.resource_settings
+    training_rule = workflow.get_rule(rule_name)
+    if ALL_TRAINING_RULES in settings.overwrite_resources:
+        training_rule.resources.update(
+            Resources.from_mapping(settings.overwrite_resources[ALL_TRAINING_RULES])
+        )
+        # Snakemake applied the rule's own settings already; they must stay on top
+        training_rule.resources.update(
+            Resources.from_mapping(settings.overwrite_resources.get(rule_name, {}))
+        )
+    threads = settings.overwrite_threads.get(ALL_TRAINING_RULES)
+    if threads is not None and rule_name not in settings.overwrite_threads:
+        training_rule.resources["_cores"] = (
+            threads if isinstance(threads, Resource) else Resource("_cores", threads)
+        )

@@ -26,11 +26,11 @@ with job_device(snakemake, logger) as device:
         gratings = result.table[result.table.stimulus_set == "gratings"]
         for layer, rows in gratings.groupby("layer_index"):
             logger.info(
-                "%s %s: mean gOSI %.3f, selective %.1f%%, dead %d of %d",
+                "%s %s: mean gOSI %.3f, median gOSI %.3f, dead %d of %d",
                 checkpoint_name,
                 rows.layer.iloc[0],
                 rows.gosi.mean(),
-                100 * rows.selective.mean(),
+                rows.gosi.median(),
                 rows.dead.sum(),
                 len(rows),
             )

@@ -32,9 +32,7 @@ from tqdm.auto import tqdm
 
 from selectivity.networks.loaded import LoadedNetwork
 from selectivity.tuning.features import (
-    DEFAULT_THRESHOLDS,
     FEATURE_INDEX_COLUMNS,
-    FEATURE_SELECTIVE_COLUMNS,
     FEATURES,
     check_feature_settings,
     feature_columns,
@@ -59,7 +57,6 @@ TUNING_COLUMNS = (
     "peak_response",
     "dead",
     "orientation_consistency",
-    "selective",
 )
 
 
@@ -74,21 +71,17 @@ class TuningSettings:
     give every unit the same chance distribution.
 
     ``features`` (docs/method.md §3.5-§3.9) adds the indices of spatial frequency, colour
-    and phase to the table; orientation is always measured. Each has its own threshold
-    for "selective" (``selectivity_threshold`` is gOSI's).
+    and phase to the table; orientation is always measured. No threshold: whether a unit is
+    selective is decided where a threshold is applied (summaries, claims, figures).
     """
 
     orientations: int = 12
     phases: int = 4
     spatial_frequencies: int | None = None
-    selectivity_threshold: float = 0.33
     shuffle_seed: int = 0
     batch_size: int = 256
     shuffle_independent_units: bool = True
     features: tuple[str, ...] = FEATURES
-    spatial_frequency_selectivity_threshold: float = DEFAULT_THRESHOLDS["spatial_frequency"]
-    colour_selectivity_threshold: float = DEFAULT_THRESHOLDS["colour"]
-    phase_modulation_threshold: float = DEFAULT_THRESHOLDS["phase"]
 
     def __post_init__(self):
         if self.orientations < 2 or self.orientations % 2:
@@ -101,22 +94,11 @@ class TuningSettings:
             raise ValueError(
                 f"spatial_frequencies must be at least 1 or None, got {self.spatial_frequencies}"
             )
-        if not 0 <= self.selectivity_threshold < 1:
-            raise ValueError(f"selectivity_threshold must be in [0, 1), got {self.selectivity_threshold}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if not isinstance(self.features, str):  # a config list becomes a (hashable) tuple
             object.__setattr__(self, "features", tuple(self.features))
-        check_feature_settings(self.features, self.phases, self.spatial_frequencies, self.feature_thresholds)
-
-    @property
-    def feature_thresholds(self) -> dict[str, float]:
-        """Threshold for "selective" per feature besides orientation."""
-        return {
-            "spatial_frequency": self.spatial_frequency_selectivity_threshold,
-            "colour": self.colour_selectivity_threshold,
-            "phase": self.phase_modulation_threshold,
-        }
+        check_feature_settings(self.features, self.phases, self.spatial_frequencies)
 
 
 @dataclass
@@ -373,14 +355,15 @@ def tuning_table(
     stimuli: GratingStimuli,
     layer: str,
     layer_index: int,
-    threshold: float,
     stimulus_set: str,
 ) -> pd.DataFrame:
     """One row per unit with the columns :data:`TUNING_COLUMNS` (without identifiers).
 
-    ``responses`` are (units, n_sf, n_ori, n_phase) for ``stimuli``. ``selective`` is
-    gOSI > ``threshold``. Dead units have NaN preferred orientation, SF, period and
-    consistency, OSI = gOSI = 0 and peak response 0.
+    ``responses`` are (units, n_sf, n_ori, n_phase) for ``stimuli``. Dead units have NaN
+    preferred orientation, SF, period and consistency, OSI = gOSI = 0 and peak response 0.
+    Whether a unit counts as selective (gOSI above ``tuning.selectivity_threshold``) is
+    decided where it is used (:func:`selectivity.tuning.summaries.selectivity_summary`,
+    the figures), so a threshold change reruns no tuning job.
     """
     if stimulus_set not in STIMULUS_SETS:
         raise ValueError(f"stimulus_set must be one of {STIMULUS_SETS}, got {stimulus_set!r}")
@@ -410,7 +393,6 @@ def tuning_table(
             "peak_response": peak,
             "dead": dead,
             "orientation_consistency": orientation_consistency(phase_max, orientations),
-            "selective": gosi > threshold,
         },
         columns=list(TUNING_COLUMNS),
     )
@@ -484,10 +466,8 @@ def analyse_tuning(
         shuffled = shuffle_stimulus_labels(
             responses, (settings.shuffle_seed, layer_index), settings.shuffle_independent_units
         )
-        real = tuning_table(
-            responses, stimuli, layer, layer_index, settings.selectivity_threshold, "gratings"
-        )
-        null = tuning_table(shuffled, stimuli, layer, layer_index, settings.selectivity_threshold, "shuffled")
+        real = tuning_table(responses, stimuli, layer, layer_index, "gratings")
+        null = tuning_table(shuffled, stimuli, layer, layer_index, "shuffled")
         feature_responses = {
             "grating_responses": responses,
             "phases_deg": stimuli.phases_deg,
@@ -498,11 +478,9 @@ def analyse_tuning(
                 tuning_responses(flat_colour.pop(layer), colour) if layer in flat_colour else None
             ),
         }
-        thresholds = settings.feature_thresholds
-        real_features = feature_columns(features, thresholds, **feature_responses)
+        real_features = feature_columns(features, **feature_responses)
         null_features = shuffled_feature_columns(
             features,
-            thresholds,
             seed=settings.shuffle_seed,
             layer_index=layer_index,
             independent_units=settings.shuffle_independent_units,
@@ -513,11 +491,9 @@ def analyse_tuning(
         tables += [real, null]
         curves[layer] = phase_max_responses(responses).astype(np.float32)
         log.info(
-            "%s: %d/%d units selective (gOSI > %.2f), %d dead; mean gOSI %.3f (shuffled %.3f)",
+            "%s: %d units, %d dead; mean gOSI %.3f (shuffled %.3f)",
             layer,
-            int(real["selective"].sum()),
             len(real),
-            settings.selectivity_threshold,
             int(real["dead"].sum()),
             real["gosi"].mean(),
             null["gosi"].mean(),
@@ -525,12 +501,11 @@ def analyse_tuning(
         for feature in (feature for feature in features if feature != "orientation"):
             column = FEATURE_INDEX_COLUMNS[feature]
             log.info(
-                "%s: mean %s %.3f (shuffled %.3f), %d/%d selective",
+                "%s: mean %s %.3f (shuffled %.3f) over %d units",
                 layer,
                 column,
                 real[column].mean(),
                 null[column].mean(),
-                int(real[FEATURE_SELECTIVE_COLUMNS[feature]].sum()),
                 len(real),
             )
     table = pd.concat(tables, ignore_index=True)

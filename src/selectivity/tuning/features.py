@@ -24,14 +24,17 @@ import numpy as np
 
 #: The low-level features, in the order their columns appear in the tuning table.
 FEATURES = ("orientation", "spatial_frequency", "colour", "phase")
-#: Columns each feature adds to the tuning table; orientation's are the base columns.
+#: Columns each feature adds to the tuning table; orientation's are the base columns. Indices
+#: only: whether a unit counts as selective depends on a threshold, which the tables that use it
+#: (summaries, claims, figures) apply themselves, so a threshold change reruns no tuning job.
 FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
     "orientation": (),
-    "spatial_frequency": ("spatial_frequency_selectivity", "spatial_frequency_selective"),
-    "colour": ("colour_selectivity", "preferred_colour", "colour_selective"),
-    "phase": ("phase_modulation", "phase_sensitive"),
+    "spatial_frequency": ("spatial_frequency_selectivity",),
+    "colour": ("colour_selectivity", "preferred_colour"),
+    "phase": ("phase_modulation",),
 }
-#: Per feature, the column that ranks units and the column saying whether a unit is selective.
+#: Per feature, the column that ranks units, and the name of the flag "index above threshold"
+#: where a summary or figure computes it (:func:`selective_units`).
 FEATURE_INDEX_COLUMNS = {
     "orientation": "gosi",
     "spatial_frequency": "spatial_frequency_selectivity",
@@ -74,12 +77,13 @@ def check_feature_settings(
     features: Sequence[str],
     phases: int,
     spatial_frequencies: int | None,
-    thresholds: Mapping[str, float],
+    thresholds: Mapping[str, float] | None = None,
 ) -> None:
     """ValueError naming the setting when the features cannot be measured as asked.
 
-    ``thresholds`` maps each feature besides orientation to its threshold; messages start
-    with the setting's name (``features``, ``phases``, ``colour_selectivity_threshold``, ...).
+    ``thresholds`` (checked when given) maps each feature besides orientation to its threshold;
+    messages start with the setting's name (``features``, ``phases``,
+    ``colour_selectivity_threshold``, ...).
     """
     if isinstance(features, str) or not features:
         raise ValueError(f"features must be a non-empty list of {list(FEATURES)}, got {features!r}")
@@ -104,7 +108,7 @@ def check_feature_settings(
             f"spatial_frequencies: {spatial_frequencies} leaves no SF axis for the spatial_frequency "
             "feature; use at least 2 or drop spatial_frequency from features"
         )
-    for feature, (low, high) in THRESHOLD_RANGES.items():
+    for feature, (low, high) in THRESHOLD_RANGES.items() if thresholds is not None else ():
         value = thresholds[feature]
         if not low <= value < high:
             raise ValueError(f"{THRESHOLD_SETTINGS[feature]}: {value!r} must lie in [{low:g}, {high:g})")
@@ -238,7 +242,6 @@ def _non_negative(responses: np.ndarray) -> np.ndarray:
 
 def feature_columns(
     features: Sequence[str],
-    thresholds: Mapping[str, float],
     grating_responses: np.ndarray,
     phases_deg: np.ndarray,
     centre_responses: np.ndarray | None = None,
@@ -251,7 +254,7 @@ def feature_columns(
     to the achromatic gratings; ``centre_responses`` the same stimuli read at the centre
     position of each map (needed for phase); ``colour_responses`` (units, n_colour, n_sf_c,
     n_ori_c, n_phase) to the colour set, or None for a network without RGB inputs, whose colour
-    columns are then empty. A ``*_selective`` column is index > threshold (False where NaN).
+    columns are then empty.
     """
     grating_responses = _non_negative(grating_responses)
     if grating_responses.ndim != 4:
@@ -264,7 +267,6 @@ def feature_columns(
     if "spatial_frequency" in features:
         index = spatial_frequency_selectivity_index(spatial_frequency_curves(phase_max))
         columns["spatial_frequency_selectivity"] = index
-        columns["spatial_frequency_selective"] = _above(index, thresholds["spatial_frequency"])
     if "colour" in features:
         if colour_responses is None:
             index, preferred = np.full(units, np.nan), np.full(units, None, dtype=object)
@@ -275,7 +277,6 @@ def feature_columns(
             index, preferred = colour_selectivity_index(maxima, colours), preferred_colour(maxima, colours)
         columns["colour_selectivity"] = index
         columns["preferred_colour"] = preferred
-        columns["colour_selective"] = _above(index, thresholds["colour"])
     if "phase" in features:
         if centre_responses is None or np.shape(centre_responses) != grating_responses.shape:
             raise ValueError(
@@ -286,13 +287,11 @@ def feature_columns(
         at_preferred = np.asarray(centre_responses, dtype=np.float64)[np.arange(units), sf, orientation]
         index = phase_modulation_index(at_preferred, phases_deg)
         columns["phase_modulation"] = index
-        columns["phase_sensitive"] = _above(index, thresholds["phase"])
     return {column: columns[column] for column in tuning_feature_columns(features)}
 
 
 def shuffled_feature_columns(
     features: Sequence[str],
-    thresholds: Mapping[str, float],
     grating_responses: np.ndarray,
     phases_deg: np.ndarray,
     seed: int,
@@ -328,9 +327,7 @@ def shuffled_feature_columns(
             )
         elif colour_responses is not None:  # colour; without RGB inputs its columns stay empty
             (shuffled["colour_responses"],) = permute_stimuli(colour_responses, rng, independent_units)
-        columns.update(
-            feature_columns((feature,), thresholds, phases_deg=phases_deg, colours=colours, **shuffled)
-        )
+        columns.update(feature_columns((feature,), phases_deg=phases_deg, colours=colours, **shuffled))
     return {column: columns[column] for column in tuning_feature_columns(features)}
 
 
@@ -354,6 +351,8 @@ def permute_stimuli(
     return [np.take_along_axis(a.reshape(units, stimuli), order, axis=1).reshape(shape) for a in arrays]
 
 
-def _above(index: np.ndarray, threshold: float) -> np.ndarray:
+def selective_units(index: np.ndarray, threshold: float) -> np.ndarray:
+    """Whether each unit is selective for a feature: its index above the feature's threshold
+    (NaN, an index that is undefined for the unit, is never selective)."""
     with np.errstate(invalid="ignore"):
-        return np.asarray(index, dtype=np.float64) > threshold  # NaN compares False: never selective
+        return np.asarray(index, dtype=np.float64) > threshold
