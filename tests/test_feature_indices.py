@@ -15,6 +15,7 @@ from selectivity.tuning.features import (
     FEATURE_INDEX_COLUMNS,
     FEATURES,
     SHUFFLE_STREAMS,
+    check_feature_settings,
     colour_response_maxima,
     colour_selectivity_index,
     feature_columns,
@@ -190,14 +191,24 @@ def test_settings_take_the_feature_list_and_no_threshold():
         ({"features": ()}, "non-empty list"),
         ({"phases": 2}, "phases: 2 is too few for the phase feature"),
         ({"spatial_frequencies": 1}, "spatial_frequencies: 1 leaves no SF axis"),
-        ({"colour_selectivity_threshold": 1.0}, r"colour_selectivity_threshold: 1.0 must lie in \[-1, 1\)"),
-        ({"phase_modulation_threshold": -0.1}, r"phase_modulation_threshold: -0.1 must lie in \[0, 2\)"),
-        ({"spatial_frequency_selectivity_threshold": 1.2}, "spatial_frequency_selectivity_threshold: 1.2"),
     ],
 )
 def test_settings_reject_features_that_cannot_be_measured(settings, message):
     with pytest.raises(ValueError, match=message):
         TuningSettings(**settings)
+
+
+@pytest.mark.parametrize(
+    "thresholds, message",
+    [
+        ({"colour": 1.0}, r"colour_selectivity_threshold: 1.0 must lie in \[-1, 1\)"),
+        ({"phase": -0.1}, r"phase_modulation_threshold: -0.1 must lie in \[0, 2\)"),
+        ({"spatial_frequency": 1.2}, "spatial_frequency_selectivity_threshold: 1.2"),
+    ],
+)
+def test_thresholds_outside_their_index_range_are_refused(thresholds, message):
+    with pytest.raises(ValueError, match=message):
+        check_feature_settings(FEATURES, 4, None, {**DEFAULT_THRESHOLDS, **thresholds})
 
 
 # --- synthetic units through the columns ------------------------------------------------------------
