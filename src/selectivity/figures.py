@@ -19,13 +19,15 @@ import pandas as pd
 from selectivity import plots
 from selectivity.config import ConfigError, model_layer_names
 from selectivity.summaries import select_checkpoint
+from selectivity.tables import read_table
 
 PathLike = str | os.PathLike
 
 
-def read_model_rows(path: PathLike, model: str) -> pd.DataFrame:
-    """A combined table's rows of one model (tables of one network have one model anyway)."""
-    table = pd.read_csv(path)
+def read_model_rows(path: PathLike, model: str, kind: str) -> pd.DataFrame:
+    """A combined table's rows of one model (tables of one network have one model anyway),
+    read and checked as a table of ``kind`` (:func:`selectivity.tables.read_table`)."""
+    table = read_table(path, kind)
     if "model" in table.columns:
         table = table[table["model"] == model]
     if table.empty:
@@ -65,21 +67,47 @@ def clean_label_corruption(table: pd.DataFrame) -> float:
 
 
 def _training_curves(inputs, model, options, pdf_path, png_path) -> None:
-    plots.plot_training_curves(read_model_rows(inputs["table"], model), pdf_path, png_path)
+    plots.plot_training_curves(read_model_rows(inputs["table"], model, "metrics"), pdf_path, png_path)
+
+
+def read_tuning_curves(path: PathLike, tuning: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The tuning curves of one checkpoint (``*_curves.npz``), checked against its tuning table.
+
+    Each layer's curves must be finite and non-negative, one per unit of the table's gratings
+    rows, over the file's orientations. Returns (layer -> curves, orientations in degrees).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as blob:
+            arrays = {key: blob[key] for key in blob.files}
+    except Exception as error:
+        raise ValueError(f"cannot read tuning curves {path}: {error}") from error
+    if "orientations_deg" not in arrays:
+        raise ValueError(f"{path} lacks orientations_deg; it holds {sorted(arrays)}")
+    orientations = arrays.pop("orientations_deg")
+    arrays.pop("periods_px", None)
+    units = tuning[tuning["stimulus_set"] == "gratings"].groupby("layer")["unit"].size()
+    for layer, curves in arrays.items():
+        if layer not in units.index:
+            raise ValueError(f"{path} holds curves of {layer}, which its tuning table lacks")
+        if curves.ndim != 3 or curves.shape[0] != units[layer] or curves.shape[2] != len(orientations):
+            raise ValueError(
+                f"{path}: the curves of {layer} have shape {curves.shape}, expected ({units[layer]} units, "
+                f"spatial frequencies, {len(orientations)} orientations) as its tuning table says"
+            )
+        if not np.isfinite(curves).all() or (curves < 0).any():
+            raise ValueError(f"{path}: the curves of {layer} hold negative or non-finite responses")
+    return arrays, orientations
 
 
 def _example_tuning_curves(inputs, model, options, pdf_path, png_path) -> None:
-    with np.load(inputs["curves"]) as blob:
-        arrays = {key: blob[key] for key in blob.files}
-    orientations = arrays.pop("orientations_deg")
-    arrays.pop("periods_px", None)
-    tuning = read_model_rows(inputs["table"], model)
+    tuning = read_model_rows(inputs["table"], model, "tuning")
+    arrays, orientations = read_tuning_curves(inputs["curves"], tuning)
     plots.plot_example_tuning_curves(arrays, tuning, orientations, pdf_path, png_path)
 
 
 def _selectivity_distributions(value: str) -> Callable:
     def draw(inputs, model, options, pdf_path, png_path) -> None:
-        tuning = select_checkpoint(read_model_rows(inputs["table"], model), options["checkpoint"])
+        tuning = select_checkpoint(read_model_rows(inputs["table"], model, "tuning"), options["checkpoint"])
         plots.plot_selectivity_distributions(
             tuning,
             pdf_path,
@@ -94,35 +122,40 @@ def _selectivity_distributions(value: str) -> Callable:
 
 def _selectivity_by_depth(inputs, model, options, pdf_path, png_path) -> None:
     plots.plot_selectivity_by_depth(
-        read_model_rows(inputs["table"], model), pdf_path, png_path, checkpoint=options["checkpoint"]
+        read_model_rows(inputs["table"], model, "selectivity_summary"),
+        pdf_path,
+        png_path,
+        checkpoint=options["checkpoint"],
     )
 
 
 def _selectivity_over_training(inputs, model, options, pdf_path, png_path) -> None:
-    summary = read_model_rows(inputs["table"], model)
+    summary = read_model_rows(inputs["table"], model, "selectivity_summary")
     plots.plot_selectivity_over_training(
         summary, pdf_path, png_path, label_corruption=clean_label_corruption(summary)
     )
 
 
 def _selectivity_vs_accuracy(inputs, model, options, pdf_path, png_path) -> None:
-    plots.plot_selectivity_vs_accuracy(read_model_rows(inputs["table"], model), pdf_path, png_path)
+    plots.plot_selectivity_vs_accuracy(
+        read_model_rows(inputs["table"], model, "selectivity_summary"), pdf_path, png_path
+    )
 
 
 def _half_ablation(inputs, model, options, pdf_path, png_path) -> None:
-    table = read_model_rows(inputs["table"], model)
+    table = read_model_rows(inputs["table"], model, "half_ablation")
     plots.plot_half_ablation(table, pdf_path, png_path, label_corruption=clean_label_corruption(table))
 
 
 def _cumulative_ablation(inputs, model, options, pdf_path, png_path) -> None:
-    table = read_model_rows(inputs["table"], model)
+    table = read_model_rows(inputs["table"], model, "cumulative_ablation")
     plots.plot_cumulative_ablation(table, pdf_path, png_path, label_corruption=clean_label_corruption(table))
 
 
 def _claims(inputs, model, options, pdf_path, png_path) -> None:
     from selectivity.claims_report import plot_claims
 
-    plot_claims(pd.read_csv(inputs["table"]), pdf_path, png_path, model=model)
+    plot_claims(read_table(inputs["table"], "claims"), pdf_path, png_path, model=model)
 
 
 def model_layer_order(model: str) -> list[str] | None:
@@ -134,7 +167,7 @@ def model_layer_order(model: str) -> list[str] | None:
 
 
 def _shift_invariance(inputs, model, options, pdf_path, png_path) -> None:
-    table = read_model_rows(inputs["table"], model)
+    table = read_model_rows(inputs["table"], model, "shift_invariance")
     plots.plot_shift_invariance(
         table,
         pdf_path,
@@ -145,7 +178,7 @@ def _shift_invariance(inputs, model, options, pdf_path, png_path) -> None:
 
 
 def _depth_profiles(inputs, model, options, pdf_path, png_path) -> None:
-    plots.plot_depth_profiles(pd.read_csv(inputs["table"]), pdf_path, png_path)
+    plots.plot_depth_profiles(read_table(inputs["table"], "depth_profiles"), pdf_path, png_path)
 
 
 FIGURES: dict[str, Callable] = {

@@ -361,18 +361,6 @@ def layer_average(
     return averaged[complete].drop(columns="n_layers").reset_index(drop=True)
 
 
-def concatenate_tables(paths: Iterable[str]) -> pd.DataFrame:
-    """One tidy table from many files of the same kind (per network or per checkpoint)."""
-    tables = [pd.read_csv(path) for path in paths]
-    if not tables:
-        raise ValueError("no tables to concatenate")
-    columns = list(tables[0].columns)
-    for path, table in zip(paths, tables):
-        if list(table.columns) != columns:
-            raise ValueError(f"{path} has columns {list(table.columns)}, expected {columns}")
-    return pd.concat(tables, ignore_index=True)
-
-
 def per_network_means(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
     """Average over random draws (and any other repeated rows) within each network first."""
     return (

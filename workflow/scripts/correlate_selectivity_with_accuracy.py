@@ -4,16 +4,15 @@ from job_setup import start_job
 
 logger = start_job(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from selectivity.io import save_table  # noqa: E402
 from selectivity.summaries import (  # noqa: E402
     correlations_across_epochs,
     correlations_across_networks,
     summarise_across_seeds,
 )
+from selectivity.tables import read_table  # noqa: E402
 
-summary = pd.read_csv(snakemake.input[0])
+summary = read_table(snakemake.input[0], "selectivity_summary")
 confidence = snakemake.params.confidence
 across_epochs = correlations_across_epochs(summary)
 save_table(across_epochs, snakemake.output.across_epochs)

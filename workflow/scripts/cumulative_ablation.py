@@ -1,17 +1,24 @@
 """Rule cumulative_ablation: accuracy and loss as a growing fraction of a layer's units is ablated."""
 
-from job_setup import batch_size, job_device, load_network_and_test_images, save_provenance, start_job
+from job_setup import (
+    batch_size,
+    expected_identity,
+    job_device,
+    load_network_and_test_images,
+    save_provenance,
+    start_job,
+)
 
 logger = start_job(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from selectivity.ablation import AblationSettings, cumulative_ablation, unit_scores_from_tables  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
+from selectivity.tables import read_table  # noqa: E402
 
 settings = AblationSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "causal"))
 scores = unit_scores_from_tables(
-    pd.read_csv(snakemake.input.tuning), pd.read_csv(snakemake.input.class_selectivity)
+    read_table(snakemake.input.tuning, "tuning", expected_identity(snakemake)),
+    read_table(snakemake.input.class_selectivity, "class_selectivity", expected_identity(snakemake)),
 )
 with job_device(snakemake, logger) as device:
     network, identifiers, images, labels, _ = load_network_and_test_images(snakemake, device, logger)

@@ -4,16 +4,15 @@ from job_setup import start_job
 
 logger = start_job(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from selectivity.claim_table import ClaimSettings  # noqa: E402
 from selectivity.depth_profiles import depth_profiles  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
+from selectivity.tables import read_table  # noqa: E402
 
 profiles = depth_profiles(
-    pd.read_csv(snakemake.input.summary),
-    pd.read_csv(snakemake.input.half_ablation),
-    pd.read_csv(snakemake.input.shift_invariance),
+    read_table(snakemake.input.summary, "selectivity_summary"),
+    read_table(snakemake.input.half_ablation, "half_ablation"),
+    read_table(snakemake.input.shift_invariance, "shift_invariance"),
     ClaimSettings(**snakemake.params.settings),
     snakemake.params.layers,
 )

@@ -4,18 +4,17 @@ from job_setup import start_job
 
 logger = start_job(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from selectivity.claim_table import ClaimSettings  # noqa: E402
 from selectivity.claims import evaluate_claims, headline_claims  # noqa: E402
 from selectivity.claims_report import claims_html  # noqa: E402
 from selectivity.io import save_table, save_text  # noqa: E402
+from selectivity.tables import read_table  # noqa: E402
 
 settings = ClaimSettings(**snakemake.params.settings)
 claims = evaluate_claims(
-    pd.read_csv(snakemake.input.summary),
-    pd.read_csv(snakemake.input.half_ablation),
-    pd.read_csv(snakemake.input.shift_invariance),
+    read_table(snakemake.input.summary, "selectivity_summary"),
+    read_table(snakemake.input.half_ablation, "half_ablation"),
+    read_table(snakemake.input.shift_invariance, "shift_invariance"),
     settings,
     snakemake.params.layers,
 )

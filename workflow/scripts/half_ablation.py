@@ -1,18 +1,26 @@
 """Rule half_ablation: ablate the top / bottom / random / matched 50% of a layer's units (by gOSI and by class selectivity)."""
 
-from job_setup import batch_size, job_device, load_network_and_test_images, save_provenance, start_job
+from job_setup import (
+    batch_size,
+    expected_identity,
+    job_device,
+    load_network_and_test_images,
+    save_provenance,
+    start_job,
+)
 
 logger = start_job(snakemake)
-
-import pandas as pd  # noqa: E402
 
 from selectivity.ablation import AblationSettings, half_ablation, unit_scores_from_tables  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
 from selectivity.matching import layer_strata, preferred_frequencies_from_table  # noqa: E402
+from selectivity.tables import read_table  # noqa: E402
 
 settings = AblationSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "causal"))
-tuning = pd.read_csv(snakemake.input.tuning)
-scores = unit_scores_from_tables(tuning, pd.read_csv(snakemake.input.class_selectivity))
+tuning = read_table(snakemake.input.tuning, "tuning", expected_identity(snakemake))
+scores = unit_scores_from_tables(
+    tuning, read_table(snakemake.input.class_selectivity, "class_selectivity", expected_identity(snakemake))
+)
 frequencies = preferred_frequencies_from_table(tuning)
 with job_device(snakemake, logger) as device:
     network, identifiers, images, labels, _ = load_network_and_test_images(snakemake, device, logger)

@@ -115,6 +115,19 @@ def load_network_and_test_images(snakemake, device, logger: logging.Logger):
     return network, identifiers, images, labels, num_classes
 
 
+def expected_identity(snakemake) -> dict:
+    """What this job's per-network inputs must say they are (checked where they are read): the
+    network and checkpoint its wildcard and params name, or the user network's name."""
+    from selectivity.identity import checkpoint_identity
+
+    wildcards = dict(snakemake.wildcards.items())
+    if "network" in wildcards:
+        return checkpoint_identity(wildcards["network"], snakemake.params.checkpoint_name)
+    if "external" in wildcards:
+        return {"model": wildcards["external"]}
+    return {}
+
+
 def load_external(snakemake, device):
     """A user's own network (config ``external_networks``) and its identifier columns."""
     from selectivity.external import ExternalNetworkSpec, external_identifiers, load_external_network

@@ -9,9 +9,10 @@ import pandas as pd  # noqa: E402
 
 from selectivity.io import save_table  # noqa: E402
 from selectivity.summaries import selectivity_summary  # noqa: E402
+from selectivity.tables import read_table  # noqa: E402
 
 summary = selectivity_summary(
-    pd.read_csv(snakemake.input[0]),
+    read_table(snakemake.input[0], "tuning"),
     pd.DataFrame(),
     selectivity_threshold=snakemake.params.selectivity_threshold,
 )

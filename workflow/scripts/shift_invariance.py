@@ -1,18 +1,24 @@
 """Rule shift_invariance: higher-layer invariance to small image shifts, intact and with lower-layer units ablated."""
 
-from job_setup import batch_size, job_device, load_network_and_test_images, save_provenance, start_job
+from job_setup import (
+    batch_size,
+    expected_identity,
+    job_device,
+    load_network_and_test_images,
+    save_provenance,
+    start_job,
+)
 
 logger = start_job(snakemake)
-
-import pandas as pd  # noqa: E402
 
 from selectivity.ablation import unit_scores_from_tables  # noqa: E402
 from selectivity.invariance import InvarianceSettings, shift_invariance  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
 from selectivity.matching import layer_strata, preferred_frequencies_from_table  # noqa: E402
+from selectivity.tables import read_table  # noqa: E402
 
 settings = InvarianceSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "causal"))
-tuning = pd.read_csv(snakemake.input.tuning)
+tuning = read_table(snakemake.input.tuning, "tuning", expected_identity(snakemake))
 gosi = unit_scores_from_tables(tuning, None)["gosi"]
 frequencies = preferred_frequencies_from_table(tuning)
 with job_device(snakemake, logger) as device:

@@ -4,15 +4,14 @@ from job_setup import batch_size, job_device, save_provenance, start_job
 
 logger = start_job(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from selectivity.ablation import unit_scores_from_tables  # noqa: E402
 from selectivity.invariance import InvarianceSettings, shift_invariance  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
+from selectivity.tables import read_table  # noqa: E402
 from selectivity.vgg import load_imagefolder_images, load_vgg16, vgg16_identifiers  # noqa: E402
 
 settings = InvarianceSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "vgg16"))
-gosi = unit_scores_from_tables(pd.read_csv(snakemake.input.tuning), None)["gosi"]
+gosi = unit_scores_from_tables(read_table(snakemake.input.tuning, "tuning"), None)["gosi"]
 images, _ = load_imagefolder_images(
     snakemake.input.images[0], snakemake.params.images, snakemake.params.image_seed
 )
