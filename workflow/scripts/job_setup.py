@@ -106,7 +106,7 @@ def load_network_and_test_images(snakemake, device, logger: logging.Logger):
     else:
         from selectivity.checkpoints import checkpoint_identifiers, load_checkpoint
 
-        network = load_checkpoint(snakemake.input.weights, device)
+        network = load_checkpoint(snakemake.input.weights, device, expected_identity(snakemake))
         identifiers = checkpoint_identifiers(network, snakemake.params.checkpoint_name)
     images, labels, num_classes = load_test_images(
         snakemake.input.test_set, snakemake.params.test_images, device

@@ -8,6 +8,7 @@ logger = start_job(snakemake)
 from tqdm.auto import tqdm  # noqa: E402
 
 from selectivity.checkpoints import checkpoint_identifiers, load_checkpoint  # noqa: E402
+from selectivity.identity import checkpoint_identity  # noqa: E402
 from selectivity.io import save_npz, save_table  # noqa: E402
 from selectivity.tuning import TuningSettings, analyse_tuning  # noqa: E402
 
@@ -23,7 +24,8 @@ jobs = list(
 )
 with job_device(snakemake, logger) as device:
     for checkpoint_name, weights, table_path, curves_path, provenance_path in tqdm(jobs, desc="checkpoints"):
-        network = load_checkpoint(weights, device)
+        expected = checkpoint_identity(snakemake.wildcards.network, checkpoint_name)
+        network = load_checkpoint(weights, device, expected)
         identifiers = checkpoint_identifiers(network, checkpoint_name)
         logger.info("tuning of %s", identifiers)
         result = analyse_tuning(network, settings, identifiers, progress=True)
