@@ -13,6 +13,7 @@ The lock is per network, not per training group, so a job that trains the networ
 group (after ``training.group_size`` changed, say) waits for it too. Locks are taken in sorted
 order, so jobs never wait for each other in a circle. The file is removed when the lock is
 released; a process that locked a file just removed re-opens the new one (the inode check).
+On NFS, Linux emulates ``flock`` with byte-range locks that hold across clients.
 """
 
 from __future__ import annotations
