@@ -537,6 +537,15 @@ def test_grid_fills_rows_evenly_and_keeps_x_labels_under_incomplete_rows():
 def test_draw_figure_shows_the_clean_networks_in_the_model_layer_order(tmp_path):
     table = only(invariance_table(), measured_layer=["fc1"], ablated_layer=["none", "conv1"])
     table = pd.concat([table, table.assign(label_corruption=0.4, normalised_invariance_mean=-5.0)])
+    # the columns the figure does not draw, so that the file is a whole shift-invariance table
+    table = table.assign(
+        checkpoint="best",
+        epoch=3,
+        shift_correlation_sem=0.01,
+        other_correlation_mean=0.1,
+        normalised_invariance_sem=0.01,
+        n_images=100,
+    )
     path = tmp_path / "shift_invariance.csv"
     table.iloc[::-1].to_csv(path, index=False)
     assert clean_label_corruption(table) == 0.0

@@ -4,8 +4,6 @@ from job_setup import start_job
 
 logger = start_job(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from selectivity.io import save_table  # noqa: E402
 from selectivity.tables import rows_of_models  # noqa: E402
 from selectivity.tuning.summaries import (  # noqa: E402
@@ -13,9 +11,10 @@ from selectivity.tuning.summaries import (  # noqa: E402
     correlations_across_networks,
     summarise_across_seeds,
 )
+from selectivity.tables import read_table  # noqa: E402
 
 # Networks with a training history only: given networks have no epochs or accuracies here.
-summary = rows_of_models(pd.read_csv(snakemake.input[0]), snakemake.params.models)
+summary = rows_of_models(read_table(snakemake.input[0], "selectivity_summary"), snakemake.params.models)
 confidence = snakemake.params.confidence
 across_epochs = correlations_across_epochs(summary)
 save_table(across_epochs, snakemake.output.across_epochs)

@@ -3,6 +3,7 @@
 from job_setup import (
     batch_size,
     causal_tuning_table,
+    expected_identity,
     job_device,
     load_network_and_test_images,
     save_provenance,
@@ -11,18 +12,15 @@ from job_setup import (
 
 logger = start_job(snakemake)
 
-import pandas as pd  # noqa: E402
-
-from selectivity.causal.ablation import (
-    AblationSettings,
-    cumulative_ablation,
-    unit_scores_from_tables,
-)  # noqa: E402
+from selectivity.causal.ablation import AblationSettings, cumulative_ablation  # noqa: E402
+from selectivity.causal.ablation import unit_scores_from_tables  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
+from selectivity.tables import read_table  # noqa: E402
 
 settings = AblationSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "causal"))
 scores = unit_scores_from_tables(
-    causal_tuning_table(snakemake), pd.read_csv(snakemake.input.class_selectivity)
+    causal_tuning_table(snakemake),
+    read_table(snakemake.input.class_selectivity, "class_selectivity", expected_identity(snakemake)),
 )
 with job_device(snakemake, logger) as device:
     network, identifiers, images, labels, _ = load_network_and_test_images(snakemake, device, logger)

@@ -4,21 +4,19 @@ from job_setup import start_job
 
 logger = start_job(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from selectivity.claims.table import ClaimSettings  # noqa: E402
 from selectivity.claims.evaluation import evaluate_claims, headline_claims  # noqa: E402
 from selectivity.claims.report import claims_html  # noqa: E402
-from selectivity.tables import rows_of_models  # noqa: E402
 from selectivity.io import save_table, save_text  # noqa: E402
+from selectivity.tables import read_table, rows_of_models  # noqa: E402
 
 # The trained models: their claims need training history (given networks have none).
 models = list(snakemake.params.layers)
 settings = ClaimSettings(**snakemake.params.settings)
 claims = evaluate_claims(
-    rows_of_models(pd.read_csv(snakemake.input.summary), models),
-    rows_of_models(pd.read_csv(snakemake.input.half_ablation), models),
-    rows_of_models(pd.read_csv(snakemake.input.shift_invariance), models),
+    rows_of_models(read_table(snakemake.input.summary, "selectivity_summary"), models),
+    rows_of_models(read_table(snakemake.input.half_ablation, "half_ablation"), models),
+    rows_of_models(read_table(snakemake.input.shift_invariance, "shift_invariance"), models),
     settings,
     snakemake.params.layers,
 )

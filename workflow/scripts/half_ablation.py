@@ -3,6 +3,7 @@
 from job_setup import (
     batch_size,
     causal_tuning_table,
+    expected_identity,
     job_device,
     load_network_and_test_images,
     save_provenance,
@@ -11,15 +12,16 @@ from job_setup import (
 
 logger = start_job(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from selectivity.causal.ablation import AblationSettings, half_ablation, unit_scores_from_tables  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
 from selectivity.causal.matching import layer_strata, preferred_frequencies_from_table  # noqa: E402
+from selectivity.tables import read_table  # noqa: E402
 
 settings = AblationSettings(**snakemake.params.settings, batch_size=batch_size(snakemake, "causal"))
 tuning = causal_tuning_table(snakemake)
-scores = unit_scores_from_tables(tuning, pd.read_csv(snakemake.input.class_selectivity))
+scores = unit_scores_from_tables(
+    tuning, read_table(snakemake.input.class_selectivity, "class_selectivity", expected_identity(snakemake))
+)
 frequencies = preferred_frequencies_from_table(tuning)
 with job_device(snakemake, logger) as device:
     network, identifiers, images, labels, _ = load_network_and_test_images(snakemake, device, logger)

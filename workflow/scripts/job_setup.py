@@ -113,13 +113,23 @@ def causal_weights(snakemake):
     return files[0] if files else None
 
 
-def causal_tuning_table(snakemake):
-    """The tuning rows of the checkpoint the causal tests use (input ``tuning``: the network's table)."""
-    import pandas as pd
+def expected_identity(snakemake, checkpoint: bool = True) -> dict:
+    """What this job's per-network inputs must say they are (checked where they are read): the
+    network its param ``network`` describes and, with ``checkpoint``, the checkpoint it names."""
+    from selectivity.networks.loading import expected_identity as identity_of
 
+    name = snakemake.params.checkpoint_name if checkpoint else None
+    return identity_of(dict(snakemake.params.network), name)
+
+
+def causal_tuning_table(snakemake):
+    """The tuning rows of the checkpoint the causal tests use (input ``tuning``: the network's
+    table, checked to be this network's)."""
+    from selectivity.tables import read_table
     from selectivity.tuning.analysis import rows_of_checkpoint
 
-    return rows_of_checkpoint(pd.read_csv(snakemake.input.tuning), snakemake.params.checkpoint_name)
+    table = read_table(snakemake.input.tuning, "tuning", expected_identity(snakemake, checkpoint=False))
+    return rows_of_checkpoint(table, snakemake.params.checkpoint_name)
 
 
 def load_network_and_test_images(snakemake, device, logger: logging.Logger):

@@ -11,8 +11,6 @@ from job_setup import (
 
 logger = start_job(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from selectivity.causal.ablation import unit_scores_from_tables  # noqa: E402
 from selectivity.causal.invariance import InvarianceSettings, shift_invariance  # noqa: E402
 from selectivity.io import save_table  # noqa: E402

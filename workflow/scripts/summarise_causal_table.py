@@ -4,13 +4,12 @@ from job_setup import start_job
 
 logger = start_job(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from selectivity.io import save_table  # noqa: E402
 from selectivity.causal.summaries import summarise_causal_table  # noqa: E402
+from selectivity.tables import read_table  # noqa: E402
 
 summary = summarise_causal_table(
-    pd.read_csv(snakemake.input[0]),
+    read_table(snakemake.input[0], snakemake.wildcards.causal_table),
     snakemake.wildcards.causal_table,
     confidence=snakemake.params.confidence,
 )

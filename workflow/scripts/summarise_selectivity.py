@@ -4,14 +4,13 @@ from job_setup import start_job
 
 logger = start_job(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from selectivity.io import save_table  # noqa: E402
 from selectivity.tuning.summaries import selectivity_summary  # noqa: E402
+from selectivity.tables import read_table  # noqa: E402
 
 summary = selectivity_summary(
-    pd.read_csv(snakemake.input.tuning),
-    pd.read_csv(snakemake.input.metrics),
+    read_table(snakemake.input.tuning, "tuning"),
+    read_table(snakemake.input.metrics, "metrics"),
     selectivity_threshold=snakemake.params.selectivity_threshold,
 )
 logger.info("%d summary rows", len(summary))

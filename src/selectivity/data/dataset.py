@@ -26,7 +26,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -100,10 +100,43 @@ def validate_arrays(
             )
 
 
+def check_every_class(
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    num_classes: int,
+    source: str = "dataset",
+    class_names: Sequence[str] | None = None,
+) -> None:
+    """Raise :class:`DatasetError` naming the classes without training or without test images.
+
+    A class without training images cannot be learnt, one without test images leaves its
+    class selectivity undefined (docs/method.md §4); either would only fail much later, so
+    the dataset file is refused when it is written and when it is read.
+    """
+    for name, y, images in (("y_train", y_train, "training"), ("y_test", y_test, "test")):
+        absent = np.flatnonzero(np.bincount(y, minlength=num_classes) == 0)
+        if len(absent):
+            named = [
+                f"{int(c)} ({class_names[c]!r})" if class_names is not None else str(int(c)) for c in absent
+            ]
+            raise DatasetError(
+                f"{source}: class{'es' if len(absent) > 1 else ''} {', '.join(named)} of {num_classes} "
+                f"{'have' if len(absent) > 1 else 'has'} no {images} images ({name}); every class needs "
+                "training and test images"
+            )
+
+
 def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
     from selectivity.io import save_npz
 
     validate_arrays(dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test, dataset.num_classes)
+    check_every_class(
+        dataset.y_train,
+        dataset.y_test,
+        dataset.num_classes,
+        dataset.description or "dataset",
+        dataset.class_names,
+    )
     save_npz(
         path,
         x_train=dataset.x_train,
@@ -167,6 +200,7 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
     validate_arrays(
         arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], len(class_names), str(path)
     )
+    check_every_class(arrays["y_train"], arrays["y_test"], len(class_names), str(path), class_names)
     return Dataset(
         arrays["x_train"],
         arrays["y_train"].astype(np.int64),
@@ -178,12 +212,15 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
 
 
 def load_split(path: str | os.PathLike) -> Split:
-    with np.load(path, allow_pickle=False) as blob:
-        return Split(
-            blob["train_indices"].astype(np.int64),
-            blob["validation_indices"].astype(np.int64),
-            int(blob["split_seed"]),
-        )
+    try:
+        with np.load(path, allow_pickle=False) as blob:
+            return Split(
+                blob["train_indices"].astype(np.int64),
+                blob["validation_indices"].astype(np.int64),
+                int(blob["split_seed"]),
+            )
+    except Exception as error:  # damaged, truncated or another kind of file
+        raise DatasetError(f"cannot read split file {path}: {error!r}") from error
 
 
 def images_to_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -19,13 +19,15 @@ import pandas as pd
 import selectivity.figures.plots as plots
 from selectivity.config import ConfigError, model_layer_names
 from selectivity.tuning.summaries import select_checkpoint
+from selectivity.tables import read_table
 
 PathLike = str | os.PathLike
 
 
-def read_model_rows(path: PathLike, model: str) -> pd.DataFrame:
-    """A combined table's rows of one model (tables of one network have one model anyway)."""
-    table = pd.read_csv(path)
+def read_model_rows(path: PathLike, model: str, kind: str) -> pd.DataFrame:
+    """A combined table's rows of one model (tables of one network have one model anyway),
+    read and checked as a table of ``kind`` (:func:`selectivity.tables.read_table`)."""
+    table = read_table(path, kind)
     if "model" in table.columns:
         table = table[table["model"] == model]
     if table.empty:
@@ -65,23 +67,57 @@ def clean_label_corruption(table: pd.DataFrame) -> float:
 
 
 def _training_curves(inputs, model, options, pdf_path, png_path) -> None:
-    plots.plot_training_curves(read_model_rows(inputs["table"], model), pdf_path, png_path)
+    plots.plot_training_curves(read_model_rows(inputs["table"], model, "metrics"), pdf_path, png_path)
+
+
+def read_tuning_curves(
+    path: PathLike, tuning: pd.DataFrame, checkpoint_name: str
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The tuning curves of one checkpoint of a network's curves file, checked against its tuning rows.
+
+    Each layer's curves must be finite and non-negative, one per unit of the table's gratings
+    rows, over the file's orientations. Returns (layer -> curves, orientations in degrees).
+    """
+    from selectivity.tuning.analysis import curves_of_checkpoint
+
+    try:
+        with np.load(path, allow_pickle=False) as blob:
+            arrays = {key: blob[key] for key in blob.files}
+    except Exception as error:
+        raise ValueError(f"cannot read tuning curves {path}: {error}") from error
+    if "orientations_deg" not in arrays:
+        raise ValueError(f"{path} lacks orientations_deg; it holds {sorted(arrays)}")
+    orientations = arrays["orientations_deg"]
+    try:
+        layers = curves_of_checkpoint(arrays, checkpoint_name)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    units = tuning[tuning["stimulus_set"] == "gratings"].groupby("layer")["unit"].size()
+    for layer, curves in layers.items():
+        if layer not in units.index:
+            raise ValueError(f"{path} holds curves of {layer}, which its tuning table lacks")
+        if curves.ndim != 3 or curves.shape[0] != units[layer] or curves.shape[2] != len(orientations):
+            raise ValueError(
+                f"{path}: the curves of {layer} have shape {curves.shape}, expected ({units[layer]} units, "
+                f"spatial frequencies, {len(orientations)} orientations) as its tuning table says"
+            )
+        if not np.isfinite(curves).all() or (curves < 0).any():
+            raise ValueError(f"{path}: the curves of {layer} hold negative or non-finite responses")
+    return layers, orientations
 
 
 def _example_tuning_curves(inputs, model, options, pdf_path, png_path) -> None:
     """One network's curves at one checkpoint (options: the checkpoint's file name)."""
-    from selectivity.tuning.analysis import curves_of_checkpoint, rows_of_checkpoint
+    from selectivity.tuning.analysis import rows_of_checkpoint
 
-    with np.load(inputs["curves"]) as blob:
-        arrays = {key: blob[key] for key in blob.files}
-    curves = curves_of_checkpoint(arrays, options["checkpoint"])
-    tuning = rows_of_checkpoint(read_model_rows(inputs["table"], model), options["checkpoint"])
-    plots.plot_example_tuning_curves(curves, tuning, arrays["orientations_deg"], pdf_path, png_path)
+    tuning = rows_of_checkpoint(read_model_rows(inputs["table"], model, "tuning"), options["checkpoint"])
+    curves, orientations = read_tuning_curves(inputs["curves"], tuning, options["checkpoint"])
+    plots.plot_example_tuning_curves(curves, tuning, orientations, pdf_path, png_path)
 
 
 def _selectivity_distributions(value: str) -> Callable:
     def draw(inputs, model, options, pdf_path, png_path) -> None:
-        tuning = select_checkpoint(read_model_rows(inputs["table"], model), options["checkpoint"])
+        tuning = select_checkpoint(read_model_rows(inputs["table"], model, "tuning"), options["checkpoint"])
         plots.plot_selectivity_distributions(
             tuning,
             pdf_path,
@@ -96,35 +132,40 @@ def _selectivity_distributions(value: str) -> Callable:
 
 def _selectivity_by_depth(inputs, model, options, pdf_path, png_path) -> None:
     plots.plot_selectivity_by_depth(
-        read_model_rows(inputs["table"], model), pdf_path, png_path, checkpoint=options["checkpoint"]
+        read_model_rows(inputs["table"], model, "selectivity_summary"),
+        pdf_path,
+        png_path,
+        checkpoint=options["checkpoint"],
     )
 
 
 def _selectivity_over_training(inputs, model, options, pdf_path, png_path) -> None:
-    summary = read_model_rows(inputs["table"], model)
+    summary = read_model_rows(inputs["table"], model, "selectivity_summary")
     plots.plot_selectivity_over_training(
         summary, pdf_path, png_path, label_corruption=clean_label_corruption(summary)
     )
 
 
 def _selectivity_vs_accuracy(inputs, model, options, pdf_path, png_path) -> None:
-    plots.plot_selectivity_vs_accuracy(read_model_rows(inputs["table"], model), pdf_path, png_path)
+    plots.plot_selectivity_vs_accuracy(
+        read_model_rows(inputs["table"], model, "selectivity_summary"), pdf_path, png_path
+    )
 
 
 def _half_ablation(inputs, model, options, pdf_path, png_path) -> None:
-    table = read_model_rows(inputs["table"], model)
+    table = read_model_rows(inputs["table"], model, "half_ablation")
     plots.plot_half_ablation(table, pdf_path, png_path, label_corruption=clean_label_corruption(table))
 
 
 def _cumulative_ablation(inputs, model, options, pdf_path, png_path) -> None:
-    table = read_model_rows(inputs["table"], model)
+    table = read_model_rows(inputs["table"], model, "cumulative_ablation")
     plots.plot_cumulative_ablation(table, pdf_path, png_path, label_corruption=clean_label_corruption(table))
 
 
 def _claims(inputs, model, options, pdf_path, png_path) -> None:
     from selectivity.claims.report import plot_claims
 
-    plot_claims(pd.read_csv(inputs["table"]), pdf_path, png_path, model=model)
+    plot_claims(read_table(inputs["table"], "claims"), pdf_path, png_path, model=model)
 
 
 def model_layer_order(model: str) -> list[str] | None:
@@ -136,7 +177,7 @@ def model_layer_order(model: str) -> list[str] | None:
 
 
 def _shift_invariance(inputs, model, options, pdf_path, png_path) -> None:
-    table = read_model_rows(inputs["table"], model)
+    table = read_model_rows(inputs["table"], model, "shift_invariance")
     plots.plot_shift_invariance(
         table,
         pdf_path,
@@ -147,7 +188,7 @@ def _shift_invariance(inputs, model, options, pdf_path, png_path) -> None:
 
 
 def _depth_profiles(inputs, model, options, pdf_path, png_path) -> None:
-    plots.plot_depth_profiles(pd.read_csv(inputs["table"]), pdf_path, png_path)
+    plots.plot_depth_profiles(read_table(inputs["table"], "depth_profiles"), pdf_path, png_path)
 
 
 FIGURES: dict[str, Callable] = {

@@ -2,32 +2,47 @@
 
 A checkpoint is a ``torch.save``'d dict (written atomically)::
 
-    format        "selectivity-checkpoint/1"
-    model         config name of the architecture ("cnn7", "cnn11", ...)
-    num_classes   number of output classes
-    input_size    square input size in pixels
-    state_dict    weights of the plain :class:`~selectivity.networks.models.AnalysableNetwork`
-    input_mean    float32 (3, H, W): the training split's per-pixel mean image in [0, 1],
-                  subtracted from every input (images and gratings alike)
-    epoch         the training epoch the weights are from (0 = initialisation)
-    network       {"model", "dataset", "label_corruption", "seed"}
-    metrics       that epoch's row of the metrics table (may be empty for epoch 0)
-    provenance    see :func:`selectivity.provenance.provenance`
+    format          "selectivity-checkpoint/2"
+    model           config name of the architecture ("cnn7", "cnn11", ...)
+    num_classes     number of output classes
+    input_size      square input size in pixels
+    state_dict      weights of the plain :class:`~selectivity.networks.models.AnalysableNetwork`
+    input_mean      float32 (3, H, W): the training split's per-pixel mean image in [0, 1],
+                    subtracted from every input (images and gratings alike)
+    epoch           the training epoch the weights are from (0 = initialisation)
+    checkpoint      "epoch" (a configured epoch) or "best" (lowest validation loss)
+    network         {"model", "dataset", "label_corruption", "seed"}
+    content_digest  "sha256:<hex>" of everything above (:func:`content_digest`)
+    metrics         that epoch's row of the metrics table (may be empty for epoch 0)
+    provenance      see :func:`selectivity.provenance.provenance`
+    record_digest   "sha256:<hex>" of metrics and provenance
 
 Everything besides the tensors is a plain value (str, int, float, bool, None, lists,
 dicts), so checkpoints load with ``torch.load(weights_only=True)``: a file that holds
 any other object is refused before anything in it can run.
+
+Every reader verifies a checkpoint before using it (:func:`read_checkpoint`): the digest
+(a damaged file is refused) and, given the identity the caller expects (the network of the
+path it was asked for, and the epoch of ``epoch<E>``), that the file is that network's
+(a checkpoint copied into another network's folder is refused, naming both). Two digests
+cover the whole dict: the content digest the weights and the identity, so equal content
+digests mean the same network, and the record digest ``metrics`` and ``provenance``, which
+record the run (``epoch_seconds``, host) and differ between otherwise identical runs. Files of the first format (``selectivity-checkpoint/1``)
+carry no digest and are refused with a message saying how to regenerate them.
 
 Grouped training writes exactly the same files as single training.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import torch
 
+from selectivity.identity import describe_identity, identity_differences, identity_from_path
 from selectivity.io import UnsafeFileError, load_torch, save_torch
 from selectivity.networks.loaded import LoadedNetwork
 from selectivity.networks.models import AnalysableNetwork, build_model
@@ -35,8 +50,67 @@ from selectivity.networks.models import AnalysableNetwork, build_model
 if TYPE_CHECKING:  # pandas is imported only where the provenance table is built
     import pandas as pd
 
-CHECKPOINT_FORMAT = "selectivity-checkpoint/1"
-REQUIRED_KEYS = ("format", "model", "num_classes", "input_size", "state_dict", "input_mean", "epoch")
+CHECKPOINT_FORMAT = "selectivity-checkpoint/2"
+#: Formats written before checkpoints carried a content digest: refused, as they cannot be checked.
+UNDIGESTED_FORMATS = ("selectivity-checkpoint/1",)
+REQUIRED_KEYS = (
+    "format",
+    "model",
+    "num_classes",
+    "input_size",
+    "state_dict",
+    "input_mean",
+    "epoch",
+    "checkpoint",
+    "network",
+    "content_digest",
+    "record_digest",
+)
+#: What the content digest covers: the weights and everything that says which network they are.
+DIGESTED_KEYS = (
+    "format",
+    "model",
+    "num_classes",
+    "input_size",
+    "state_dict",
+    "input_mean",
+    "epoch",
+    "checkpoint",
+    "network",
+)
+#: What the record digest covers: what the run recorded beside the weights.
+RECORD_KEYS = ("metrics", "provenance")
+CHECKPOINT_KINDS = ("epoch", "best")
+LISTED_KEYS = 8
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable, damaged, of an old format, or another network's."""
+
+
+def content_digest(blob: Mapping[str, Any], keys: Sequence[str] = DIGESTED_KEYS) -> str:
+    """``"sha256:<hex>"`` of a checkpoint's ``keys`` (:data:`DIGESTED_KEYS`): stable across runs and machines.
+
+    Tensors enter by name, dtype, shape and raw bytes (state_dict entries in sorted order),
+    plain values as canonical JSON, so equal weights and identity give equal digests.
+    """
+    digest = hashlib.sha256()
+
+    def feed(name: str, value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous()
+            digest.update(f"tensor {name} {tensor.dtype} {tuple(tensor.shape)}\n".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, Mapping):
+            digest.update(f"mapping {name} {len(value)}\n".encode())
+            for key in sorted(value, key=str):
+                feed(f"{name}/{key}", value[key])
+        else:
+            digest.update(f"value {name} {json.dumps(value, sort_keys=True, default=repr)}\n".encode())
+
+    for key in keys:
+        feed(key, blob.get(key))
+    return f"sha256:{digest.hexdigest()}"
 
 
 def save_checkpoint(
@@ -50,41 +124,116 @@ def save_checkpoint(
     metrics: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
     num_classes: int = 10,
+    checkpoint: str = "epoch",
 ) -> None:
+    """Write a checkpoint with its content digest (``checkpoint``: "epoch" or "best")."""
+    if checkpoint not in CHECKPOINT_KINDS:
+        raise ValueError(f"checkpoint must be one of {CHECKPOINT_KINDS}, got {checkpoint!r}")
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    save_torch(
-        {
-            "format": CHECKPOINT_FORMAT,
-            "model": model_name,
-            "num_classes": num_classes,
-            "input_size": int(input_mean.shape[-1]),
-            "state_dict": state,
-            "input_mean": input_mean.detach().cpu().float().clone(),
-            "epoch": int(epoch),
-            "network": dict(network),
-            "metrics": dict(metrics or {}),
-            "provenance": dict(provenance or {}),
-        },
-        path,
-    )
+    blob = {
+        "format": CHECKPOINT_FORMAT,
+        "model": model_name,
+        "num_classes": num_classes,
+        "input_size": int(input_mean.shape[-1]),
+        "state_dict": state,
+        "input_mean": input_mean.detach().cpu().float().clone(),
+        "epoch": int(epoch),
+        "checkpoint": checkpoint,
+        "network": dict(network),
+        "metrics": dict(metrics or {}),
+        "provenance": dict(provenance or {}),
+    }
+    blob["content_digest"] = content_digest(blob)
+    blob["record_digest"] = content_digest(blob, RECORD_KEYS)
+    save_torch(blob, path, "checkpoint")
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """The checkpoint's dict, read safely (tensors and plain values only)."""
+def stored_identity(blob: Mapping[str, Any]) -> dict[str, Any]:
+    """What a checkpoint says it is: its network, checkpoint kind and epoch."""
+    network = blob.get("network") if isinstance(blob.get("network"), Mapping) else {}
+    return {
+        **{key: network.get(key) for key in ("model", "dataset", "label_corruption", "seed")},
+        "checkpoint": blob.get("checkpoint"),
+        "epoch": blob.get("epoch"),
+    }
+
+
+def read_checkpoint(path: str | os.PathLike, expected: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The checkpoint's dict, read safely (tensors and plain values only) and verified.
+
+    Refused with a :class:`CheckpointError` naming the file: a file that is not a checkpoint
+    of the current format, a damaged one (a digest does not match), and one whose
+    own identity disagrees with ``expected`` (keys of :data:`selectivity.identity.IDENTITY_KEYS`;
+    None values match anything, e.g. the epoch of ``best``).
+    """
     try:
-        return load_torch(path, "checkpoint")
+        blob = load_torch(path, "checkpoint")
     except UnsafeFileError:
         raise
     except Exception as error:  # truncated or foreign files fail here
-        raise ValueError(f"cannot read checkpoint {path}: {error}") from error
+        raise CheckpointError(f"cannot read checkpoint {path}: {error}") from error
+    verify_checkpoint(blob, path, expected)
+    return blob
 
 
-def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedNetwork:
-    """Load a checkpoint into a fresh plain model in eval mode on ``device``."""
-    blob = read_checkpoint(path)
-    missing = [k for k in REQUIRED_KEYS if not isinstance(blob, dict) or k not in blob]
+def verify_checkpoint(blob: Any, path: str | os.PathLike, expected: Mapping[str, Any] | None = None) -> None:
+    """Raise a :class:`CheckpointError` unless ``blob`` is an intact checkpoint of ``expected``."""
+    if not isinstance(blob, dict):
+        raise CheckpointError(
+            f"{path} is not a {CHECKPOINT_FORMAT} checkpoint: it holds a {type(blob).__name__}, not a checkpoint "
+            "dict (a torch file of another kind?)"
+        )
+    if blob.get("format") in UNDIGESTED_FORMATS:
+        raise CheckpointError(
+            f"{path} is a {blob['format']} checkpoint, written before checkpoints carried a content digest, "
+            f"so its integrity cannot be checked. Regenerate it by retraining its network: "
+            f"snakemake --forcerun {path} (reruns the training job that writes it and everything downstream)"
+        )
+    if "format" not in blob:
+        raise CheckpointError(
+            f"{path} is not a {CHECKPOINT_FORMAT} checkpoint: it has no format entry, only "
+            f"{', '.join(map(str, list(blob)[:LISTED_KEYS]))}{', ...' if len(blob) > LISTED_KEYS else ''} "
+            "(a torch file of another kind?)"
+        )
+    missing = [key for key in REQUIRED_KEYS if key not in blob]
     if missing or blob.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (missing {missing})")
+        raise CheckpointError(
+            f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (format {blob.get('format')!r}; missing keys "
+            f"{missing}): a torch file of another kind?"
+        )
+    for name, keys in (("content", DIGESTED_KEYS), ("record", RECORD_KEYS)):
+        recorded, actual = blob[f"{name}_digest"], content_digest(blob, keys)
+        if recorded != actual:
+            raise CheckpointError(
+                f"{path} is damaged: its {name} digest ({', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''}) "
+                f"is {actual}, but it was written with {recorded}. "
+                f"Regenerate it: snakemake --forcerun {path} (retrains its network)"
+            )
+    own = stored_identity(blob)
+    if blob["model"] != own["model"]:
+        raise CheckpointError(f"{path} names two models: {blob['model']!r} and network {own['model']!r}")
+    if expected:
+        differences = identity_differences(own, expected)
+        if differences:
+            raise CheckpointError(
+                f"{path} holds {describe_identity(own)}, but {describe_identity(expected)} was asked for "
+                f"(they differ in {', '.join(differences)}): the file belongs to another network or epoch "
+                "(copied or moved?). Regenerate it: snakemake --forcerun " + str(path)
+            )
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    device: torch.device | str = "cpu",
+    expected: Mapping[str, Any] | None = None,
+) -> LoadedNetwork:
+    """Load a verified checkpoint (:func:`read_checkpoint`) into a fresh plain model in eval mode.
+
+    ``expected``: the identity the caller asks for, e.g.
+    :func:`selectivity.identity.checkpoint_identity` of the ``network`` wildcard and the
+    checkpoint name; the file must agree with it.
+    """
+    blob = read_checkpoint(path, expected)
     model = build_model(blob["model"], num_classes=blob["num_classes"], input_size=blob["input_size"])
     model.load_state_dict(blob["state_dict"])
     model.to(device).eval()
@@ -110,17 +259,21 @@ def checkpoint_identifiers(network: LoadedNetwork, checkpoint: str) -> dict[str,
 
 
 def provenance_table(paths: list[str]) -> pd.DataFrame:
-    """One row per checkpoint: network identifiers, epoch, seed, settings hash, versions, device."""
+    """One row per checkpoint: network identifiers, epoch, seed, settings hash, versions, device.
+
+    Each checkpoint is verified (:func:`read_checkpoint`) against the network and checkpoint
+    its path names (:func:`selectivity.identity.identity_from_path`).
+    """
     import pandas as pd
 
     rows = []
     for path in paths:
-        blob = read_checkpoint(path)
+        blob = read_checkpoint(path, identity_from_path(path))
         record = blob.get("provenance", {})
         versions = record.get("versions", {})
         rows.append(
             {
-                **blob.get("network", {}),
+                **blob["network"],
                 "epoch": blob["epoch"],
                 "checkpoint_file": str(path),
                 "config_hash": record.get("config_hash"),

@@ -47,7 +47,7 @@ def load_network(
 
         if weights is None:
             raise ValueError("a trained network is loaded from its checkpoint file; none was given")
-        network = load_checkpoint(weights, device)
+        network = load_checkpoint(weights, device, expected_identity(description, checkpoint_name))
         return network, checkpoint_identifiers(network, checkpoint_name)
     if origin != "given":
         raise ValueError(f"a network's origin is 'trained' or 'given', not {origin!r}")
@@ -84,3 +84,32 @@ def given_identifiers(description: Mapping[str, Any]) -> dict[str, Any]:
         "checkpoint": GIVEN_CHECKPOINT_COLUMN,
         "epoch": None,
     }
+
+
+def expected_identity(description: Mapping[str, Any], checkpoint_name: str | None = None) -> dict[str, Any]:
+    """What the files of a network (and of one of its checkpoints) must say they are.
+
+    A trained network: its model, dataset, label corruption and seed, and with
+    ``checkpoint_name`` (``epoch<E>`` or ``best``) the checkpoint kind and epoch (any epoch for
+    ``best``); a given network: its identifier columns (:func:`given_identifiers`).
+    """
+    from selectivity.identity import checkpoint_identity, corruption_label
+
+    if description.get("origin") == "given":
+        identity = given_identifiers(description)
+        identity["epoch"] = None  # empty in the tables: not compared
+        return (
+            identity
+            if checkpoint_name is not None
+            else {k: identity[k] for k in ("model", "dataset", "seed")}
+        )
+    network = description["network"]
+    path = (
+        f"{network['model']}/{network['dataset']}/corruption{corruption_label(network['label_corruption'])}"
+        f"/seed{network['seed']}"
+    )
+    if checkpoint_name is None:
+        from selectivity.identity import network_identity
+
+        return network_identity(path)
+    return checkpoint_identity(path, checkpoint_name)

@@ -25,6 +25,9 @@ What this module adds around the rule:
   written atomically under ``state_dir``; a rerun with the same settings continues
   from the last finished epoch and gives the same tensors and metrics as an
   uninterrupted run (bit for bit on the CPU; only ``epoch_seconds`` differs).
+- *One training of a network at a time.* A job holds an operating-system lock per
+  network (:mod:`.lock`), so an orphaned job of a killed Snakemake and the rerun's job
+  never share a resume state.
 
 Metrics are measured after every epoch in evaluation mode on the whole training
 split (against the labels trained with, and against the true labels), the
@@ -33,7 +36,8 @@ validation split and the test set. Epoch 0 is the initialisation.
 The modules: :mod:`.settings` (which network, how to train, where results go),
 :mod:`.randomness` (seed streams, initialisation, label corruption, epoch plans),
 :mod:`.trainer` (device-resident data, Adam, the training step and its CUDA graph) and
-:mod:`.run` (the resumable run of K networks and the files it writes).
+:mod:`.run` (the resumable run of K networks and the files it writes), :mod:`.lock`
+(the per-network training lock).
 """
 
 from selectivity.training.settings import (
@@ -60,6 +64,7 @@ from selectivity.training.trainer import (
     LockstepTrainer,
     device_numerics,
 )
+from selectivity.training.lock import LOCK_WAIT_SECONDS, TrainingLockedError, training_locks
 from selectivity.training.run import (
     METRICS_COLUMNS,
     STATE_FORMAT,
@@ -90,4 +95,7 @@ __all__ = [
     "STATE_FORMAT",
     "RESUME_INDIFFERENT_SETTINGS",
     "train_networks",
+    "LOCK_WAIT_SECONDS",
+    "TrainingLockedError",
+    "training_locks",
 ]

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from selectivity.networks.checkpoints import save_checkpoint
+from selectivity.networks.checkpoints import CheckpointError, read_checkpoint, save_checkpoint
 from selectivity.data.dataset import Dataset, Split
 from selectivity.io import UnsafeFileError, atomic_path, load_torch, save_table, save_torch
 from selectivity.networks.models import TRAINABLE_MODELS, AnalysableNetwork, build_model
@@ -33,6 +33,7 @@ from selectivity.training.randomness import (
     corrupt_labels,
     draw_epoch_plan,
 )
+from selectivity.training.lock import LOCK_WAIT_SECONDS, training_locks
 from selectivity.training.trainer import (
     DeviceData,
     data_fingerprint,
@@ -75,6 +76,7 @@ def train_networks(
     progress: bool = True,
     *,
     epoch_callback: Callable[[int], None] | None = None,
+    lock_wait_seconds: float = LOCK_WAIT_SECONDS,
 ) -> None:
     """Train the networks and write every network's checkpoints, best checkpoint and metrics.
 
@@ -88,27 +90,33 @@ def train_networks(
     outputs. The state is removed once the outputs are written.
     ``epoch_callback(epoch)`` is called after each epoch's state is saved (epoch 0
     included), e.g. to stop a run for testing.
+
+    While it runs, the job holds each network's lock in ``state_dir``
+    (:mod:`selectivity.training.lock`): another process training one of the same networks
+    makes it wait up to ``lock_wait_seconds`` and then stop with a
+    :class:`~selectivity.training.lock.TrainingLockedError`.
     """
     networks, outputs = list(networks), list(outputs)
     _check_request(networks, outputs, settings)
     device = torch.device(device)
-    data = DeviceData.from_dataset(dataset, split, device)
-    fingerprint = data_fingerprint(dataset, split)
-    groups = [list(range(len(networks)))] if grouped else [[i] for i in range(len(networks))]
-    with device_numerics(device, settings):
-        for members in groups:
-            run = _GroupRun(
-                [networks[i] for i in members],
-                [outputs[i] for i in members],
-                data,
-                split,
-                settings,
-                device,
-                Path(state_dir),
-                fingerprint,
-                progress,
-            )
-            run.run(epoch_callback)
+    with training_locks(state_dir, [n.path_fragment() for n in networks], lock_wait_seconds):
+        data = DeviceData.from_dataset(dataset, split, device)
+        fingerprint = data_fingerprint(dataset, split)
+        groups = [list(range(len(networks)))] if grouped else [[i] for i in range(len(networks))]
+        with device_numerics(device, settings):
+            for members in groups:
+                run = _GroupRun(
+                    [networks[i] for i in members],
+                    [outputs[i] for i in members],
+                    data,
+                    split,
+                    settings,
+                    device,
+                    Path(state_dir),
+                    fingerprint,
+                    progress,
+                )
+                run.run(epoch_callback)
 
 
 def _check_request(
@@ -207,6 +215,12 @@ class _GroupRun:
     def _checkpoint_path(self, index: int, epoch: int) -> Path:
         return self.folder / f"network{index}" / f"epoch{epoch}.pt"
 
+    def _verified_checkpoint(self, index: int, epoch: int) -> Path:
+        """A saved checkpoint of the state folder, checked (digest, network, epoch) before it is used."""
+        path = self._checkpoint_path(index, epoch)
+        read_checkpoint(path, {**self.specs[index].identifiers(), "checkpoint": "epoch", "epoch": epoch})
+        return path
+
     def _save_state(self) -> None:
         save_torch(
             {
@@ -220,6 +234,7 @@ class _GroupRun:
                 "best": self.best,
             },
             self.state_path,
+            "training state",
         )
 
     def _discard_state(self, reason: str) -> None:
@@ -261,6 +276,14 @@ class _GroupRun:
         ]
         if missing:
             self._discard_state(f"checkpoints missing: {missing[:3]}")
+            return False
+        try:
+            for i in range(self.copies):
+                for e in self.settings.saved_epochs():
+                    if e <= completed:
+                        self._verified_checkpoint(i, e)
+        except CheckpointError as error:  # damaged or foreign: retrain rather than copy it out later
+            self._discard_state(str(error))
             return False
         self.trainer.load_training_state(state["trainer"])
         for generator, saved in zip(self.shuffle_generators, state["shuffle_generators"]):
@@ -384,7 +407,13 @@ class _GroupRun:
     # -- outputs
 
     def _save_network_checkpoint(
-        self, path: Path, index: int, network: AnalysableNetwork, epoch: int, row: dict
+        self,
+        path: Path,
+        index: int,
+        network: AnalysableNetwork,
+        epoch: int,
+        row: dict,
+        checkpoint: str = "epoch",
     ) -> None:
         spec = self.specs[index]
         save_checkpoint(
@@ -397,14 +426,22 @@ class _GroupRun:
             metrics=row,
             provenance=self.provenances[index],
             num_classes=self.data.num_classes,
+            checkpoint=checkpoint,
         )
 
     def _write_outputs(self) -> None:
         input_size = int(self.data.train_images.shape[-1])
         for k, (spec, output) in enumerate(zip(self.specs, self.outputs)):
             for epoch, path in output.checkpoints.items():
+                try:
+                    saved = self._verified_checkpoint(k, epoch)
+                except CheckpointError as error:
+                    raise RuntimeError(
+                        f"{spec.path_fragment()}: a checkpoint saved during this run is damaged ({error}); "
+                        f"delete {self.folder} and rerun to retrain the network"
+                    ) from error
                 with atomic_path(path) as tmp:
-                    shutil.copyfile(self._checkpoint_path(k, epoch), tmp)
+                    shutil.copyfile(saved, tmp)
             best = self.best[k]
             if best is None:
                 raise RuntimeError(
@@ -415,7 +452,7 @@ class _GroupRun:
                 network = build_model(spec.model, num_classes=self.data.num_classes, input_size=input_size)
             network.load_state_dict(best["state_dict"])
             self._save_network_checkpoint(
-                Path(output.best_checkpoint), k, network, best["epoch"], best["metrics"]
+                Path(output.best_checkpoint), k, network, best["epoch"], best["metrics"], checkpoint="best"
             )
             save_table(pd.DataFrame(self.rows[k], columns=list(METRICS_COLUMNS)), output.metrics)
             log.info(
