@@ -284,17 +284,27 @@ def test_an_unrelated_torch_file_is_named_by_every_checkpoint_reader(tmp_path):
         provenance_table([str(path)])
 
 
-def test_an_old_checkpoint_without_a_digest_is_refused_saying_how_to_regenerate_it(run, tmp_path):
+def test_an_old_checkpoint_without_a_digest_is_read_with_a_warning_and_its_identity_checked(
+    run, tmp_path, caplog
+):
+    """A finished run of the first checkpoint format keeps its networks (no retraining forced),
+    says that their content cannot be verified, and still refuses another network's file."""
     blob = load_torch(run.checkpoints[(NETWORK, "best")], "checkpoint")
-    for key in ("content_digest", "checkpoint"):
-        del blob[key]
+    for key in ("content_digest", "record_digest", "checkpoint"):
+        blob.pop(key, None)
     blob["format"] = "selectivity-checkpoint/1"
     old = damaged_copy(run.checkpoints[(NETWORK, "best")], tmp_path, run.root)
     torch.save(blob, old)
-    with pytest.raises(
-        CheckpointError, match=rf"written before checkpoints carried a content digest.*--forcerun {old}"
-    ):
-        load_checkpoint(old)
+    with caplog.at_level("WARNING"):
+        loaded = load_checkpoint(old, "cpu", identity_from_path(old))
+    assert loaded.epoch == blob["epoch"]
+    assert (
+        "written before checkpoints carried a content digest" in caplog.text
+        and f"--forcerun {old}" in caplog.text
+    )
+    other = {**identity_from_path(old), "seed": identity_from_path(old)["seed"] + 1}
+    with pytest.raises(CheckpointError, match="differ in seed"):
+        load_checkpoint(old, "cpu", other)
 
 
 def test_the_digest_covers_weights_and_identity_but_not_the_runs_timing(run):
@@ -318,13 +328,13 @@ def test_other_files_between_rules_are_named_when_damaged(run, tmp_path):
     curves = tmp_path / "best_curves.npz"
     curves.write_bytes(b"PK\x03\x04 not a zip archive")
     with pytest.raises(ValueError, match=rf"^cannot read tuning curves {curves}: "):
-        read_tuning_curves(curves, table)
-    layers = {"conv1": np.ones((32, 8, 12)), "fc1": np.ones((500, 8, 12))}
+        read_tuning_curves(curves, table, "best")
+    layers = {"best/conv1": np.ones((32, 8, 12)), "best/fc1": np.ones((500, 8, 12))}
     np.savez(curves, orientations_deg=np.arange(12) * 15.0, **layers)
     with pytest.raises(
         ValueError, match=rf"^{curves}: the curves of fc1 have shape \(500, 8, 12\), expected \(512 units"
     ):
-        read_tuning_curves(curves, table)
+        read_tuning_curves(curves, table, "best")
     split = tmp_path / "synthetic_split.npz"
     split.write_bytes(b"")
     with pytest.raises(DatasetError, match=rf"^cannot read split file {split}: "):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from selectivity.tuning.features import FEATURES, tuning_feature_columns
 import pytest
 import torch
 
@@ -150,7 +152,9 @@ def test_what_the_package_writes_passes_after_a_round_trip_through_csv(produced,
 
 def test_schemas_list_the_columns_the_code_writes_in_its_order():
     identifiers = list(CHECKPOINT_COLUMNS)
-    assert SCHEMAS["tuning"].column_names == identifiers + list(TUNING_COLUMNS)
+    assert SCHEMAS["tuning"].column_names == identifiers + list(TUNING_COLUMNS) + tuning_feature_columns(
+        FEATURES
+    )
     assert SCHEMAS["metrics"].column_names == list(METRICS_COLUMNS)
     assert SCHEMAS["claims"].column_names == list(CLAIM_COLUMNS)
     assert SCHEMAS["depth_profiles"].column_names == list(DEPTH_PROFILE_COLUMNS)

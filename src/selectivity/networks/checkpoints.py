@@ -27,8 +27,11 @@ path it was asked for, and the epoch of ``epoch<E>``), that the file is that net
 (a checkpoint copied into another network's folder is refused, naming both). Two digests
 cover the whole dict: the content digest the weights and the identity, so equal content
 digests mean the same network, and the record digest ``metrics`` and ``provenance``, which
-record the run (``epoch_seconds``, host) and differ between otherwise identical runs. Files of the first format (``selectivity-checkpoint/1``)
-carry no digest and are refused with a message saying how to regenerate them.
+record the run (``epoch_seconds``, host) and differ between otherwise identical runs. Files of the
+first format (``selectivity-checkpoint/1``, written before checkpoints carried digests) are still
+read, with a warning that their content cannot be verified: their identity is checked like any
+file's, and a finished run keeps its networks instead of retraining them [D]; retraining writes
+verified files (``snakemake --forcerun <file>``).
 
 Grouped training writes exactly the same files as single training.
 """
@@ -36,6 +39,7 @@ Grouped training writes exactly the same files as single training.
 from __future__ import annotations
 
 import hashlib
+import logging
 import json
 import os
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -50,9 +54,14 @@ from selectivity.networks.models import AnalysableNetwork, build_model
 if TYPE_CHECKING:  # pandas is imported only where the provenance table is built
     import pandas as pd
 
+logger = logging.getLogger(__name__)
+
 CHECKPOINT_FORMAT = "selectivity-checkpoint/2"
-#: Formats written before checkpoints carried a content digest: refused, as they cannot be checked.
+#: Formats written before checkpoints carried a content digest: read with a warning (their
+#: identity is checked, their content cannot be).
 UNDIGESTED_FORMATS = ("selectivity-checkpoint/1",)
+#: What a checkpoint of an undigested format holds.
+UNDIGESTED_KEYS = ("format", "model", "num_classes", "input_size", "state_dict", "input_mean", "epoch")
 REQUIRED_KEYS = (
     "format",
     "model",
@@ -184,11 +193,20 @@ def verify_checkpoint(blob: Any, path: str | os.PathLike, expected: Mapping[str,
             "dict (a torch file of another kind?)"
         )
     if blob.get("format") in UNDIGESTED_FORMATS:
-        raise CheckpointError(
-            f"{path} is a {blob['format']} checkpoint, written before checkpoints carried a content digest, "
-            f"so its integrity cannot be checked. Regenerate it by retraining its network: "
-            f"snakemake --forcerun {path} (reruns the training job that writes it and everything downstream)"
+        missing = [key for key in UNDIGESTED_KEYS if key not in blob]
+        if missing:
+            raise CheckpointError(f"{path} is a {blob['format']} checkpoint without {missing}: damaged")
+        logger.warning(
+            "%s is a %s checkpoint, written before checkpoints carried a content digest: its identity is "
+            "checked, its content cannot be; retraining its network writes a verified file "
+            "(snakemake --forcerun %s)",
+            path,
+            blob["format"],
+            path,
         )
+        # the first format had no "checkpoint" field (epoch or best): the rest of the identity is checked
+        _check_identity(blob, path, {k: v for k, v in (expected or {}).items() if k != "checkpoint"})
+        return
     if "format" not in blob:
         raise CheckpointError(
             f"{path} is not a {CHECKPOINT_FORMAT} checkpoint: it has no format entry, only "
@@ -209,17 +227,7 @@ def verify_checkpoint(blob: Any, path: str | os.PathLike, expected: Mapping[str,
                 f"is {actual}, but it was written with {recorded}. "
                 f"Regenerate it: snakemake --forcerun {path} (retrains its network)"
             )
-    own = stored_identity(blob)
-    if blob["model"] != own["model"]:
-        raise CheckpointError(f"{path} names two models: {blob['model']!r} and network {own['model']!r}")
-    if expected:
-        differences = identity_differences(own, expected)
-        if differences:
-            raise CheckpointError(
-                f"{path} holds {describe_identity(own)}, but {describe_identity(expected)} was asked for "
-                f"(they differ in {', '.join(differences)}): the file belongs to another network or epoch "
-                "(copied or moved?). Regenerate it: snakemake --forcerun " + str(path)
-            )
+    _check_identity(blob, path, expected)
 
 
 def load_checkpoint(
@@ -282,3 +290,20 @@ def provenance_table(paths: list[str]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _check_identity(
+    blob: Mapping[str, Any], path: str | os.PathLike, expected: Mapping[str, Any] | None
+) -> None:
+    """The checkpoint's own identity is one model's, and the one the caller asked for."""
+    own = stored_identity(blob)
+    if blob["model"] != own["model"]:
+        raise CheckpointError(f"{path} names two models: {blob['model']!r} and network {own['model']!r}")
+    if expected:
+        differences = identity_differences(own, expected)
+        if differences:
+            raise CheckpointError(
+                f"{path} holds {describe_identity(own)}, but {describe_identity(expected)} was asked for "
+                f"(they differ in {', '.join(differences)}): the file belongs to another network or epoch "
+                "(copied or moved?). Regenerate it: snakemake --forcerun " + str(path)
+            )
