@@ -45,6 +45,8 @@ def claim_settings():
         "equivalence_margin": claims["equivalence_margin"],
         "seed": claims["seed"],
         "tuning_checkpoint": config["causal"]["checkpoint"],
+        # the fraction the causal tables ablate, for the claims' words
+        "ablation_fraction": config["causal"]["ablation"]["fraction"],
     }
 
 
