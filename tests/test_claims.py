@@ -6,6 +6,7 @@ from scipy import stats as scipy_stats
 from selectivity.claims.table import CLAIM_COLUMNS, CLAIM_IDS, VERDICT_RULES, ClaimSettings
 from selectivity.claims.evaluation import evaluate_claims, headline_claims
 from selectivity.claims.report import claims_html
+from selectivity.claims.wording import verdict_rules
 from selectivity.claims.power import sign_test_detectable_shift
 from selectivity.statistics import fisher_interval, mean_interval, median_confidence_bounds
 
@@ -203,13 +204,18 @@ def test_c2_median_of_per_network_correlations_after_epoch_0():
     points += epoch_points(0.6, 0, RISING[1.0], sign=-1)  # corrupted: not used
     points += [checkpoint(0.0, 0, 2, -5.0, 0.5, kind="best")]  # best checkpoint: not used
     table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
-    result = claim_row(table, "C2")
-    assert result["test"] == "gosi_vs_accuracy"
+    result = test_row(table, "C2", "gosi_vs_accuracy", "lower")
     assert result["effect_size"] == pytest.approx(0.9)  # a median: no Fisher-z artefact from r = 1
     assert_interval(result, median_confidence_bounds(expected)[1:3])
     assert result["p_value"] == pytest.approx(1 / 32)  # sign test, all five positive
     assert result["n_networks"] == 5 and result["verdict"] == "supported"
-    assert "after epoch 0" in result["statistic"] and "5-5 saved epochs" in result["statistic"]
+    # every network has the same number of saved epochs: said once ("its 3-3 saved epochs" was a slip)
+    assert "across its 5 saved epochs after epoch 0" in result["statistic"]
+    claim = claim_row(table, "C2")
+    assert claim["test"] == "claim" and claim["verdict"] == "supported"  # no control rises with accuracy
+    assert claim[["effect_size", "ci_low", "ci_high", "p_value"]].tolist() == pytest.approx(
+        result[["effect_size", "ci_low", "ci_high", "p_value"]].tolist()
+    )
 
 
 def test_c2_reports_the_controls_beside_it():
@@ -237,10 +243,12 @@ def test_c2_inconclusive_when_correlations_disagree_or_are_undefined():
     for seed, sign in enumerate([1, -1, 1, -1, 1, -1]):
         points += epoch_points(0.0, seed, RISING[0.9], sign=sign)
     points += [checkpoint(0.0, 9, epoch, 0.3, ACCURACY[epoch]) for epoch in ACCURACY]  # constant: undefined
-    result = claim_row(evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS), "C2")
+    table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
+    result = test_row(table, "C2", "gosi_vs_accuracy", "lower")
     assert result["effect_size"] == pytest.approx(0.0, abs=1e-9)
     assert result["n_networks"] == 6 and result["verdict"] == "inconclusive"
     assert "1 networks with an undefined correlation" in result["statistic"]
+    assert claim_row(table, "C2")["verdict"] == "inconclusive"
 
 
 # ---------------------------------------------------------------- C3
@@ -392,6 +400,10 @@ def test_c4_without_a_matched_condition_cannot_be_supported():
     table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS)
     assert test_row(table, "C4", "top_minus_random", "pooled")["verdict"] == "supported"
     assert "no matched condition" in test_row(table, "C4", "top_minus_matched", "pooled")["statistic"]
+    # the effect is there, but its specificity test is missing: undecided, per layer and pooled
+    for layer in ("pooled", "conv1", "conv2"):
+        claim = test_row(table, "C4", "claim", layer)
+        assert claim["verdict"] == "inconclusive" and "no matched condition" in claim["statistic"]
 
 
 def test_c6_supported_only_when_shown_within_the_margin():
@@ -531,7 +543,9 @@ def test_missing_tables_make_every_claim_inconclusive():
     assert headlines["claim"].tolist() == list(CLAIM_IDS)
     assert (headlines["verdict"] == "inconclusive").all()
     assert (headlines["n_networks"] == 0).all()
-    assert headlines["rule"].tolist() == [VERDICT_RULES[claim] for claim in CLAIM_IDS]
+    rules = verdict_rules(SETTINGS)  # the run's own settings in words
+    assert headlines["rule"].tolist() == [rules[claim] for claim in CLAIM_IDS]
+    assert VERDICT_RULES["C1"] != rules["C1"]  # the defaults' text names the best-validation checkpoint
 
 
 def test_one_block_of_claims_per_model():
@@ -581,7 +595,7 @@ def test_claims_figure_draws_every_test_with_its_interval_in_its_verdicts_colour
     drawn = sorted(tuple(np.round(line.get_xdata(), 9)) for line in intervals)
     assert drawn == sorted(tuple(np.round((r.ci_low, r.ci_high), 9)) for r in c4_rows.itertuples())
     assert {line.get_color() for line in intervals} == {VERDICT_COLOURS["supported"]}
-    assert c4.get_title(loc="left") == "C4: supported"
+    assert c4.get_title(loc="left").startswith("C4") and c4.get_title(loc="left").endswith(": supported")
 
 
 def test_a_single_network_gives_too_few_for_every_claim_and_no_error():
@@ -708,8 +722,256 @@ def test_claims_figure_marks_each_rows_detectable_effect_and_networks_needed(tmp
     assert sorted(line.get_xdata()[0] for line in ticks) == pytest.approx(
         sorted(c4_rows["detectable_effect"])
     )
-    texts = [text.get_text() for text in c4.texts]
-    assert texts == [f"{r.n_networks} \u2192 {r.networks_needed:g}" for r in c4_rows.itertuples()]
+    texts = [text.get_text() for text in c4.texts]  # per row: networks, then the verdict in words
+    assert texts[0::2] == [f"{r.n_networks} \u2192 {r.networks_needed:g}" for r in c4_rows.itertuples()]
+    assert texts[1::2] == list(c4_rows["verdict"])
     plot_claims(table, tmp_path / "claims.pdf", tmp_path / "claims.png", model="cnn7")
     html = claims_html(table, SETTINGS)
     assert "networks needed" in html and "detectable at 80% power" in html
+
+
+# ---------------------------------------------------------------- claims that read right (issue 31)
+
+
+def test_the_specificity_rule_of_each_kind_of_control():
+    from selectivity.claims.verdicts import with_specificity
+
+    s, ns, inc, few = "supported", "not supported", "inconclusive", TOO_FEW
+    # C2: controls that test other quantities change only a supported verdict
+    assert with_specificity(s, [inc, ns], s, required=False) == s
+    assert with_specificity(s, [inc, s], s, required=False) == "supported, not specific"
+    assert with_specificity(inc, [s, s], s, required=False) == inc
+    assert with_specificity(ns, [s], s, required=False) == ns
+    # C4, C5: the matched test is part of the claim and decides its specificity
+    assert with_specificity(s, [s], ns, required=True) == s
+    assert with_specificity(s, [ns], ns, required=True) == "supported, not specific"
+    assert with_specificity(s, [inc], ns, required=True) == inc
+    assert with_specificity(s, [few], ns, required=True) == few
+    assert with_specificity(s, [], ns, required=True) == inc  # no matched condition in the table
+    assert with_specificity(inc, [ns], ns, required=True) == ns  # shown to do less than matched
+    assert with_specificity(inc, [s], ns, required=True) == inc
+
+
+def test_c2_is_supported_not_specific_when_a_control_rises_with_accuracy_too():
+    points = []
+    for seed in range(5):
+        points += epoch_points(0.0, seed, RISING[1.0], response=[1, 2, 3, 4, 5])  # response rises too
+    table = evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS)
+    assert test_row(table, "C2", "gosi_vs_accuracy", "lower")["verdict"] == "supported"
+    response = test_row(table, "C2", "mean_response_vs_accuracy", "lower")
+    assert response["verdict"] == "supported" and response["control"] == "specificity"
+    assert test_row(table, "C2", "shuffled_gosi_vs_accuracy", "lower")["control"] == "specificity"
+    claim = claim_row(table, "C2")
+    assert claim["test"] == "claim" and claim["verdict"] == "supported, not specific"
+    assert (
+        claim["reading"].startswith("Supported, not specific") and "mean grating response" in claim["reading"]
+    )
+    assert "Specificity controls: shuffled_gosi_vs_accuracy [lower]" in claim["statistic"]
+    assert "So C2, if supported, is not specific" in response["reading"]
+    # the claim row shows its own test's effect and interval, which lie on the claimed side
+    assert claim["ci_low"] > 0 and claim["effect_size"] == pytest.approx(1.0)
+
+
+def test_c2_counts_each_networks_saved_epochs_without_a_slip():
+    points = epoch_points(0.0, 0, RISING[1.0])
+    for seed in range(1, 5):  # the other networks saved only epochs 1-3
+        points += [point for point in epoch_points(0.0, seed, RISING[1.0]) if point["epoch"] <= 3]
+    statistic = test_row(
+        evaluate_claims(summary_table(points), EMPTY, EMPTY, SETTINGS), "C2", "gosi_vs_accuracy", "lower"
+    )["statistic"]
+    assert "across its 3 to 5 saved epochs after epoch 0" in statistic and "3-5" not in statistic
+
+
+def test_c4_is_supported_not_specific_when_matched_units_do_more():
+    # top beats bottom and random in every network, but the matched random half hurts more
+    networks = [(0.0, s, {"gosi": (0.5, 0.1, [0.2], [0.6 + 0.01 * s])}) for s in range(5)]
+    table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, SETTINGS)
+    for layer in ("pooled", "conv1", "conv2"):
+        matched = test_row(table, "C4", "top_minus_matched", layer)
+        assert matched["verdict"] == "not supported" and matched["control"] == "none"
+        assert matched["reading"].startswith("Specificity test of C4. Not supported")
+        claim = test_row(table, "C4", "claim", layer)
+        assert claim["verdict"] == "supported, not specific"
+        # it shows the effect that is supported (the weakest of bottom and random), not the matched one
+        assert claim["effect_size"] == pytest.approx(0.3) and claim["ci_low"] > 0
+        assert "Specificity test: top_minus_matched" in claim["statistic"]
+    assert claim_row(table, "C4")["verdict"] == "supported, not specific"
+
+
+def test_c5_specific_when_top_ablation_beats_the_matched_half_too():
+    table = invariance_table(
+        range(5),
+        top=lambda s: 0.4,
+        bottom=lambda s: 0.7 + 0.01 * s,
+        random_draws=[lambda s: 0.6],
+        matched_draws=[lambda s: 0.55 + 0.01 * s],
+    )
+    claim = claim_row(evaluate_claims(EMPTY, EMPTY, table, SETTINGS), "C5")
+    assert claim["verdict"] == "supported" and "specific to orientation selectivity" in claim["reading"]
+
+
+def full_table():
+    """A claims table with every claim decided, from constructed per-network tables."""
+    points = trained_and_untrained()
+    for seed in range(5):
+        points += epoch_points(0.0, seed, RISING[0.9], response=[1, 2, 3, 4, 5])[1:]
+    points += across_network_points(GOSI, ACCURACY_BY_LEVEL, seeds=range(5, 10))
+    half = half_ablation_table(
+        [
+            (
+                0.0,
+                s,
+                {
+                    "gosi": (0.5 + 0.01 * s, 0.1, [0.2], [0.6 + 0.01 * s]),
+                    "class_selectivity": (0.3 - 0.02 * s, 0.1, [0.3, 0.32]),
+                },
+            )
+            for s in range(5)
+        ]
+    )
+    invariance = invariance_table(
+        range(5),
+        top=lambda s: 0.4,
+        bottom=lambda s: 0.7 + 0.01 * s,
+        random_draws=[lambda s: 0.45 + 0.01 * (-1) ** s],
+        matched_draws=[lambda s: 0.6],
+    )
+    return evaluate_claims(summary_table(points), half, invariance, SETTINGS)
+
+
+def test_every_rows_interval_agrees_with_its_verdict_or_the_row_says_why():
+    from selectivity.claims.wording import verdict_agrees_with_interval
+
+    table = full_table()
+    assert list(table.columns) == list(CLAIM_COLUMNS)
+    for row in table.itertuples():
+        agrees = verdict_agrees_with_interval(row)
+        if row.claim != "C3" and row.test != "claim" and row.verdict != TOO_FEW:
+            assert agrees, row  # the sign-test bounds invert the test the verdict uses
+        assert agrees or "Why the interval" in row.reading, row
+    # the sign test's bounds: supported exactly when the lower bound is above the null value
+    rows = table[(table.claim != "C3") & table.ci_low.notna()]
+    above = np.where(
+        rows.claimed_side == "above", rows.ci_low > rows.null_value, rows.ci_high < rows.null_value
+    )
+    assert list(above) == list(rows.verdict.str.startswith("supported"))
+
+
+def test_rows_whose_interval_and_verdict_cannot_agree_say_why():
+    from types import SimpleNamespace
+
+    from selectivity.claims.wording import row_reading, verdict_agrees_with_interval
+
+    base = dict(
+        model="cnn7", claim="C3", test="across_levels", layer="lower", control="none", null_value=0.0,
+        claimed_side="above", effect_size=0.6, n_networks=15, networks_needed=20.0, ci_coverage=0.95,
+    )  # fmt: skip
+    # the Fisher interval lies above 0 but the permutation test misses the level: two tests
+    c3 = SimpleNamespace(**base, ci_low=0.02, ci_high=0.85, p_value=0.07, verdict="inconclusive")
+    assert not verdict_agrees_with_interval(c3)
+    assert "two different tests" in row_reading(c3, SETTINGS) and "p = 0.07" in row_reading(c3, SETTINGS)
+    # four networks, all above 0: the range lies above 0, but no test reaches its level
+    few = SimpleNamespace(
+        **dict(base, claim="C4", test="top_minus_random", layer="pooled", n_networks=4, ci_coverage=0.875),
+        ci_low=0.1, ci_high=0.4, p_value=1 / 16, verdict=TOO_FEW,
+    )  # fmt: skip
+    reading = row_reading(few, SETTINGS)
+    assert reading.startswith("Too few networks") and "probability 0.875 only" in reading
+    # agreeing rows say nothing of the kind
+    agreeing = SimpleNamespace(**base, ci_low=0.2, ci_high=0.85, p_value=0.01, verdict="supported")
+    assert "Why" not in row_reading(agreeing, SETTINGS)
+
+
+def test_c6_rows_say_in_words_what_each_means():
+    table = full_table()
+    margin = SETTINGS.equivalence_margin
+    class_row = test_row(table, "C6", "class_top_minus_random", "all")
+    gosi_row = test_row(table, "C6", "gosi_top_minus_random", "all")
+    assert class_row["verdict"] == gosi_row["verdict"] == "supported"  # the two greens of the issue
+    assert class_row["control"] == "none" and gosi_row["control"] == "comparison"
+    assert class_row["null_value"] == margin and class_row["claimed_side"] == "below"
+    assert gosi_row["null_value"] == 0 and gosi_row["claimed_side"] == "above"
+    assert "not more harmful" in class_row["reading"] and f"margin of {margin:g} nats" in class_row["reading"]
+    assert gosi_row["reading"].startswith("For comparison (decides no verdict)")
+    assert "orientation-selective 50% raises test loss more than a random 50%" in gosi_row["reading"]
+
+
+def test_controls_are_drawn_as_controls_never_in_a_verdict_colour(tmp_path):
+    from matplotlib.colors import to_hex
+
+    from selectivity.claims.report import CONTROL_COLOUR, VERDICT_COLOURS, claims_figure
+
+    table = full_table()
+    figure = claims_figure(table, model="cnn7")
+    assert CONTROL_COLOUR not in VERDICT_COLOURS.values()
+    for ax, claim in zip(figure.axes, CLAIM_IDS):
+        rows = table[table["claim"] == claim].reset_index(drop=True)
+        positions = np.arange(len(rows))[::-1]
+        markers = [line for line in ax.get_lines() if line.get_marker() in ("o", "D", "s")]
+        for row, position in zip(rows.itertuples(), positions):
+            drawn = [line for line in markers if line.get_ydata()[0] == position]
+            if pd.isna(row.effect_size):
+                continue
+            (marker,) = drawn
+            if row.control != "none":
+                assert marker.get_marker() == "s" and to_hex(marker.get_color()) == CONTROL_COLOUR.lower()
+                assert marker.get_fillstyle() == "none"  # hollow
+            else:
+                assert to_hex(marker.get_color()) == VERDICT_COLOURS[row.verdict].lower()
+        texts = [text.get_text() for text in ax.texts]
+        for row in rows.itertuples():
+            if row.control == "specificity":
+                assert f"control: {row.verdict}" in texts
+            if row.control == "comparison":
+                assert f"comparison: {row.verdict}" in texts
+    html = claims_html(table, SETTINGS)
+    assert "specificity control: supported" in html and "comparison: supported" in html
+    control_rows = [line for line in html.split("<tr ") if "specificity control: " in line and "<td>" in line]
+    assert control_rows and all("#f5e6ef" in line for line in control_rows)
+    assert "supported, not specific" in html
+
+
+def test_every_axis_of_the_claims_figure_has_a_unit_and_c6_its_margin():
+    from selectivity.claims.report import claims_figure
+
+    table = full_table()
+    figure = claims_figure(table, model="cnn7")
+    labels = {claim: ax.get_xlabel() for ax, claim in zip(figure.axes, CLAIM_IDS)}
+    assert "(fraction of units with gOSI > 0.33)" in labels["C1"]
+    assert labels["C4"].endswith("(nats per image)") and labels["C6"].endswith("(nats per image)")
+    assert (
+        "(Spearman correlation (no unit))" in labels["C3"]
+        and "(normalised invariance (no unit))" in labels["C5"]
+    )
+    c6 = figure.axes[CLAIM_IDS.index("C6")]
+    dashed = [
+        line for line in c6.get_lines() if line.get_linestyle() == "--" and len(set(line.get_xdata())) == 1
+    ]
+    assert [line.get_xdata()[0] for line in dashed] == [SETTINGS.equivalence_margin]
+    assert any("margin 0.1" in text.get_text() for text in c6.texts)
+    assert "supported (claim: below margin)" in [text.get_text() for text in c6.texts]
+
+
+def test_statements_and_rules_are_made_from_the_settings():
+    from selectivity.claims.wording import claim_statements, verdict_rules
+
+    settings = ClaimSettings(
+        selectivity_threshold=0.4, ablation_fraction=0.25, equivalence_margin=0.2, tuning_checkpoint="best",
+        confidence=0.9,
+    )  # fmt: skip
+    statements, rules = claim_statements(settings), verdict_rules(settings)
+    text = " ".join([*statements.values(), *rules.values()])
+    assert "50%" not in text and "0.33" not in text and "configured" not in text
+    assert "top 25%" in statements["C4"] and "gOSI > 0.4" in statements["C1"]
+    assert "margin of 0.2 nats per image" in statements["C6"]
+    assert "best-validation checkpoint" in statements["C1"]
+    assert "last saved epoch" in statements["C3"] and "last saved epoch" in rules["C3"]  # C3's own checkpoint
+    assert "level 0.1" in rules["C1"] and "90%" in rules["C3"]
+    assert "supported, not specific" in statements["C2"] and "matched" in statements["C4"]
+    # the table carries the run's words
+    networks = [(0.0, s, {"gosi": (0.5, 0.1, [0.2], [0.3])}) for s in range(5)]
+    table = evaluate_claims(EMPTY, half_ablation_table(networks), EMPTY, settings)
+    assert (table.loc[table.claim == "C4", "statement"] == statements["C4"]).all()
+    assert "top 25% by gOSI" in test_row(table, "C4", "top_minus_random", "pooled")["reading"]
+    with pytest.raises(ValueError, match="ablation_fraction.*1.5"):
+        ClaimSettings(ablation_fraction=1.5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -195,3 +197,22 @@ def test_a_panel_without_a_defined_value_says_so(profiles):
     assert [text.get_text() for text in c3.texts] == ["not defined for these networks"]
     c4 = next(ax for ax in figure.axes if ax.get_title().startswith("C4"))
     assert not c4.texts
+
+
+def test_every_panel_names_its_unit_and_the_fraction_is_the_runs(profiles):
+    """Units on every axis (issue 31): the table's unit column labels each panel's y axis."""
+    units = profiles.drop_duplicates("claim").set_index("claim")["unit"]
+    assert units["C4"] == units["C6"] == "nats per image"
+    assert units["C1"] == "fraction of units with gOSI > 0.33" and "correlation" in units["C3"]
+    figure = depth_profiles_figure(profiles)
+    panels = [ax for ax in figure.axes if ax.get_title()]
+    for ax, claim in zip(panels, ["C1", "C2", "C3", "C4", "C5", "C6"]):
+        assert ax.get_ylabel().replace("\n", " ") == units[claim]
+        if ax.get_xlabel():
+            assert ax.get_xlabel() == "relative depth (0 = first, 1 = last)"
+    quarter = depth_profiles(
+        pd.DataFrame(), half_ablation_table(), pd.DataFrame(), replace(SETTINGS, ablation_fraction=0.25)
+    )
+    assert set(quarter.loc[quarter.claim == "C4", "quantity"]) == {
+        "test-loss increase, top-25% gOSI minus random-25% ablation (median)"
+    }

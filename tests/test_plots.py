@@ -366,6 +366,22 @@ def test_half_ablation_bars_are_means_over_networks():
     assert bar_colours == {tuple(np.round(CONDITION_COLOURS["top"], 3))}
 
 
+def test_half_ablation_shows_the_matched_random_control_of_the_gosi_ranking():
+    table = half_ablation_table()
+    matched = table[(table.ranking == "gosi") & (table.condition == "random")].assign(
+        condition="matched", loss_increase_mean=0.45
+    )
+    figure = half_ablation_figure(pd.concat([table, matched]), **FAST)
+    heights = [patch.get_height() for patch in figure.axes[0].patches if patch.get_width() > 0]
+    # hue order top, bottom, random, matched; matched averaged over its draws like random
+    assert heights[6:8] == pytest.approx([0.45, 0.45])
+    colours = {tuple(np.round(patch.get_facecolor()[:3], 3)) for patch in figure.axes[0].patches[6:8]}
+    assert colours == {tuple(np.round(CONDITION_COLOURS["matched"], 3))}
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert labels[-1] == "matched random half"  # the table has no unit counts to give a percentage
+    assert "matched random" in figure._suptitle.get_text()
+
+
 def test_cumulative_ablation_one_line_per_ordering():
     figure = cumulative_ablation_figure(cumulative_table(), **FAST)
     assert [ax.get_title() for ax in figure.axes] == ["conv1", "conv2", "fc1"]

@@ -179,7 +179,13 @@ INVARIANCE_CONDITIONS = ("intact", "top", "bottom", "random", "matched")
 DIRECTIONS = ("horizontal", "vertical")
 CHECKPOINT_KINDS = ("epoch", "best", PUBLISHED_CHECKPOINT)
 CLAIM_IDS = ("C1", "C2", "C3", "C4", "C5", "C6")
-VERDICTS = ("supported", "not supported", "inconclusive", "inconclusive (too few networks)")
+VERDICTS = (
+    "supported",
+    "supported, not specific",
+    "not supported",
+    "inconclusive",
+    "inconclusive (too few networks)",
+)
 PUBLISHED = Where("checkpoint", PUBLISHED_CHECKPOINT)
 DEAD = Where("dead", True)
 
@@ -574,6 +580,23 @@ CLAIMS = TableSchema(
         ),
         _number_column("n_levels", "label-corruption levels in the test", 0, nan=True),
         _text("power_note", "why a power column is empty, or how it was computed", nan=True),
+        _text(
+            "control",
+            "what the row is: `none` (a test of the claim), `specificity` or `comparison`",
+            ("none", "specificity", "comparison"),
+        ),
+        _number_column(
+            "null_value",
+            "the value the test's null hypothesis puts the effect at (0, or C6's margin)",
+            nan=True,
+        ),
+        _text(
+            "claimed_side", "which side of the null the claim puts the effect (`above`, `below`)", nan=True
+        ),
+        _text("unit", "unit of the effect", nan=True),
+        _text(
+            "reading", "the row in words, and why its interval and verdict disagree where they can", nan=True
+        ),
     ),
     key=("model", "dataset", "claim", "test", "layer"),
     layer_is_a_layer=False,
@@ -598,6 +621,7 @@ DEPTH_PROFILES = TableSchema(
         _number_column("ci_high", "upper end of its interval", nan=True, infinite=True),
         _integer("n_networks", "networks", 0),
         _number_column("confidence", "level of the interval", 0, 1, "()"),
+        _text("unit", "unit of the estimate", nan=True),
     ),
     key=("model", "dataset", "claim", "layer"),
 )

@@ -37,9 +37,14 @@ METHOD_VERSIONS: dict[str, int] = {
     # 2: calibrated verdict rules, per-layer and control tests, C6 equivalence margin.
     # 3: claims about most networks (median, exact sign test, bounds that invert it); detectable
     #    effect and networks needed per row.
-    "claims": 3,
+    # 4: "supported, not specific" from each claim's specificity control (C2's claim row, C4/C5's
+    #    matched test); columns control, null_value, claimed_side, unit, reading; statements and rules
+    #    from the settings; depth profiles' unit column.
+    "claims": 4,
     # 2: bands are the tables' t intervals; the claims figure.
-    "figures": 2,
+    # 3: claims figure with controls, units, margin and verdict words; matched condition in the
+    #    causal figures; intervals at claims.confidence; depth profiles' units.
+    "figures": 3,
 }
 
 PACKAGE_DIR = Path(selectivity.__file__).resolve().parent

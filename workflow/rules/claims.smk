@@ -9,11 +9,41 @@ rule collect_table:
     input:
         collected_table_inputs,
     output:
+        report(
+            "results/aggregate/{table}.csv",
+            caption="../report/tables/collected.rst",
+            category=collected_table_category,
+            subcategory="tables",
+            labels=collected_table_label,
+        ),
+    log:
+        "logs/aggregate/collect_{table}.log",
+    wildcard_constraints:
+        table=alternatives(REPORTED_TABLES),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        method_version=method_version("aggregate"),
+    script:
+        "../scripts/collect_table.py"
+
+
+# The tuning table of every network: as collect_table, but not in the report (one row per unit
+# and checkpoint: far too large to embed at paper scale).
+rule collect_tuning_table:
+    input:
+        collected_table_inputs,
+    output:
         "results/aggregate/{table}.csv",
     log:
         "logs/aggregate/collect_{table}.log",
     wildcard_constraints:
-        table=alternatives(COLLECTED_TABLES),
+        table="tuning",
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -32,7 +62,12 @@ rule summarise_selectivity:
         tuning="results/aggregate/tuning.csv",
         metrics="results/aggregate/training_metrics.csv",
     output:
-        "results/aggregate/selectivity_summary.csv",
+        table_report(
+            "results/aggregate/selectivity_summary.csv",
+            "selectivity_summary",
+            CATEGORIES["selectivity"],
+            "selectivity summary",
+        ),
     log:
         "logs/aggregate/summarise_selectivity.log",
     localrule: True
@@ -53,9 +88,24 @@ rule correlate_selectivity_with_accuracy:
     input:
         "results/aggregate/selectivity_summary.csv",
     output:
-        across_epochs="results/aggregate/correlations_across_epochs.csv",
-        across_epochs_summary="results/aggregate/correlations_across_epochs_summary.csv",
-        across_networks="results/aggregate/correlations_across_networks.csv",
+        across_epochs=table_report(
+            "results/aggregate/correlations_across_epochs.csv",
+            "correlations",
+            CATEGORIES["selectivity"],
+            "correlations across epochs",
+        ),
+        across_epochs_summary=table_report(
+            "results/aggregate/correlations_across_epochs_summary.csv",
+            "correlations",
+            CATEGORIES["selectivity"],
+            "correlations across epochs, summary",
+        ),
+        across_networks=table_report(
+            "results/aggregate/correlations_across_networks.csv",
+            "correlations",
+            CATEGORIES["selectivity"],
+            "correlations across networks",
+        ),
     log:
         "logs/aggregate/correlate_selectivity_with_accuracy.log",
     localrule: True
@@ -78,7 +128,13 @@ rule summarise_causal_table:
     input:
         "results/aggregate/{causal_table}.csv",
     output:
-        "results/aggregate/{causal_table}_summary.csv",
+        report(
+            "results/aggregate/{causal_table}_summary.csv",
+            caption="../report/tables/causal_summary.rst",
+            category=CATEGORIES["causal"],
+            subcategory="tables",
+            labels={"table": "{causal_table} summary"},
+        ),
     log:
         "logs/aggregate/summarise_{causal_table}.log",
     wildcard_constraints:
@@ -103,12 +159,13 @@ rule evaluate_claims:
         half_ablation="results/aggregate/half_ablation.csv",
         shift_invariance="results/aggregate/shift_invariance.csv",
     output:
-        table="results/claims.csv",
+        table=table_report("results/claims.csv", "claims", CATEGORIES["claims"], "claims table (CSV)"),
         html=report(
             "results/claims.html",
             caption="../report/claims.rst",
-            category="1. Claims",
-            labels={"table": "claims C1-C6"},
+            category=CATEGORIES["claims"],
+            subcategory="verdicts",
+            labels={"table": "claims (verdicts and every test)"},
         ),
     log:
         "logs/aggregate/evaluate_claims.log",
@@ -131,7 +188,12 @@ rule networks_needed:
     input:
         "results/claims.csv",
     output:
-        "results/aggregate/networks_needed.csv",
+        table_report(
+            "results/aggregate/networks_needed.csv",
+            "networks_needed",
+            CATEGORIES["claims"],
+            "networks needed",
+        ),
     log:
         "logs/aggregate/networks_needed.log",
     localrule: True
@@ -153,7 +215,12 @@ rule depth_profiles:
         half_ablation="results/aggregate/half_ablation.csv",
         shift_invariance="results/aggregate/shift_invariance.csv",
     output:
-        table="results/aggregate/depth_profiles.csv",
+        table=table_report(
+            "results/aggregate/depth_profiles.csv",
+            "depth_profiles",
+            CATEGORIES["claims"],
+            "claims by relative depth",
+        ),
     log:
         "logs/aggregate/depth_profiles.log",
     localrule: True
@@ -179,7 +246,8 @@ rule provenance:
         html=report(
             "results/provenance.html",
             caption="../report/provenance.rst",
-            category="6. Provenance",
+            category=CATEGORIES["provenance"],
+            subcategory="networks",
             labels={"table": "networks, seeds, versions, devices"},
         ),
     log:

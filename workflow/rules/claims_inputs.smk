@@ -3,6 +3,7 @@ import hashlib
 import json
 
 from selectivity.config import layer_roles
+from selectivity.figures.catalogue import CATEGORIES
 
 # Combined tables: name -> the per-network files they collect (causal ones from the networks
 # with causal tests; training metrics from the trained networks).
@@ -16,6 +17,41 @@ COLLECTED_TABLES = {
     "cumulative_ablation_auc": "results/causal/{network}/cumulative_ablation_auc.csv",
     "shift_invariance": "results/causal/{network}/shift_invariance.csv",
 }
+
+
+# The per-unit tuning table of every checkpoint (hundreds of MB at paper scale) stays out of the
+# report; every other combined table is attached to it (report category, caption).
+REPORTED_TABLES = [table for table in COLLECTED_TABLES if table != "tuning"]
+# Report captions of the tables (relative to the rule files).
+TABLE_CAPTIONS = "../report/tables"
+TABLE_CATEGORIES = {
+    "training_metrics": CATEGORIES["training"],
+    "class_selectivity": CATEGORIES["causal"],
+    "half_ablation": CATEGORIES["causal"],
+    "half_ablation_comparisons": CATEGORIES["causal"],
+    "cumulative_ablation": CATEGORIES["causal"],
+    "cumulative_ablation_auc": CATEGORIES["causal"],
+    "shift_invariance": CATEGORIES["causal"],
+}
+
+
+def table_report(path, caption, category, name):
+    """``path`` marked for the report: a table under ``category``, subcategory "tables"."""
+    return report(
+        path,
+        caption=f"{TABLE_CAPTIONS}/{caption}.rst",
+        category=category,
+        subcategory="tables",
+        labels={"table": name},
+    )
+
+
+def collected_table_category(wildcards, **_):
+    return TABLE_CATEGORIES[wildcards.table]
+
+
+def collected_table_label(wildcards, **_):
+    return {"table": wildcards.table.replace("_", " ")}
 
 
 def collected_table_inputs(wildcards):
@@ -45,6 +81,8 @@ def claim_settings():
         "equivalence_margin": claims["equivalence_margin"],
         "seed": claims["seed"],
         "tuning_checkpoint": config["causal"]["checkpoint"],
+        # the fraction the causal tables ablate, for the claims' words
+        "ablation_fraction": config["causal"]["ablation"]["fraction"],
     }
 
 
@@ -76,4 +114,6 @@ def aggregate_targets():
     ]
     targets += expand("results/aggregate/{table}.csv", table=COLLECTED_TABLES)
     targets += expand("results/aggregate/{table}_summary.csv", table=["half_ablation", "shift_invariance"])
+    # written for one architecture too (its figure needs several: workflow.rst says why it is missing)
+    targets.append("results/aggregate/depth_profiles.csv")
     return targets

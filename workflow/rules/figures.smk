@@ -32,5 +32,6 @@ for figure_group in FIGURE_GROUPS:
             method_version=method_version("figures"),
             files=figure_files(figure_group),
             options=figure_group_options(figure_group),
+            caption=figure_caption_facts,
         script:
             "../scripts/plot_figures.py"

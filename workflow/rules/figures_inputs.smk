@@ -3,10 +3,13 @@ from selectivity.figures.catalogue import (
     CATEGORIES,
     FIGURE_GROUPS,
     FIGURE_TABLE,
+    across_drawn,
+    caption_facts,
     figure_entry,
     figures_in_group,
     groups_of,
 )
+from selectivity.tuning.stimuli import spatial_frequency_count
 
 # Caption files of the figures (relative to the rule files), one per figure entry.
 CAPTIONS = "../report/figures"
@@ -18,7 +21,8 @@ GIVEN_WITH_TEST_IMAGES = {group.model: group.has_causal_tests for group in MODEL
 def group_models(group):
     """The models a figure group is drawn for (the {model} values of its rule)."""
     if group == "across":
-        return [ACROSS_ARCHITECTURES]
+        # the claims across architectures need several (workflow.rst says why a run has none)
+        return [ACROSS_ARCHITECTURES] if across_drawn(TRAINED_MODELS) else []
     return [
         models.model
         for models in MODELS
@@ -66,24 +70,41 @@ def figure_group_inputs(group):
 
 
 def figure_options(model, figure):
-    """The config-derived settings a figure's drawing gets (its entry's ``options`` kind)."""
+    """The config-derived settings a figure's drawing gets (its entry's ``options`` kind).
+
+    Figures with intervals across networks get the claims' confidence, so that their bars and
+    bands are the tables' intervals at the configured level.
+    """
     kind = entry_of(model, figure).options
+    confidence = {"confidence": config["claims"]["confidence"]}
     if kind == "none":
-        return {}
+        return confidence
     network = example_network(model)
     if kind == "example":
         return {"checkpoint": network.causal_checkpoint}
     tuning = config["tuning"]
     if kind == "stimuli":
+        # the count itself (null in the config means the input size's default), for the caption too
+        count = tuning["spatial_frequencies"] or spatial_frequency_count(network.input_size)
         return {
             "image_size": network.input_size,
-            **{key: tuning[key] for key in ("orientations", "phases", "spatial_frequencies")},
+            "orientations": tuning["orientations"],
+            "phases": tuning["phases"],
+            "spatial_frequencies": count,
         }
     # trained networks: the causal tests' checkpoint; a given network has one, taken for any choice
     tuning_checkpoint = config["causal"]["checkpoint"] if model in TRAINED_MODELS else "final"
     if kind == "distributions":
         return {"checkpoint": tuning_checkpoint, "selectivity_threshold": tuning["selectivity_threshold"]}
-    return {"checkpoint": tuning_checkpoint}
+    return {"checkpoint": tuning_checkpoint, **confidence}
+
+
+def figure_caption_facts(wildcards):
+    """What the captions of a model's figures say about its networks (selectivity.figures.catalogue)."""
+    if wildcards.model == ACROSS_ARCHITECTURES:
+        return {"models": list(TRAINED_MODELS)}
+    group = next(group for group in MODELS if group.model == wildcards.model)
+    return caption_facts(group.networks, trained=wildcards.model in TRAINED_MODELS)
 
 
 def figure_group_options(group):

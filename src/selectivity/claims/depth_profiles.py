@@ -20,6 +20,7 @@ from typing import Mapping
 import pandas as pd
 
 from selectivity.claims.table import ClaimSettings, reference_networks
+from selectivity.claims.wording import effect_unit, percent
 from selectivity.claims.evaluation import (
     loss_increase_by_condition,
     model_dataset_pairs,
@@ -43,17 +44,26 @@ DEPTH_PROFILE_COLUMNS = (
     "ci_high",
     "n_networks",
     "confidence",
+    # added with claims method version 4: the unit of estimate and its interval (the figure's y axis)
+    "unit",
 )
 
-#: What each claim's panel shows, per layer (the y-axis label of the figure).
-QUANTITIES: dict[str, str] = {
-    "C1": "fraction selective, gratings minus shuffled control (median)",
-    "C2": "correlation of mean gOSI with test accuracy over epochs (median)",
-    "C3": "correlation of mean gOSI with test accuracy across networks",
-    "C4": "test-loss increase, top-50% gOSI minus random-50% ablation (nats, median)",
-    "C5": "shift invariance of higher layers, random-50% minus top-50% gOSI ablation (median)",
-    "C6": "test-loss increase, top-50% class-selective minus random-50% ablation (nats, median)",
-}
+
+def quantities(settings: ClaimSettings) -> dict[str, str]:
+    """What each claim's panel shows, per layer (the panel titles of the figure), with the run's fraction."""
+    p = percent(settings.ablation_fraction)
+    return {
+        "C1": "fraction selective, gratings minus shuffled control (median)",
+        "C2": "correlation of mean gOSI with test accuracy over epochs (median)",
+        "C3": "correlation of mean gOSI with test accuracy across networks",
+        "C4": f"test-loss increase, top-{p} gOSI minus random-{p} ablation (median)",
+        "C5": f"shift invariance of higher layers, random-{p} minus top-{p} gOSI ablation (median)",
+        "C6": f"test-loss increase, top-{p} class-selective minus random-{p} ablation (median)",
+    }
+
+
+#: The quantities with the default settings.
+QUANTITIES: dict[str, str] = quantities(ClaimSettings())
 
 
 def relative_depths(model: str, layer_indices: pd.Series) -> pd.Series:
@@ -205,8 +215,9 @@ def depth_profiles(
                 model=model,
                 dataset=dataset,
                 claim=claim,
-                quantity=QUANTITIES[claim],
+                quantity=quantities(settings)[claim],
                 confidence=settings.confidence,
+                unit=effect_unit(claim, settings),
             )
             profile["layer_index"] = profile["layer"].map(indices)
             profile["relative_depth"] = relative_depths(model, profile["layer_index"])

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from types import SimpleNamespace
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -41,6 +42,7 @@ from selectivity.claims.verdicts import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
     SUPPORTED,
+    SUPPORTED_NOT_SPECIFIC,
     TOO_FEW,
     not_worse_than,
     positive_correlation,
@@ -49,9 +51,17 @@ from selectivity.claims.verdicts import (
     positive_within_strata_correlation,
 )
 
+from selectivity.claims.wording import (
+    COMPARISON,
+    SPECIFICITY_CONTROL,
+    SPECIFICITY_TESTS,
+    checkpoint_words,
+    claim_statements,
+    effect_unit,
+    row_reading,
+    verdict_rules,
+)
 from selectivity.claims.table import (
-    CLAIM_STATEMENTS,
-    VERDICT_RULES,
     CLAIM_COLUMNS,
     ClaimSettings,
     TestRow,
@@ -71,7 +81,7 @@ from selectivity.claims.table import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SUPPORTED", "NOT_SUPPORTED", "INCONCLUSIVE", "TOO_FEW"]
+__all__ = ["SUPPORTED", "SUPPORTED_NOT_SPECIFIC", "NOT_SUPPORTED", "INCONCLUSIVE", "TOO_FEW"]
 
 # ----------------------------------------------------------------------------- claims
 
@@ -91,7 +101,8 @@ def _selective_fraction_tests(
         values = mean_over_layers(fractions["gratings"] - fractions["shuffled"], layers)
         what = (
             f"Fraction of units with gOSI > {settings.selectivity_threshold} for gratings minus for the "
-            f"shuffled control, {settings.tuning_checkpoint} checkpoint, mean over {group} layers {layer_list(layers)}"
+            f"shuffled control, at {checkpoint_words(settings.tuning_checkpoint)}, mean over {group} layers "
+            f"{layer_list(layers)}"
         )
         parts.append(positive_effect_row("gratings_minus_shuffled", values, what))
     else:
@@ -101,9 +112,9 @@ def _selective_fraction_tests(
     if len(untrained):
         values = mean_over_layers(fractions["gratings"] - untrained.reindex(fractions.index), layers)
         what = (
-            f"Fraction of units with gOSI > {settings.selectivity_threshold} (gratings) at the "
-            f"{settings.tuning_checkpoint} checkpoint minus at epoch 0 (untrained), mean over {group} layers "
-            f"{layer_list(layers)}"
+            f"Fraction of units with gOSI > {settings.selectivity_threshold} (gratings) at "
+            f"{checkpoint_words(settings.tuning_checkpoint)} minus at epoch 0 (untrained), mean over {group} "
+            f"layers {layer_list(layers)}"
         )
         parts.append(positive_effect_row("trained_minus_untrained", values, what))
     else:
@@ -210,27 +221,37 @@ def claim_selectivity_rises_with_accuracy(summary: pd.DataFrame, settings: Claim
         averaged = layer_average(rows, lower, measure=measure, stimulus_set=stimulus_set)
         correlations = _per_network_epoch_correlations(averaged, measure, method)
         epochs = averaged.groupby(list(NETWORK_COLUMNS))["epoch"].nunique()
-        epoch_text = f"{int(epochs.min())}-{int(epochs.max())}" if len(epochs) else "0"
         defined = correlations.dropna()
         what = (
-            f"Per clean network, {method.capitalize()} correlation across its {epoch_text} saved epochs after epoch 0 "
+            f"Per clean network, {method.capitalize()} correlation across its {_count_range(epochs)} saved epochs "
+            "after epoch 0 "
             f"between the {label} of lower layers {layer_list(lower)} and test accuracy; median over networks "
             f"({len(correlations) - len(defined)} networks with an undefined correlation left out)"
         )
         decision = positive_median(defined.to_numpy(float), settings.rule)
-        results.append(
-            make_test_row(
-                test, "lower", decision, what, settings, defined.index, headline=test == "gosi_vs_accuracy"
-            )
-        )
+        row = make_test_row(test, "lower", decision, what, settings, defined.index)
+        if test in SPECIFICITY_TESTS["C2"]:
+            row = dataclasses.replace(row, control=SPECIFICITY_CONTROL)
+        results.append(row)
     main, *controls = results
     control_text = (
         " Controls: "
         + "; ".join(f"{row.test} median {format_number(row.decision.test.estimate)}" for row in controls)
         + "."
     )
-    results[0] = dataclasses.replace(main, statistic=main.statistic + control_text)
-    return results
+    # Supported with a supported control: the rise is not about orientation selectivity.
+    claim = make_claim_row(
+        "lower", [main], True, control_text, controls, not_specific_when=SUPPORTED, specificity_required=False
+    )
+    return [*results, claim]
+
+
+def _count_range(counts: pd.Series) -> str:
+    """'5' when every network has 5, '3 to 5' otherwise ('0' for none)."""
+    if not len(counts):
+        return "0"
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low}" if low == high else f"{low} to {high}"
 
 
 def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: ClaimSettings) -> list[TestRow]:
@@ -258,9 +279,9 @@ def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: Cla
     )
     x, y = networks["mean_gosi_responsive"].to_numpy(float), networks["test_accuracy"].to_numpy(float)
     levels = sorted(float(level) for level in networks["label_corruption"].unique())
-    checkpoint = settings.across_network_checkpoint
+    checkpoint = checkpoint_words(settings.across_network_checkpoint)
     what = (
-        f"Across networks ({checkpoint} checkpoint; label-corruption levels {levels} x seeds): "
+        f"Across networks (at {checkpoint}; label-corruption levels {levels} x seeds): "
         f"{settings.correlation_method.capitalize()} correlation between the mean gOSI of lower layers {layer_list(lower)} "
         f"and test accuracy"
     )
@@ -280,7 +301,7 @@ def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: Cla
         "within_levels",
         "lower",
         within_decision,
-        f"Within label-corruption levels ({checkpoint} checkpoint): rank correlation of the same quantities, "
+        f"Within label-corruption levels (at {checkpoint}): rank correlation of the same quantities, "
         f"ranked within each level and pooled, p-value by permuting within levels",
         settings,
         index,
@@ -347,7 +368,7 @@ def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimS
             f"after the {control} 50% (mean over draws), {'mean over' if scope == 'pooled' else 'in'} layer(s) {layers}"
         )
 
-    test_rows = difference_rows(differences, "layer", lower, describe, settings)
+    test_rows = difference_rows(differences, "layer", lower, describe, settings, "top_minus_matched")
     return without_matched(test_rows, controls, "top_minus_matched", "half-ablation")
 
 
@@ -410,7 +431,9 @@ def claim_selective_ablation_lowers_invariance(
             f"directions and shifts"
         )
 
-    test_rows = difference_rows(differences, "ablated_layer", ablated, describe, settings)
+    test_rows = difference_rows(
+        differences, "ablated_layer", ablated, describe, settings, "matched_minus_top"
+    )
     return without_matched(test_rows, controls, "matched_minus_top", "shift-invariance")
 
 
@@ -456,7 +479,7 @@ def claim_class_selective_ablation_not_worse(
         settings,
         gosi_values.index,
     )
-    return [headline, gosi]
+    return [headline, dataclasses.replace(gosi, control=COMPARISON)]
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -520,19 +543,21 @@ def evaluate_claims(
     records = []
     for model, dataset in model_dataset_pairs(tables):
         model_settings = settings_for_model(settings, model, layers_by_model)
+        statements, rules = claim_statements(model_settings), verdict_rules(model_settings)
         for claim, (table_name, evaluate) in _CLAIMS.items():
             logger.info("evaluating %s for %s / %s", claim, model, dataset)
             for row in evaluate(rows_of(tables[table_name], model, dataset), model_settings):
-                records.append(
-                    dict(
-                        model=model,
-                        dataset=dataset,
-                        claim=claim,
-                        statement=CLAIM_STATEMENTS[claim],
-                        rule=VERDICT_RULES[claim],
-                        **row.record(),
-                    )
+                record = dict(
+                    model=model,
+                    dataset=dataset,
+                    claim=claim,
+                    statement=statements[claim],
+                    rule=rules[claim],
+                    unit=effect_unit(claim, model_settings),
+                    **row.record(),
                 )
+                record["reading"] = row_reading(SimpleNamespace(**record), model_settings)
+                records.append(record)
     return pd.DataFrame.from_records(records, columns=list(CLAIM_COLUMNS))
 
 

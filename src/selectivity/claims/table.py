@@ -21,69 +21,26 @@ from selectivity.tuning.summaries import (
 from selectivity.claims.verdicts import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
+    SUPPORTED,
+    SUPPORTED_NOT_SPECIFIC,
     TOO_FEW,
     Decision,
     VerdictRule,
     all_of,
     positive_effect,
+    with_specificity,
+)
+from selectivity.claims.wording import (
+    ABOVE,
+    BELOW,
+    NOT_A_CONTROL,
+    claim_statements,
+    verdict_rules,
 )
 
 logger = logging.getLogger(__name__)
 
 CLAIM_IDS = ("C1", "C2", "C3", "C4", "C5", "C6")
-
-CLAIM_STATEMENTS: dict[str, str] = {
-    "C1": "Orientation-selective units (gOSI above the threshold, beyond the shuffled-stimulus "
-    "control and beyond the untrained network) exist in lower and higher layers.",
-    "C2": "During training, lower-layer orientation selectivity rises together with test accuracy.",
-    "C3": "Across networks, better generalization goes with higher lower-layer orientation "
-    "selectivity, across label-corruption levels and within them.",
-    "C4": "Ablating the top-50% gOSI units of a lower layer raises test loss more than ablating the "
-    "bottom 50%, a random 50%, or a random 50% matched to the top half on preferred spatial "
-    "frequency and mean output.",
-    "C5": "Ablating the top-50% gOSI units of a lower layer lowers the shift invariance of higher "
-    "layers more than ablating the bottom 50%, a random 50% or a matched random 50%.",
-    "C6": "(Morcos contrast) Ablating the most class-selective 50% of units is not more harmful "
-    "than ablating a random 50% (by more than the equivalence margin).",
-}
-
-_DIFFERENCE_RULE = (
-    "each test is about most networks: the median over networks, decided by the exact one-sided sign test "
-    "at level 1 - confidence (values equal to 0 count against the claim), with the order-statistic "
-    "confidence bounds of the median that invert it; supported if the lower bound lies above 0 (the same "
-    "event as p <= 1 - confidence), not supported by the mirror rule, inconclusive otherwise; fewer than "
-    "the minimum networks: inconclusive (too few networks). The mean and its t interval are reported "
-    "beside it and decide nothing."
-)
-_ALL_OF = " The claim is supported only if every one of its tests is (not supported if any is not)."
-
-#: The verdict rule of every claim, in words (quoted by the claims table; docs/method.md §6).
-VERDICT_RULES: dict[str, str] = {
-    "C1": "Per clean network at the configured checkpoint, over the lower and over the higher layers: "
-    "the fraction of units with gOSI above the threshold minus that for the shuffled control, and minus "
-    "that of the same network at epoch 0 (untrained); " + _DIFFERENCE_RULE + _ALL_OF,
-    "C2": "Per clean network: Spearman (or the configured) correlation across its saved epochs after "
-    "epoch 0 between the lower layers' mean gOSI (dead units excluded) and test accuracy; median over "
-    "networks with its order-statistic bounds and the exact sign test, decided as a difference is. The same correlations of the shuffled-control gOSI and of the mean grating "
-    "response are reported beside it as controls.",
-    "C3": "At the configured checkpoint: the Spearman (or configured) correlation across all networks "
-    "between the lower layers' mean gOSI (dead units excluded) and test accuracy, with a Fisher-z "
-    "interval and a permutation p-value (needs two label-corruption levels), and the within-level rank "
-    "correlation (ranks within each label-corruption level, permuted within levels), which the "
-    "corruption level cannot drive; each supported if its interval lies above 0 and its p-value is at "
-    "most 1 - confidence." + _ALL_OF,
-    "C4": "Per clean network, per lower layer and pooled over them: test-loss increase after ablating the "
-    "top 50% of units by gOSI minus after the bottom 50%, minus after a random 50% and minus after a "
-    "matched random 50% (means over draws); " + _DIFFERENCE_RULE + _ALL_OF,
-    "C5": "Per clean network, per ablated lower layer and pooled: normalised shift invariance of the "
-    "higher layers after ablating the bottom, a random and a matched random 50% minus after the top 50% "
-    "by gOSI, averaged over measured layers, directions and shifts; " + _DIFFERENCE_RULE + _ALL_OF,
-    "C6": "Per clean network, over all layers of the half-ablation table: test-loss increase after "
-    "ablating the top 50% of units by class selectivity minus after a random 50% (mean over draws). "
-    "Supported (not more harmful in most networks) only if the upper order-statistic bound of the median "
-    "is below the equivalence margin, i.e. the exact sign test of 'below the margin' gives p <= "
-    "1 - confidence; not supported if the median is shown to exceed the margin; inconclusive otherwise.",
-}
 
 CLAIM_COLUMNS = (
     "model",
@@ -111,6 +68,12 @@ CLAIM_COLUMNS = (
     "networks_needed",
     "n_levels",
     "power_note",
+    # added with claims method version 4 (docs/method.md §6.2-§6.3): how to read each row
+    "control",
+    "null_value",
+    "claimed_side",
+    "unit",
+    "reading",
 )
 
 
@@ -121,7 +84,9 @@ class ClaimSettings:
     Checkpoints of the tuning summary ("best": lowest validation loss; "final": each
     network's last saved epoch): ``tuning_checkpoint`` for C1 (by default the one the
     causal analyses use), ``across_network_checkpoint`` for C3. ``equivalence_margin``
-    is C6's margin in nats per image.
+    is C6's margin in nats per image. ``ablation_fraction`` is the fraction of units the causal
+    tables ablate (``causal.ablation.fraction``): the claims' words name it, the tests read
+    whatever the tables hold.
     """
 
     lower_layers: tuple[str, ...] = ("conv1", "conv2")
@@ -135,6 +100,7 @@ class ClaimSettings:
     across_network_checkpoint: str = "final"
     reference_label_corruption: float = 0.0
     correlation_method: str = "spearman"
+    ablation_fraction: float = 0.5
 
     def __post_init__(self):
         # Settings read from YAML arrive as lists; keep the dataclass hashable and frozen.
@@ -148,6 +114,10 @@ class ClaimSettings:
             raise ValueError(f"selectivity_threshold must lie in [0, 1), got {self.selectivity_threshold!r}")
         if not self.equivalence_margin >= 0:
             raise ValueError(f"equivalence_margin must be at least 0, got {self.equivalence_margin!r}")
+        if not 0.0 < self.ablation_fraction < 1.0:
+            raise ValueError(
+                f"ablation_fraction must lie strictly between 0 and 1, got {self.ablation_fraction!r}"
+            )
         self.rule  # checks confidence and permutations
         for name in ("tuning_checkpoint", "across_network_checkpoint"):
             if getattr(self, name) not in CHECKPOINT_CHOICES:
@@ -166,6 +136,12 @@ class ClaimSettings:
         return minimum_networks(self.confidence)
 
 
+#: Each claim's statement and verdict rule in words, with the default settings (a run's own are in
+#: its claims table: :func:`selectivity.claims.wording.claim_statements` and ``verdict_rules``).
+CLAIM_STATEMENTS: dict[str, str] = claim_statements(ClaimSettings())
+VERDICT_RULES: dict[str, str] = verdict_rules(ClaimSettings())
+
+
 @dataclass(frozen=True)
 class TestRow:
     """One test of a claim; becomes one row of the claims table."""
@@ -180,6 +156,8 @@ class TestRow:
     power: Power = Power(note="no data")
     #: label-corruption levels the test's networks span (C3; 1 for the clean networks of the others)
     n_levels: int = 1
+    #: a test of the claim ("none"), a specificity control or a comparison (selectivity.claims.wording)
+    control: str = NOT_A_CONTROL
 
     def record(self) -> dict:
         test = self.decision.test if self.decision is not None else None
@@ -204,6 +182,9 @@ class TestRow:
             networks_needed=self.power.networks_needed,
             n_levels=self.n_levels,
             power_note=self.power.note,
+            control=self.control,
+            null_value=test.null_value if test else 0.0,
+            claimed_side=BELOW if self.decision is not None and self.decision.claimed == "less" else ABOVE,
         )
 
 
@@ -270,27 +251,52 @@ def missing_row(test: str, layer: str, why: str, headline: bool = False) -> Test
     return TestRow(test, layer, f"Inconclusive: {why}", None, INCONCLUSIVE, 0, headline, Power(note=why))
 
 
-def make_claim_row(layer: str, parts: list[TestRow], headline: bool, extra: str = "") -> TestRow:
+def _part_verdict(part: TestRow) -> str:
+    """'top_minus_random [pooled]: supported', with the reason where the test has no data."""
+    why = f" ({part.power.note.rstrip('.')})" if part.decision is None and part.power.note else ""
+    return f"{part.test} [{part.layer}]: {part.verdict}{why}"
+
+
+def make_claim_row(
+    layer: str,
+    parts: list[TestRow],
+    headline: bool,
+    extra: str = "",
+    specificity: Sequence[TestRow] = (),
+    not_specific_when: str = NOT_SUPPORTED,
+    specificity_required: bool = False,
+) -> TestRow:
     """The verdict of a claim that needs all of ``parts``, with the effect, interval and p of the
-    part that decides it: a part with the claim's own verdict when one says "not supported" or
-    "too few", otherwise the weakest part (lowest interval bound)."""
-    verdict = all_of(part.verdict for part in parts)
+    part that decides it: among the parts with the claim's own verdict, the weakest (lowest
+    interval bound); where none has it, the weakest part.
+
+    ``specificity``: the claim's specificity controls, combined with the parts' verdict by
+    :func:`selectivity.claims.verdicts.with_specificity` (``not_specific_when``,
+    ``specificity_required``: see there); a required one also counts as a part when the
+    claim's verdict and its power are taken, one that is not only changes a supported verdict.
+    """
+    effect = all_of(part.verdict for part in parts)
+    verdict = with_specificity(
+        effect, [c.verdict for c in specificity], not_specific_when, specificity_required
+    )
+    names = ", ".join(_part_verdict(part) for part in parts)
+    controls = ", ".join(_part_verdict(part) for part in specificity)
+    if specificity_required and verdict != SUPPORTED_NOT_SPECIFIC:
+        parts = [*parts, *specificity]
     decided = [
         part for part in parts if part.decision is not None and np.isfinite(part.decision.test.estimate)
     ]
-    deciding = (
-        [part for part in decided if part.verdict == verdict] if verdict in (NOT_SUPPORTED, TOO_FEW) else []
-    )
-    deciding = deciding or decided
+    own_verdict = SUPPORTED if verdict == SUPPORTED_NOT_SPECIFIC else verdict
+    deciding = [part for part in decided if part.verdict == own_verdict] or decided
     chosen = min(
         deciding,
         key=lambda part: part.decision.test.ci_low if np.isfinite(part.decision.test.ci_low) else -np.inf,
         default=None,
     )
-    names = ", ".join(f"{part.test} [{part.layer}]: {part.verdict}" for part in parts)
     power = combined_power([part.power for part in parts], chosen.power if chosen else None)
     statistic = (
         f"Needs all of: {names}."
+        + (f" Specificity {'test' if specificity_required else 'controls'}: {controls}." if controls else "")
         + (f" Effect, CI, p and detectable effect: those of {chosen.test}." if chosen else "")
         + f" Networks needed: {format_number(power.networks_needed)} ({power.note})."
         + extra
@@ -369,10 +375,14 @@ def difference_rows(
     layers: list[str],
     describe: Callable[[str, str], str],
     settings: ClaimSettings,
+    specificity: str | None = None,
 ) -> list[TestRow]:
     """For the pooled layers and for each layer: a positive-effect test per difference and a claim row.
 
-    ``differences`` maps a test name to a (network, ``layer_level``)-indexed series.
+    ``differences`` maps a test name to a (network, ``layer_level``)-indexed series. ``specificity``
+    names the difference that makes the claim specific (C4, C5: top against matched random): a
+    required specificity test of the claim row (:func:`make_claim_row`), which is inconclusive
+    when the table lacks it.
     """
     rows = []
     for scope in ["pooled", *layers]:
@@ -382,5 +392,16 @@ def difference_rows(
             values = mean_over_layers(series, layers if scope == "pooled" else [scope])
             decision = positive_effect(values.to_numpy(float), settings.rule)
             parts.append(make_test_row(name, scope, decision, describe(name, scope), settings, values.index))
-        rows += [*parts, make_claim_row(scope, parts, headline=scope == "pooled")]
+        effect = [part for part in parts if part.test != specificity]
+        controls = [part for part in parts if part.test == specificity]
+        if specificity is not None and not controls:
+            controls = [missing_row(specificity, scope, "the table has no matched condition.")]
+        claim = make_claim_row(
+            scope,
+            effect,
+            scope == "pooled",
+            specificity=controls,
+            specificity_required=specificity is not None,
+        )
+        rows += [*parts, claim]
     return rows

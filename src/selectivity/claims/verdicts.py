@@ -23,6 +23,10 @@ runs these same functions:
 
 With fewer networks than :func:`selectivity.statistics.minimum_networks` (5 at 0.95),
 no rule can reach its level and the verdict is :data:`TOO_FEW`.
+
+A claim with a specificity control (C2, C4, C5; docs/method.md §6.2) whose effect is supported
+but whose control shows that the effect is not about orientation selectivity gets
+:data:`SUPPORTED_NOT_SPECIFIC` (:func:`with_specificity`).
 """
 
 from __future__ import annotations
@@ -45,7 +49,9 @@ from selectivity.statistics import (
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
 TOO_FEW = "inconclusive (too few networks)"
-VERDICTS = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, TOO_FEW)
+#: the effect is supported, and a specificity control shows it is not about the feature
+SUPPORTED_NOT_SPECIFIC = "supported, not specific"
+VERDICTS = (SUPPORTED, SUPPORTED_NOT_SPECIFIC, NOT_SUPPORTED, INCONCLUSIVE, TOO_FEW)
 
 
 @dataclass(frozen=True)
@@ -184,3 +190,28 @@ def all_of(verdicts: Iterable[str]) -> str:
     if any(v == TOO_FEW for v in verdicts):
         return TOO_FEW
     return INCONCLUSIVE
+
+
+def with_specificity(effect: str, controls: Iterable[str], not_specific_when: str, required: bool) -> str:
+    """A claim's verdict from the verdict of its effect and those of its specificity controls.
+
+    ``effect`` is the verdict of the claim's own tests (:func:`all_of`); ``controls`` are the
+    verdicts of its specificity controls, and a control whose verdict is ``not_specific_when``
+    shows that the effect is not specific to the feature (C2: a control quantity, such as the
+    mean response, also rises with accuracy, so ``SUPPORTED``; C4, C5: top minus a matched
+    random half, so ``NOT_SUPPORTED``, the matched half does more). A supported effect then
+    becomes :data:`SUPPORTED_NOT_SPECIFIC`. ``required``: the control is itself a test of the
+    claim (C4, C5: "top beats matched" is what makes the claim about orientation selectivity),
+    so a supported effect needs it supported, and a control that is undecided or missing
+    leaves the claim undecided; an effect that is not supported is combined with it by
+    :func:`all_of`. Not required (C2: the controls test other quantities, not the difference),
+    the controls change only a supported effect.
+    """
+    controls = list(controls)
+    if effect != SUPPORTED:
+        return all_of([effect, *controls]) if required and controls else effect
+    if any(verdict == not_specific_when for verdict in controls):
+        return SUPPORTED_NOT_SPECIFIC
+    if not required or (controls and all(verdict == SUPPORTED for verdict in controls)):
+        return SUPPORTED
+    return TOO_FEW if TOO_FEW in controls else INCONCLUSIVE

@@ -37,7 +37,8 @@ def depth_profiles_figure(profiles: pd.DataFrame) -> Figure:
     """One panel per claim: per-layer effect (line and markers) with its interval (bars) per architecture.
 
     ``profiles`` is :func:`selectivity.claims.depth_profiles.depth_profiles`' table. Panels share the
-    relative-depth axis (0 = first analysed layer, 1 = last); a dotted line marks no effect.
+    relative-depth axis (0 = first analysed layer, 1 = last); a dotted line marks no effect. Each
+    panel's y axis names the unit of its claim's quantity (the table's ``unit`` column).
     """
     _check_not_empty(profiles, "depth profiles")
     confidence = float(profiles["confidence"].iloc[0])
@@ -78,7 +79,9 @@ def depth_profiles_figure(profiles: pd.DataFrame) -> Figure:
         ax.axhline(0.0, color="0.4", linestyle=":", linewidth=0.8)
         ax.set_xlim(-0.05, 1.05)
         ax.set_title(f"{claim}: " + "\n".join(textwrap.wrap(rows["quantity"].iloc[0], 38)), fontsize=8)
-    finish_grid(figure, axes, len(claims), xlabel="relative depth")
+        if "unit" in rows.columns and isinstance(rows["unit"].iloc[0], str):
+            ax.set_ylabel("\n".join(textwrap.wrap(rows["unit"].iloc[0], 24)), fontsize=8)
+    finish_grid(figure, axes, len(claims), xlabel="relative depth (0 = first, 1 = last)")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     figure.legend(handles, labels, title="architecture", loc="outside right center", frameon=False)
     networks = profiles[profiles["claim"] != "C3"].groupby("model")["n_networks"].max()

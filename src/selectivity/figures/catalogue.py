@@ -19,6 +19,9 @@ from typing import Mapping
 # for all trained models together (under the name ACROSS_ARCHITECTURES).
 SCOPES = ("model", "across")
 ACROSS_ARCHITECTURES = "architectures"
+#: Figures "across" compare architectures: with fewer trained models they are not drawn (the
+#: report's workflow page says so; the depth-profile table is still written).
+MINIMUM_ARCHITECTURES = 2
 #: What a figure may need beyond tuning: a training history (trained networks: epochs,
 #: accuracies, label corruption) or evaluation images (networks with causal tests).
 NEEDS = ("training", "test_images")
@@ -29,6 +32,7 @@ CATEGORIES = {
     "selectivity": "3. Orientation selectivity",
     "causal": "4. Causal tests",
     "given": "5. Given networks (published and your own)",
+    "provenance": "6. Provenance",
 }
 
 # Placeholders of input patterns, besides {model}: filled in by the workflow from the config.
@@ -154,8 +158,43 @@ def figure_names() -> list[str]:
 
 #: Figures drawn together, by one job per model (one process: one start-up for several figures):
 #: "tuning" for every model, "training" for trained models, "causal" for models with test
-#: images, "across" once for all trained models.
+#: images, "across" once for all trained models (when there are several: :func:`across_drawn`).
 FIGURE_GROUPS = ("tuning", "training", "causal", "across")
+
+
+def across_drawn(trained_models) -> bool:
+    """Whether the figures across architectures are drawn: only for several trained models."""
+    return len(set(trained_models)) >= MINIMUM_ARCHITECTURES
+
+
+def _label_corruption(network) -> float:
+    """A network's label corruption (0 for a given network: it has no training labels here)."""
+    return float(network.description.get("network", {}).get("label_corruption", 0.0))
+
+
+def caption_facts(networks, trained: bool) -> dict:
+    """What the captions of a model's figures say about its networks (the figure rules' ``caption``
+    param; the drawing does not read it), from the model's networks
+    (:class:`selectivity.networks.catalogue.AnalysedNetwork`).
+
+    ``networks``: how many the model has; ``clean_networks``: how many have its least label
+    corruption (the figures of clean networks); ``causal_networks``: how many of those with causal
+    tests have their least label corruption (the causal figures; one network means the error
+    bars are over test images); ``least_corruption``; ``given``: a given network (no training).
+    """
+    networks = list(networks)
+    if not networks:
+        raise ValueError("a model without networks has no figures")
+    least = min(_label_corruption(network) for network in networks)
+    causal = [network for network in networks if network.gets_causal_tests]
+    causal_least = min((_label_corruption(network) for network in causal), default=least)
+    return {
+        "given": not trained,
+        "networks": len(networks),
+        "clean_networks": sum(_label_corruption(network) == least for network in networks),
+        "least_corruption": least,
+        "causal_networks": sum(_label_corruption(network) == causal_least for network in causal),
+    }
 
 
 def figures_in_group(group: str) -> list[str]:

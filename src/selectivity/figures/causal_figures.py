@@ -108,7 +108,7 @@ def half_ablation_figure(
     confidence: float = 0.95,
     label_corruption: float | None = 0.0,
 ) -> Figure:
-    """Per ranking (columns) and value (rows): bars per layer for top / bottom / random 50%.
+    """Per ranking (columns) and value (rows): bars per layer for top / bottom / random (/ matched) 50%.
 
     Only the networks with ``label_corruption`` (None: all) are shown. Random draws are
     averaged within each network first; bars are means over networks with t intervals.
@@ -132,7 +132,9 @@ def half_ablation_figure(
     rankings = _in_preferred_order(per_network["ranking"], ("gosi", "class_selectivity"))
     layers = layer_order(per_network)
     conditions = [
-        condition for condition in ("top", "bottom", "random") if condition in set(per_network["condition"])
+        condition
+        for condition in ("top", "bottom", "random", "matched")
+        if condition in set(per_network["condition"])
     ]
     figure, axes = new_figure(
         len(values),
@@ -159,7 +161,10 @@ def half_ablation_figure(
     _figure_legend(
         figure,
         axes,
-        rename={condition: f"{condition} {percentage}" for condition in conditions},
+        rename={
+            condition: f"{'matched random' if condition == 'matched' else condition} {percentage}"
+            for condition in conditions
+        },
         title="units ablated\n(by the ranking)",
     )
     if single_network:
@@ -172,10 +177,16 @@ def half_ablation_figure(
         interval = f"bars: mean over networks, error bars: {100 * confidence:g}% t interval across networks"
     _set_title(
         figure,
-        f"Half ablation: test performance after ablating the top, bottom or a random {percentage} "
-        f"of one layer's units, {title}",
-        f"{_selection_description(rows, label_corruption)}; random: mean over draws within each network; "
-        f"{interval}",
+        f"Half ablation: test performance after ablating the top, bottom"
+        + (", a random or a matched random" if "matched" in conditions else " or a random")
+        + f" {percentage} of one layer's units, {title}",
+        f"{_selection_description(rows, label_corruption)}; random"
+        + (
+            " and matched random (matched to the top units on preferred spatial frequency and mean output)"
+            if "matched" in conditions
+            else ""
+        )
+        + f": mean over draws within each network; {interval}",
     )
     return figure
 
@@ -318,6 +329,7 @@ INVARIANCE_CONDITION_LABELS = {
     "top": "top-gOSI units ablated",
     "bottom": "bottom-gOSI units ablated",
     "random": "random units ablated",
+    "matched": "matched random units ablated",
 }
 
 

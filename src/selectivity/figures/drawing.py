@@ -61,13 +61,20 @@ def _stimuli(inputs, model, options, pdf_path, png_path) -> None:
     )
 
 
+def _interval(options: Mapping[str, Any]) -> dict[str, float]:
+    """The confidence of the intervals across networks, where the workflow gives it (the claims')."""
+    return {"confidence": float(options["confidence"])} if "confidence" in options else {}
+
+
 def clean_label_corruption(table: pd.DataFrame) -> float:
     """The least label corruption in a table: the clean networks (0) that the claims use, when present."""
     return float(table["label_corruption"].astype(float).min())
 
 
 def _training_curves(inputs, model, options, pdf_path, png_path) -> None:
-    plots.plot_training_curves(read_model_rows(inputs["table"], model, "metrics"), pdf_path, png_path)
+    plots.plot_training_curves(
+        read_model_rows(inputs["table"], model, "metrics"), pdf_path, png_path, **_interval(options)
+    )
 
 
 def read_tuning_curves(
@@ -136,30 +143,38 @@ def _selectivity_by_depth(inputs, model, options, pdf_path, png_path) -> None:
         pdf_path,
         png_path,
         checkpoint=options["checkpoint"],
+        **_interval(options),
     )
 
 
 def _selectivity_over_training(inputs, model, options, pdf_path, png_path) -> None:
     summary = read_model_rows(inputs["table"], model, "selectivity_summary")
     plots.plot_selectivity_over_training(
-        summary, pdf_path, png_path, label_corruption=clean_label_corruption(summary)
+        summary, pdf_path, png_path, label_corruption=clean_label_corruption(summary), **_interval(options)
     )
 
 
 def _selectivity_vs_accuracy(inputs, model, options, pdf_path, png_path) -> None:
     plots.plot_selectivity_vs_accuracy(
-        read_model_rows(inputs["table"], model, "selectivity_summary"), pdf_path, png_path
+        read_model_rows(inputs["table"], model, "selectivity_summary"),
+        pdf_path,
+        png_path,
+        **_interval(options),
     )
 
 
 def _half_ablation(inputs, model, options, pdf_path, png_path) -> None:
     table = read_model_rows(inputs["table"], model, "half_ablation")
-    plots.plot_half_ablation(table, pdf_path, png_path, label_corruption=clean_label_corruption(table))
+    plots.plot_half_ablation(
+        table, pdf_path, png_path, label_corruption=clean_label_corruption(table), **_interval(options)
+    )
 
 
 def _cumulative_ablation(inputs, model, options, pdf_path, png_path) -> None:
     table = read_model_rows(inputs["table"], model, "cumulative_ablation")
-    plots.plot_cumulative_ablation(table, pdf_path, png_path, label_corruption=clean_label_corruption(table))
+    plots.plot_cumulative_ablation(
+        table, pdf_path, png_path, label_corruption=clean_label_corruption(table), **_interval(options)
+    )
 
 
 def _claims(inputs, model, options, pdf_path, png_path) -> None:
@@ -184,6 +199,7 @@ def _shift_invariance(inputs, model, options, pdf_path, png_path) -> None:
         png_path,
         layer_order_deep=model_layer_order(model),
         label_corruption=clean_label_corruption(table),
+        **_interval(options),
     )
 
 

@@ -43,6 +43,8 @@ CONDITION_COLOURS = {
     "top": _COLOURBLIND[1],
     "bottom": _COLOURBLIND[0],
     "random": _COLOURBLIND[7],
+    # the random units matched to the top units on preferred spatial frequency and mean output
+    "matched": _COLOURBLIND[4],
 }
 STIMULUS_SET_COLOURS = {"gratings": _COLOURBLIND[0], "shuffled": _COLOURBLIND[7]}
 STIMULUS_SET_LABELS = {"gratings": "gratings", "shuffled": "shuffled control"}
