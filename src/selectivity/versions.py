@@ -37,9 +37,12 @@ METHOD_VERSIONS: dict[str, int] = {
     # 2: calibrated verdict rules, per-layer and control tests, C6 equivalence margin.
     # 3: claims about most networks (median, exact sign test, bounds that invert it); detectable
     #    effect and networks needed per row.
-    "claims": 3,
+    # 4: a feature column; the C1-C5 analogues of the other low-level features and the comparison
+    #    across features (CF); orientation rows unchanged.
+    "claims": 4,
     # 2: bands are the tables' t intervals; the claims figure.
-    "figures": 2,
+    # 3: the claims figure shows the paper's claims (orientation rows); the low-level feature figures.
+    "figures": 3,
 }
 
 PACKAGE_DIR = Path(selectivity.__file__).resolve().parent

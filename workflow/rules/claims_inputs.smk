@@ -3,6 +3,7 @@ import hashlib
 import json
 
 from selectivity.config import layer_roles
+from selectivity.tuning.features import THRESHOLD_SETTINGS
 
 # Combined tables: name -> the per-network files they collect (causal ones from the networks
 # with causal tests; training metrics from the trained networks).
@@ -16,6 +17,15 @@ COLLECTED_TABLES = {
     "cumulative_ablation_auc": "results/causal/{network}/cumulative_ablation_auc.csv",
     "shift_invariance": "results/causal/{network}/shift_invariance.csv",
 }
+# The feature causal tables, collected over networks and ranked features ({feature}); made only
+# when tuning.features lists a feature besides orientation.
+FEATURE_TABLES = {
+    "feature_half_ablation": "results/causal/{network}/half_ablation_{feature}.csv",
+    "feature_half_ablation_comparisons": "results/causal/{network}/half_ablation_comparisons_{feature}.csv",
+    "feature_shift_invariance": "results/causal/{network}/shift_invariance_{feature}.csv",
+}
+if FEATURES_RANKED:
+    COLLECTED_TABLES.update(FEATURE_TABLES)
 
 
 def collected_table_inputs(wildcards):
@@ -24,7 +34,26 @@ def collected_table_inputs(wildcards):
         paths = network_paths(origin="trained")
     else:
         paths = network_paths(causal=pattern.startswith("results/causal/"))
-    return expand(pattern, network=paths)
+    return expand(pattern, network=paths, feature=FEATURES_RANKED)
+
+
+def feature_claim_inputs():
+    """The feature tables the claims and depth profiles read (none without a ranked feature)."""
+    if not FEATURES_RANKED:
+        return {}
+    return {
+        "feature_summary": "results/aggregate/feature_summary.csv",
+        "feature_half_ablation": "results/aggregate/feature_half_ablation.csv",
+        "feature_shift_invariance": "results/aggregate/feature_shift_invariance.csv",
+    }
+
+
+def feature_thresholds():
+    """Every measured feature's threshold for "selective" (orientation: tuning.selectivity_threshold)."""
+    tuning = config["tuning"]
+    thresholds = {"orientation": tuning["selectivity_threshold"]}
+    thresholds.update({feature: tuning[THRESHOLD_SETTINGS[feature]] for feature in FEATURES_RANKED})
+    return thresholds
 
 
 def claim_layers():
@@ -45,6 +74,11 @@ def claim_settings():
         "equivalence_margin": claims["equivalence_margin"],
         "seed": claims["seed"],
         "tuning_checkpoint": config["causal"]["checkpoint"],
+        "feature_thresholds": {
+            feature: threshold
+            for feature, threshold in feature_thresholds().items()
+            if feature != "orientation"
+        },
     }
 
 
@@ -71,6 +105,7 @@ def causal_checkpoints():
 def aggregate_targets():
     targets = [
         "results/aggregate/selectivity_summary.csv",
+        "results/aggregate/feature_summary.csv",
         "results/aggregate/correlations_across_epochs.csv",
         "results/aggregate/correlations_across_networks.csv",
     ]

@@ -8,6 +8,7 @@ import pandas as pd  # noqa: E402
 
 from selectivity.claims.table import ClaimSettings  # noqa: E402
 from selectivity.claims.depth_profiles import depth_profiles  # noqa: E402
+from selectivity.claims.evaluation import feature_tables_of  # noqa: E402
 from selectivity.tables import rows_of_models  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
 
@@ -20,6 +21,7 @@ profiles = depth_profiles(
     rows_of_models(pd.read_csv(snakemake.input.shift_invariance), models),
     settings,
     snakemake.params.layers,
+    feature_tables_of(snakemake.input, snakemake.params.features, models),
 )
 logger.info("%d per-layer effects of %s", len(profiles), sorted(profiles["model"].unique()))
 save_table(profiles, snakemake.output.table)

@@ -7,7 +7,7 @@ logger = start_job(snakemake)
 import pandas as pd  # noqa: E402
 
 from selectivity.claims.table import ClaimSettings  # noqa: E402
-from selectivity.claims.evaluation import evaluate_claims, headline_claims  # noqa: E402
+from selectivity.claims.evaluation import evaluate_claims, feature_tables_of, headline_claims  # noqa: E402
 from selectivity.claims.report import claims_html  # noqa: E402
 from selectivity.tables import rows_of_models  # noqa: E402
 from selectivity.io import save_table, save_text  # noqa: E402
@@ -21,12 +21,14 @@ claims = evaluate_claims(
     rows_of_models(pd.read_csv(snakemake.input.shift_invariance), models),
     settings,
     snakemake.params.layers,
+    feature_tables_of(snakemake.input, snakemake.params.features, models),
 )
 for row in headline_claims(claims).itertuples():
     logger.info(
-        "%s %s %s [%s]: %s (effect %.4g, CI [%.4g, %.4g], %d networks)",
+        "%s %s (%s) %s [%s]: %s (effect %.4g, CI [%.4g, %.4g], %d networks)",
         row.model,
         row.claim,
+        row.feature,
         row.test,
         row.layer,
         row.verdict,

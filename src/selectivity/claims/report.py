@@ -7,13 +7,14 @@ the figure's intervals are the table's.
 from __future__ import annotations
 
 import os
+import textwrap
 from html import escape
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from selectivity.claims.table import VERDICT_RULES, ClaimSettings
+from selectivity.claims.table import CLAIM_IDS, VERDICT_RULES, ClaimSettings
 from selectivity.claims.evaluation import headline_claims, settings_for_model
 from selectivity.claims.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, TOO_FEW
 
@@ -63,7 +64,8 @@ def _html_rows(table: pd.DataFrame, with_statement: bool) -> str:
         statement = f"<td>{escape(row.statement)}</td>" if with_statement else ""
         rows.append(
             f"<tr style='background:{_ROW_BACKGROUNDS.get(row.verdict, '#fff')}'>"
-            f"<td>{escape(str(row.model))}</td><td><b>{row.claim}</b></td><td>{escape(str(row.test))}</td>"
+            f"<td>{escape(str(row.model))}</td><td><b>{row.claim}</b></td>"
+            f"<td>{escape(str(getattr(row, 'feature', 'orientation')))}</td><td>{escape(str(row.test))}</td>"
             f"<td>{escape(str(row.layer))}</td>{statement}<td>{escape(row.statistic)}</td>"
             f"<td>{_format(row.effect_size)}</td><td>{interval}</td><td>{_format(row.ci_coverage)}</td>"
             f"<td>{_format(row.p_value)}</td><td>{row.n_networks}</td><td>{row.n_seeds}</td>"
@@ -77,17 +79,24 @@ def claims_html(
 ) -> str:
     """The claims table as a self-contained HTML page: headline verdicts, then every test."""
     header = (
-        "<tr><th>model</th><th>claim</th><th>test</th><th>layer</th>{statement}<th>statistic</th>"
+        "<tr><th>model</th><th>claim</th><th>feature</th><th>test</th><th>layer</th>{statement}<th>statistic</th>"
         f"<th>effect</th><th>interval ({100 * settings.confidence:g}% bounds)</th><th>coverage</th><th>p</th>"
         "<th>networks</th><th>seeds</th><th>detectable at 80% power</th><th>networks needed</th>"
         "<th>verdict</th></tr>"
     )
     rules = "".join(f"<li><b>{claim}</b>: {escape(rule)}</li>" for claim, rule in VERDICT_RULES.items())
+    if "feature" in claims.columns:
+        others = claims[claims["feature"] != "orientation"].drop_duplicates(["claim", "feature"])
+        rules += "".join(
+            f"<li><b>{row.claim}</b> ({escape(str(row.feature))}): {escape(row.rule)}</li>"
+            for row in others.itertuples()
+        )
     return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Claims C1-C6</title>"
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Claims C1-C6 and by feature</title>"
         "<style>body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
         "td,th{border:1px solid #999;padding:4px;vertical-align:top}</style></head><body>"
-        "<h2>Claims C1-C6: verdicts computed from this run</h2>"
+        "<h2>Claims C1-C6 (orientation) and their analogues for the other low-level features: verdicts "
+        "computed from this run</h2>"
         f"<p>Effects of C1, C2, C4-C6: the median over networks (the claim holds in most networks), "
         f"decided by the exact one-sided sign test at level {1 - settings.confidence:.3g}; their interval "
         f"is the pair of one-sided {100 * settings.confidence:g}% order-statistic bounds that invert that "
@@ -111,7 +120,7 @@ def claims_html(
     )
 
 
-def claims_figure(claims: pd.DataFrame, model=None):
+def claims_figure(claims: pd.DataFrame, model=None, by_feature: bool = False):
     """Per claim, every test's effect with its interval, coloured by verdict (one panel per claim).
 
     Each panel has its own x scale (the claims are in different units: fractions, correlations,
@@ -119,6 +128,11 @@ def claims_figure(claims: pd.DataFrame, model=None):
     row. The grey tick on each row is its detectable effect at 80% power, and the text at the
     right end says how many networks the row had and how many would decide its observed effect
     (``5 -> 12``; ``n/a`` where undefined, see the table's note).
+
+    By default the paper's claims (``feature`` "orientation"); ``by_feature`` draws the claims of
+    the other low-level features and their comparison (CF) instead, each test labelled with its
+    feature, and of those only the claims' own verdict rows and the headline tests, so that the
+    panels stay readable (every test is in the table).
     """
     from matplotlib.lines import Line2D
 
@@ -126,6 +140,14 @@ def claims_figure(claims: pd.DataFrame, model=None):
 
     if model is not None:
         claims = claims[claims["model"] == model]
+    if "feature" in claims.columns:
+        paper = (claims["feature"] == "orientation") & claims["claim"].isin(CLAIM_IDS)
+        if by_feature:
+            claims = claims[~paper & ((claims["test"] == "claim") | claims["headline"].astype(bool))]
+        else:
+            claims = claims[paper]
+    elif by_feature:
+        raise ValueError("the claims table has no feature column: it holds the paper's claims only")
     claim_ids = list(dict.fromkeys(claims["claim"]))
     if not claim_ids:
         raise ValueError(f"the claims table has no rows for model {model!r}")
@@ -155,10 +177,18 @@ def claims_figure(claims: pd.DataFrame, model=None):
                 va="center",
             )
         ax.axvline(0.0, color="black", linewidth=0.7, linestyle=":")
-        ax.set_yticks(positions, [f"{row.test} [{row.layer}]" for row in rows.itertuples()], fontsize=7)
+        labels = [f"{row.test} [{row.layer}]" for row in rows.itertuples()]
+        if by_feature:
+            labels = [f"{row.feature}: {label}" for row, label in zip(rows.itertuples(), labels)]
+        ax.set_yticks(positions, labels, fontsize=7)
         ax.set_ylim(-0.7, len(rows) - 0.3)
         headline = rows.loc[rows["headline"].astype(bool), "verdict"]
-        ax.set_title(f"{claim}: {headline.iloc[0] if len(headline) else ''}", fontsize=8, loc="left")
+        if by_feature:
+            verdicts = rows.loc[rows["headline"].astype(bool), ["feature", "verdict"]].itertuples(index=False)
+            text = f"{claim}: " + "; ".join(f"{f} {v}" for f, v in verdicts)
+            ax.set_title("\n".join(textwrap.wrap(text, 100)), fontsize=8, loc="left")
+        else:
+            ax.set_title(f"{claim}: {headline.iloc[0] if len(headline) else ''}", fontsize=8, loc="left")
         ax.tick_params(axis="x", labelsize=7)
     handles = [
         Line2D([], [], color=colour, marker="o", linewidth=2, label=verdict)
@@ -177,17 +207,22 @@ def claims_figure(claims: pd.DataFrame, model=None):
     )
     figure.legend(handles=handles, loc="outside lower center", fontsize=7, frameon=False, ncol=5)
     title = (
-        "Claims: every test's effect (median; C3 correlation) and interval over networks, coloured by verdict;\n"
-        "right: networks run \u2192 networks that would decide the observed effect at 80% power"
-    )
+        "Claims by low-level feature (C1-C5 analogues; CF: across features): each claim's verdict rows,\n"
+        if by_feature
+        else "Claims: every test's effect (median; C3 correlation) and interval over networks, coloured by verdict;\n"
+    ) + "right: networks run \u2192 networks that would decide the observed effect at 80% power"
     figure.suptitle(title + (f" ({model})" if model else ""), fontsize=9)
     return figure
 
 
 def plot_claims(
-    claims: pd.DataFrame, pdf_path: str | os.PathLike, png_path: str | os.PathLike, model=None
+    claims: pd.DataFrame,
+    pdf_path: str | os.PathLike,
+    png_path: str | os.PathLike,
+    model=None,
+    by_feature: bool = False,
 ) -> None:
     """Write :func:`claims_figure` to ``pdf_path`` and ``png_path``."""
     import selectivity.figures.plots as plots
 
-    plots.save_figure(claims_figure(claims, model), pdf_path, png_path)
+    plots.save_figure(claims_figure(claims, model, by_feature), pdf_path, png_path)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from selectivity.claims.power import SIGN_TEST, Power, combined_power, power_of
+from selectivity.tuning.features import DEFAULT_THRESHOLDS, THRESHOLD_RANGES
 from selectivity.statistics import CORRELATION_METHODS, minimum_networks
 from selectivity.tuning.summaries import (
     CHECKPOINT_CHOICES,
@@ -89,6 +90,9 @@ CLAIM_COLUMNS = (
     "model",
     "dataset",
     "claim",
+    # added with the claims by feature (claims method version 4, docs/method.md §6.3): the low-level
+    # feature a row is about; "orientation" for the paper's C1-C6, "all" for a comparison across them
+    "feature",
     "test",
     "layer",
     "headline",
@@ -135,11 +139,24 @@ class ClaimSettings:
     across_network_checkpoint: str = "final"
     reference_label_corruption: float = 0.0
     correlation_method: str = "spearman"
+    #: each other feature's threshold for "selective" (tuning.<feature threshold>; docs/method.md
+    #: §3.9), as a mapping or (feature, threshold) pairs; missing ones take the defaults
+    feature_thresholds: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self):
         # Settings read from YAML arrive as lists; keep the dataclass hashable and frozen.
         object.__setattr__(self, "lower_layers", tuple(self.lower_layers))
         object.__setattr__(self, "higher_layers", tuple(self.higher_layers))
+        thresholds = {**DEFAULT_THRESHOLDS, **dict(self.feature_thresholds)}
+        unknown = sorted(set(thresholds) - set(DEFAULT_THRESHOLDS))
+        if unknown:
+            raise ValueError(f"feature_thresholds: {unknown} are not features with a threshold")
+        for feature, (low, high) in THRESHOLD_RANGES.items():
+            if not low <= thresholds[feature] < high:
+                raise ValueError(
+                    f"feature_thresholds: the {feature} threshold {thresholds[feature]!r} must lie in [{low:g}, {high:g})"
+                )
+        object.__setattr__(self, "feature_thresholds", tuple(sorted(thresholds.items())))
         if not self.lower_layers or not self.higher_layers:
             raise ValueError(
                 f"lower_layers and higher_layers must not be empty, got {self.lower_layers} and {self.higher_layers}"
@@ -164,6 +181,48 @@ class ClaimSettings:
     @property
     def minimum_networks(self) -> int:
         return minimum_networks(self.confidence)
+
+    def threshold_of(self, feature: str) -> float:
+        """The threshold for "selective" of ``feature`` (orientation: ``selectivity_threshold``)."""
+        if feature == "orientation":
+            return self.selectivity_threshold
+        return dict(self.feature_thresholds)[feature]
+
+
+@dataclass(frozen=True)
+class FeatureView:
+    """What a claim reads and says for one low-level feature (docs/method.md §6.3).
+
+    The claims C1-C5 are about orientation (:data:`ORIENTATION`, read from the selectivity summary
+    and the orientation causal tables); their analogues for the other features read the feature
+    summary and the feature causal tables through the same functions
+    (:mod:`selectivity.claims.evaluation`) with the feature's view
+    (:func:`selectivity.claims.features.feature_view`).
+    """
+
+    feature: str
+    #: how the text names the index ("gOSI", "F1/F0", ...)
+    label: str
+    #: the ``ranking`` value of its half-ablation rows
+    ranking: str
+    #: test names of C2 start with it ("gosi_vs_accuracy")
+    test_prefix: str
+    #: the threshold units are compared with in C1
+    threshold: float
+    #: C1's per-layer fraction, its comparison in words, and the summary's threshold column
+    fraction_column: str = "fraction_selective"
+    comparison: str = ">"
+    threshold_column: str = "selectivity_threshold"
+    #: C2 and C3's per-layer mean of the measured units, and how the text names it
+    mean_column: str = "mean_gosi_responsive"
+    mean_label: str = "mean gOSI (dead units excluded)"
+    #: how C3's text names the units left out of that mean
+    excluded_label: str = "Dead units excluded from the mean gOSI"
+
+
+def orientation_view(settings: "ClaimSettings") -> FeatureView:
+    """The paper's claims: orientation selectivity (gOSI) from the selectivity summary."""
+    return FeatureView("orientation", "gOSI", "gosi", "gosi", threshold=settings.selectivity_threshold)
 
 
 @dataclass(frozen=True)
