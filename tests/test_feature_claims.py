@@ -438,3 +438,33 @@ def test_the_feature_figures_are_a_report_category_of_their_own():
     assert "feature_depth_profiles" not in figures_in_group("across", has_features=False)
     assert "feature_distributions" in figures_of("model", trained=False, has_test_images=False)
     assert "feature_ablation" not in figures_of("model", trained=False, has_test_images=False)
+
+
+def test_the_readme_tables_script_prints_every_table_from_a_runs_files(
+    tmp_path, tables, summaries, claims, capsys
+):
+    """benchmarks/feature_tables.py (README, the real-subset features run) on fabricated results."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("feature_tables", REPO / "benchmarks" / "feature_tables.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    aggregate = tmp_path / "results" / "aggregate"
+    aggregate.mkdir(parents=True)
+    summaries[1].to_csv(aggregate / "feature_summary.csv", index=False)
+    tables["orientation"].to_csv(aggregate / "half_ablation.csv", index=False)
+    features = tables["features"].assign(
+        overlap_with_top=np.where(tables["features"]["condition"] == "matched", 0.75, 1.0)
+    )
+    features.to_csv(aggregate / "feature_half_ablation.csv", index=False)
+    claims.to_csv(tmp_path / "results" / "claims.csv", index=False)
+    script.main([str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert printed.count("\n### ") + printed.startswith("### ") == 4 and "## cnn7" in printed
+    assert "| F1/F0 | conv1 | 1 |" in printed  # phase rows with their threshold
+    assert "| CF | colour | claim [pooled] |" in printed and "supported" in printed
+    assert "| colour selectivity | conv1 | 0.75 | 0 of 12 |" in printed  # 6 networks x 2 matched draws
+    ablation = printed.split("### Ablation cost")[1].split("###")[0]
+    assert ablation.index("| conv1 | F1/F0 |") < ablation.index("| conv2 | gOSI |")  # by layer, then feature

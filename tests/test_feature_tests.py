@@ -1,6 +1,6 @@
 """Causal tests ranked by a low-level feature index: the NaN ranking rule, the matched control's
 strata, the overlap diagnostic, the scores read from a tuning table, and the half-ablation and
-shift-invariance tables (docs/method.md §4.1, §4.2, §5.3)."""
+shift-invariance tables (docs/method.md §4.1, §4.6, §5.3)."""
 
 import numpy as np
 import pandas as pd

@@ -1,6 +1,6 @@
 """Units ranked by a low-level feature index, and the matched control of the feature ablations.
 
-docs/method.md §4.1 and §4.2. The orientation ablations (gOSI ranking, claims C4 and C5) keep
+docs/method.md §4.1, §4.2 and §4.6. The orientation ablations (gOSI ranking, claims C4 and C5) keep
 their own matched control (:mod:`selectivity.causal.matching`: preferred-SF half x mean-output
 tercile). The ablations ranked by spatial-frequency selectivity, colour selectivity or F1/F0
 (§3.6-§3.8) use the control here:
@@ -27,9 +27,9 @@ from scipy import stats
 
 #: Quantile bins per layer of each covariate index and of the mean output: halves. With three
 #: covariate indices and output terciles, the 32-unit lower layers of trained cnn7s had strata so
-#: fine that a matched draw shared 0.80-0.86 of its units with the top half and equalled it in up
-#: to 5% of draws; with output halves 0.72-0.80 and at most 0.9% (benchmarks/matched_strata.py,
-#: docs/method.md §4.2).
+#: fine that a matched draw shared up to 0.86 of its units with the top half and equalled it in up
+#: to 5% of draws; with output halves at most 0.80 and 0.9% (benchmarks/matched_strata.py,
+#: docs/method.md §4.6).
 INDEX_BINS = 2
 ACTIVATION_BINS = 2
 

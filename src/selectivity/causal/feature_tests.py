@@ -1,6 +1,6 @@
 """The causal tests with units ranked by a low-level feature index other than orientation.
 
-docs/method.md §4.2 and §5.3: half ablation (top / bottom / random / matched random) and the
+docs/method.md §4.6 and §5.3: half ablation (top / bottom / random / matched random) and the
 shift-invariance test, as for gOSI, with units ranked by spatial-frequency selectivity, colour
 selectivity or F1/F0 (§3.6-§3.8), one feature per job. The orientation tests (gOSI and class
 selectivity, claims C4-C6) are :func:`selectivity.causal.ablation.half_ablation` and
@@ -113,7 +113,7 @@ def feature_layer_strata(
     layers: Sequence[str],
     batch_size: int = 500,
 ) -> dict[str, np.ndarray]:
-    """The matched control's strata of every unit of ``layers`` (docs/method.md §4.2)."""
+    """The matched control's strata of every unit of ``layers`` (docs/method.md §4.6)."""
     missing = [layer for layer in layers if layer not in scores.covariates]
     if missing:
         raise KeyError(f"no {scores.feature} scores for layers {missing}; have {sorted(scores.covariates)}")

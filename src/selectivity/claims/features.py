@@ -7,11 +7,11 @@ feature summary, the feature half-ablation and shift-invariance tables), so ever
 the same rules (sign test, order-statistic bounds, detectable effect, networks needed). The rows
 keep the claim ids C1-C5 with the feature in the ``feature`` column.
 
-Phase is the exception in C1: the shuffled control of F1/F0 is high by construction (four random
-responses are strongly modulated: their median F1/F0 is about 1.4, §3.9), so "more units above the
-threshold than the control" cannot show phase structure; what random responses never have is
-phase *invariance*. The phase C1 therefore counts the complex-like units, F1/F0 *below* the
-threshold, against the control and against the untrained network.
+Phase is the exception in C1: the shuffled control of F1/F0 is high by construction (a few random
+responses are strongly modulated, §3.9), so "more units above the threshold than the control"
+cannot show phase structure; what random responses rarely have is phase *invariance*. The phase
+C1 therefore counts the complex-like units, F1/F0 *below* the threshold, against the control and
+against the untrained network.
 
 CF: per lower layer and pooled over them, for every pair of measured features (orientation
 always), the per-network difference of the test-loss increases after ablating the top half by
