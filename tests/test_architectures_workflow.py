@@ -109,7 +109,11 @@ def test_the_claims_table_has_one_block_per_architecture(architectures_run):
     claims = pd.read_csv(architectures_run / "results/claims.csv")
     assert set(claims["model"]) == set(MODELS)
     for model in MODELS:
-        assert set(claims.loc[claims["model"] == model, "claim"]) == {f"C{n}" for n in range(1, 7)}
+        rows = claims[claims["model"] == model]
+        paper = rows[(rows["feature"] == "orientation") & (rows["claim"] != "CF")]
+        assert set(paper["claim"]) == {f"C{n}" for n in range(1, 7)}
+        for feature in ("spatial_frequency", "colour", "phase"):  # tuning.features: all four by default
+            assert set(rows.loc[rows["feature"] == feature, "claim"]) == {"C1", "C2", "C3", "C4", "C5", "CF"}
 
 
 def gosi_by_hand(layer_means) -> tuple[np.ndarray, np.ndarray]:

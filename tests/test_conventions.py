@@ -15,8 +15,8 @@ What this file protects (issue 31; README "Two commands", "Running the paper-sca
 - LICENSE and CITATION.cff say how the software may be used and cited.
 
 Plans after a change are read from a "finished" tiny run that costs no computation: every output
-file of tests/configs/tiny.yaml is created empty and ``snakemake --touch`` records it as made
-with the current params and code, as a real run would.
+file of tests/configs/tiny.yaml is created empty and ``snakemake --touch --forceall`` records it as
+made with the current params and code, as a real run would.
 """
 
 from __future__ import annotations
@@ -181,7 +181,9 @@ def touched_run(tmp_path_factory) -> Path:
     for path in plan.pending:
         (workdir / path).parent.mkdir(parents=True, exist_ok=True)
         (workdir / path).touch()
-    snakemake(workdir, "--touch", "--cores", "1", *configfile)
+    # --forceall: every job is recorded (its params, code and inputs), as a real run records it; without
+    # it a job whose empty outputs happened to be older than its inputs' would have no record
+    snakemake(workdir, "--touch", "--forceall", "--cores", "1", *configfile)
     assert (
         parse_detailed_summary(
             snakemake(workdir, "--dry-run", "--detailed-summary", *configfile).stdout

@@ -61,7 +61,7 @@ CPU_ONLY = ("--resources", "gpu=0", "--cores", "2")
 INTERRUPTION_OVERRIDES = {"training": {"epochs": 4}}
 # One collect_table job per combined table: tuning, training metrics, class selectivity, half
 # ablation and its comparisons, cumulative ablation and its areas, shift invariance.
-COLLECTED_TABLES = 8
+COLLECTED_TABLES = 11  # 8, and the 3 feature causal tables (tuning.features lists more than orientation)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -495,11 +495,16 @@ def test_fresh_directories_give_bit_identical_networks_and_tuning_with_full_prov
 # ------------------------------------------------------------------------- 6. load
 
 
-PER_NETWORK_OUTPUTS = {  # outputs of one network's job of each causal rule (causal.label_corruption)
+PER_NETWORK_OUTPUTS = {  # outputs of one network's jobs of each causal rule (causal.label_corruption)
     "class_selectivity": 2,
     "half_ablation": 3,
     "cumulative_ablation": 3,
     "shift_invariance": 2,
+    # one job per feature besides orientation (tuning.features: all four by default)
+    "half_ablation_by_feature": 3 * 3,
+    "shift_invariance_by_feature": 2 * 3,
+    # the keys of the tests that rank by tuning: 3 orientation tests, 2 per other feature
+    "causal_key": 3 + 2 * 3,
 }
 
 
@@ -517,7 +522,8 @@ def test_the_paper_scale_dag_has_the_jobs_the_config_implies(tmp_path, override)
     # every network: one table, curves file and provenance record for all its checkpoints
     assert len(plan.outputs_of("measure_tuning")) == 3 * len(nets)
     for rule, count in PER_NETWORK_OUTPUTS.items():
-        assert len(plan.outputs_of(rule)) == count * len(causal_networks(config)), rule
+        outputs = [path for path, (name, _) in plan.pending.items() if name == rule]
+        assert len(outputs) == count * len(causal_networks(config)), rule
     # PDF and PNG of each model's figures, and of the figures across all models (with several)
     n_figures = len(models) * len(figures_of("model")) + len(figures_of("across")) * (len(models) > 1)
     assert len(plan.outputs_of("plot_")) == 2 * n_figures

@@ -35,6 +35,18 @@ NETWORK_DIRS = [
 ]
 CAUSAL_CORRUPTIONS = DEMO["causal"]["label_corruption"]  # the networks that get the causal tests
 N_CAUSAL = len(SEEDS) * len(CAUSAL_CORRUPTIONS)
+# The low-level features besides orientation (the demo measures all four, the default).
+RANKED = ("spatial_frequency", "colour", "phase")
+RANKINGS = {
+    "spatial_frequency": "spatial_frequency_selectivity",
+    "colour": "colour_selectivity",
+    "phase": "phase_modulation",
+}
+
+
+def paper_claims(claims: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the paper's claims C1-C6 (about orientation; not the other features' analogues or CF)."""
+    return claims[(claims["feature"] == "orientation") & (claims["claim"] != "CF")]
 
 
 def test_dataset_and_split(demo_run):
@@ -135,7 +147,7 @@ def test_causal_summaries_across_networks(demo_run):
 
 
 def test_claims_are_computed(demo_run):
-    claims = pd.read_csv(demo_run / "results/claims.csv")
+    claims = paper_claims(pd.read_csv(demo_run / "results/claims.csv"))
     headline = claims[claims["headline"]]
     assert list(headline["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
     assert set(claims["verdict"]) <= set(VERDICTS)
@@ -149,7 +161,7 @@ def test_claims_are_computed(demo_run):
     for column in ("detectable_effect", "networks_needed"):
         undefined = claims[column].isna()
         assert (claims.loc[undefined, "power_note"].fillna("") != "").all(), column
-    needed = pd.read_csv(demo_run / "results/aggregate/networks_needed.csv")
+    needed = paper_claims(pd.read_csv(demo_run / "results/aggregate/networks_needed.csv"))
     assert list(needed["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
     assert "needed/level" in (demo_run / "logs/aggregate/networks_needed.log").read_text()
     layers = set(claims.loc[(claims.claim == "C4") & (claims.test == "claim"), "layer"])
@@ -159,8 +171,10 @@ def test_claims_are_computed(demo_run):
 
 
 def test_depth_profiles_per_layer_are_the_claims_per_layer_tests(demo_run):
-    profiles = pd.read_csv(demo_run / "results/aggregate/depth_profiles.csv")
-    claims = pd.read_csv(demo_run / "results/claims.csv")
+    every_feature = pd.read_csv(demo_run / "results/aggregate/depth_profiles.csv")
+    assert list(every_feature["feature"].unique()) == ["orientation", *RANKED]
+    profiles = every_feature[every_feature["feature"] == "orientation"]
+    claims = paper_claims(pd.read_csv(demo_run / "results/claims.csv"))
     assert set(profiles["claim"]) == {"C1", "C2", "C3", "C4", "C5", "C6"}
     c4 = profiles[profiles["claim"] == "C4"].set_index("layer")
     assert list(c4.index) == list(CNN7_UNITS)  # every layer is ablated, shallow to deep
@@ -180,6 +194,48 @@ def test_depth_profiles_per_layer_are_the_claims_per_layer_tests(demo_run):
     expected = (fractions["gratings"] - fractions["shuffled"]).groupby(level="layer").median()
     c1 = profiles[profiles.claim == "C1"].set_index("layer")["estimate"]
     np.testing.assert_allclose(c1.to_numpy(), expected[c1.index].to_numpy())
+
+
+def test_causal_tables_by_feature(demo_run):
+    half = pd.read_csv(demo_run / "results/aggregate/feature_half_ablation.csv")
+    draws = DEMO["causal"]["ablation"]["random_draws"]
+    # per network, feature and layer: top, bottom, the random draws and as many matched draws
+    assert len(half) == N_CAUSAL * len(RANKED) * len(CNN7_UNITS) * (2 + 2 * draws)
+    assert dict(half.groupby("feature")["ranking"].unique().map(list)) == {f: [RANKINGS[f]] for f in RANKED}
+    assert (half.loc[half.condition == "top", "overlap_with_top"] == 1).all()
+    assert (half.loc[half.condition == "bottom", "overlap_with_top"] == 0).all()
+    assert half.loc[half.condition == "matched", "overlap_with_top"].between(0, 1).all()
+    # the random halves are the orientation test's own draws
+    orientation = pd.read_csv(demo_run / "results/aggregate/half_ablation.csv")
+    key = ["seed", "layer", "draw"]
+    random = orientation[(orientation.condition == "random") & (orientation.ranking == "gosi")].set_index(key)
+    for feature in RANKED:
+        ours = half[(half.condition == "random") & (half.feature == feature)].set_index(key)
+        np.testing.assert_array_equal(
+            ours["loss_increase_mean"], random.loc[ours.index, "loss_increase_mean"]
+        )
+    invariance = pd.read_csv(demo_run / "results/aggregate/feature_shift_invariance.csv")
+    assert set(invariance["feature"]) == set(RANKED)
+    assert set(invariance["condition"]) == {"intact", "top", "bottom", "random", "matched"}
+    summary = pd.read_csv(demo_run / "results/aggregate/feature_summary.csv")
+    assert set(summary["feature"]) == {"orientation", *RANKED}
+
+
+def test_claims_by_feature(demo_run):
+    claims = pd.read_csv(demo_run / "results/claims.csv")
+    for feature in RANKED:
+        rows = claims[claims["feature"] == feature]
+        headline = rows[rows["headline"]]
+        assert list(headline["claim"]) == ["C1", "C2", "C3", "C4", "C5", "CF"], feature
+        assert "inconclusive (too few networks)" not in set(headline["verdict"])
+        assert (rows.loc[rows.claim.isin(["C1", "C4", "C5"]), "n_networks"] == len(SEEDS)).all()
+    comparison = claims[claims["claim"] == "CF"]
+    pairs = comparison[comparison["feature"] == "all"]
+    assert len(pairs) == 6 * 3  # every pair of the four features, in conv1, conv2 and pooled
+    assert set(comparison.loc[comparison.test == "claim", "feature"]) == {"orientation", *RANKED}
+    # at most one feature costs more than every other, per layer
+    supported = comparison[(comparison.test == "claim") & (comparison.verdict == "supported")]
+    assert not supported["layer"].duplicated().any()
 
 
 def test_figures_are_real_images(demo_run):

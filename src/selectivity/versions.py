@@ -39,11 +39,13 @@ METHOD_VERSIONS: dict[str, int] = {
     #    effect and networks needed per row.
     # 4: "supported, not specific" from each claim's specificity control (C2's claim row, C4/C5's
     #    matched test); columns control, null_value, claimed_side, unit, reading; statements and rules
-    #    from the settings; depth profiles' unit column.
+    #    from the settings; depth profiles' unit column; a feature column, the C1-C5 analogues of the
+    #    other low-level features and the comparison across features (CF); orientation rows unchanged.
     "claims": 4,
     # 2: bands are the tables' t intervals; the claims figure.
-    # 3: claims figure with controls, units, margin and verdict words; matched condition in the
-    #    causal figures; intervals at claims.confidence; depth profiles' units.
+    # 3: claims figure with controls, units, margin and verdict words, the paper's claims
+    #    (orientation rows); matched condition in the causal figures; intervals at
+    #    claims.confidence; depth profiles' units; the low-level feature figures.
     "figures": 3,
 }
 

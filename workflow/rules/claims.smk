@@ -84,6 +84,28 @@ rule summarise_selectivity:
         "../scripts/summarise_selectivity.py"
 
 
+rule summarise_features:
+    input:
+        tuning="results/aggregate/tuning.csv",
+        metrics="results/aggregate/training_metrics.csv",
+    output:
+        "results/aggregate/feature_summary.csv",
+    log:
+        "logs/aggregate/summarise_features.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        method_version=method_version("aggregate"),
+        thresholds=feature_thresholds(),
+    script:
+        "../scripts/summarise_features.py"
+
+
 rule correlate_selectivity_with_accuracy:
     input:
         "results/aggregate/selectivity_summary.csv",
@@ -155,6 +177,7 @@ rule summarise_causal_table:
 
 rule evaluate_claims:
     input:
+        **feature_claim_inputs(),
         summary="results/aggregate/selectivity_summary.csv",
         half_ablation="results/aggregate/half_ablation.csv",
         shift_invariance="results/aggregate/shift_invariance.csv",
@@ -165,7 +188,7 @@ rule evaluate_claims:
             caption="../report/claims.rst",
             category=CATEGORIES["claims"],
             subcategory="verdicts",
-            labels={"table": "claims (verdicts and every test)"},
+            labels={"table": "claims C1-C6 and by feature (verdicts and every test)"},
         ),
     log:
         "logs/aggregate/evaluate_claims.log",
@@ -180,6 +203,7 @@ rule evaluate_claims:
         method_version=method_version("claims"),
         settings=claim_settings(),
         layers=claim_layers(),
+        features=FEATURES_RANKED,
     script:
         "../scripts/evaluate_claims.py"
 
@@ -211,6 +235,7 @@ rule networks_needed:
 
 rule depth_profiles:
     input:
+        **feature_claim_inputs(),
         summary="results/aggregate/selectivity_summary.csv",
         half_ablation="results/aggregate/half_ablation.csv",
         shift_invariance="results/aggregate/shift_invariance.csv",
@@ -234,6 +259,7 @@ rule depth_profiles:
         method_version=method_version("claims"),
         settings=claim_settings(),
         layers=claim_layers(),
+        features=FEATURES_RANKED,
     script:
         "../scripts/depth_profiles.py"
 

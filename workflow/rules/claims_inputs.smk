@@ -4,6 +4,7 @@ import json
 
 from selectivity.config import layer_roles
 from selectivity.figures.catalogue import CATEGORIES
+from selectivity.tuning.features import THRESHOLD_SETTINGS
 
 # Combined tables: name -> the per-network files they collect (causal ones from the networks
 # with causal tests; training metrics from the trained networks).
@@ -17,6 +18,15 @@ COLLECTED_TABLES = {
     "cumulative_ablation_auc": "results/causal/{network}/cumulative_ablation_auc.csv",
     "shift_invariance": "results/causal/{network}/shift_invariance.csv",
 }
+# The feature causal tables, collected over networks and ranked features ({feature}); made only
+# when tuning.features lists a feature besides orientation.
+FEATURE_TABLES = {
+    "feature_half_ablation": "results/causal/{network}/half_ablation_{feature}.csv",
+    "feature_half_ablation_comparisons": "results/causal/{network}/half_ablation_comparisons_{feature}.csv",
+    "feature_shift_invariance": "results/causal/{network}/shift_invariance_{feature}.csv",
+}
+if FEATURES_RANKED:
+    COLLECTED_TABLES.update(FEATURE_TABLES)
 
 
 # The per-unit tuning table of every checkpoint (hundreds of MB at paper scale) stays out of the
@@ -60,7 +70,26 @@ def collected_table_inputs(wildcards):
         paths = network_paths(origin="trained")
     else:
         paths = network_paths(causal=pattern.startswith("results/causal/"))
-    return expand(pattern, network=paths)
+    return expand(pattern, network=paths, feature=FEATURES_RANKED)
+
+
+def feature_claim_inputs():
+    """The feature tables the claims and depth profiles read (none without a ranked feature)."""
+    if not FEATURES_RANKED:
+        return {}
+    return {
+        "feature_summary": "results/aggregate/feature_summary.csv",
+        "feature_half_ablation": "results/aggregate/feature_half_ablation.csv",
+        "feature_shift_invariance": "results/aggregate/feature_shift_invariance.csv",
+    }
+
+
+def feature_thresholds():
+    """Every measured feature's threshold for "selective" (orientation: tuning.selectivity_threshold)."""
+    tuning = config["tuning"]
+    thresholds = {"orientation": tuning["selectivity_threshold"]}
+    thresholds.update({feature: tuning[THRESHOLD_SETTINGS[feature]] for feature in FEATURES_RANKED})
+    return thresholds
 
 
 def claim_layers():
@@ -83,6 +112,11 @@ def claim_settings():
         "tuning_checkpoint": config["causal"]["checkpoint"],
         # the fraction the causal tables ablate, for the claims' words
         "ablation_fraction": config["causal"]["ablation"]["fraction"],
+        "feature_thresholds": {
+            feature: threshold
+            for feature, threshold in feature_thresholds().items()
+            if feature != "orientation"
+        },
     }
 
 
@@ -109,6 +143,7 @@ def causal_checkpoints():
 def aggregate_targets():
     targets = [
         "results/aggregate/selectivity_summary.csv",
+        "results/aggregate/feature_summary.csv",
         "results/aggregate/correlations_across_epochs.csv",
         "results/aggregate/correlations_across_networks.csv",
     ]

@@ -16,6 +16,8 @@ CAPTIONS = "../report/figures"
 
 # Given networks by name -> whether they have test images (and so the causal figures).
 GIVEN_WITH_TEST_IMAGES = {group.model: group.has_causal_tests for group in MODELS if group.origin == "given"}
+# Whether tuning.features lists a low-level feature besides orientation (the feature figures).
+HAS_FEATURES = bool(FEATURES_RANKED)
 
 
 def group_models(group):
@@ -27,12 +29,14 @@ def group_models(group):
         models.model
         for models in MODELS
         if group
-        in groups_of(models.origin == "trained", models.has_causal_tests or models.origin == "trained")
+        in groups_of(
+            models.origin == "trained", models.has_causal_tests or models.origin == "trained", HAS_FEATURES
+        )
     ]
 
 
 def entry_of(model, figure):
-    return figure_entry(model, figure, TRAINED_MODELS, GIVEN_WITH_TEST_IMAGES)
+    return figure_entry(model, figure, TRAINED_MODELS, GIVEN_WITH_TEST_IMAGES, HAS_FEATURES)
 
 
 def example_network(model):
@@ -53,7 +57,7 @@ def figure_files(group):
                 name: pattern.format(**fields)
                 for name, pattern in entry_of(wildcards.model, figure).inputs.items()
             }
-            for figure in figures_in_group(group)
+            for figure in figures_in_group(group, HAS_FEATURES)
         }
 
     return files
@@ -96,6 +100,11 @@ def figure_options(model, figure):
     tuning_checkpoint = config["causal"]["checkpoint"] if model in TRAINED_MODELS else "final"
     if kind == "distributions":
         return {"checkpoint": tuning_checkpoint, "selectivity_threshold": tuning["selectivity_threshold"]}
+    if kind == "feature_distributions":
+        thresholds = {
+            feature: value for feature, value in feature_thresholds().items() if feature != "orientation"
+        }
+        return {"checkpoint": tuning_checkpoint, "thresholds": thresholds, **confidence}
     return {"checkpoint": tuning_checkpoint, **confidence}
 
 
@@ -109,7 +118,10 @@ def figure_caption_facts(wildcards):
 
 def figure_group_options(group):
     def options(wildcards):
-        return {figure: figure_options(wildcards.model, figure) for figure in figures_in_group(group)}
+        return {
+            figure: figure_options(wildcards.model, figure)
+            for figure in figures_in_group(group, HAS_FEATURES)
+        }
 
     return options
 
@@ -135,7 +147,7 @@ def figure_labels(figure):
 def figure_outputs(group):
     """PDF and PNG of each figure of a group; the PNGs go into the report with their captions."""
     outputs = {}
-    for figure in figures_in_group(group):
+    for figure in figures_in_group(group, HAS_FEATURES):
         caption = next(
             entry.caption for entry in FIGURE_TABLE if entry.figure == figure and entry.group == group
         )
@@ -155,5 +167,5 @@ def figure_targets():
         f"results/figures/{model}/{figure}.png"
         for group in FIGURE_GROUPS
         for model in group_models(group)
-        for figure in figures_in_group(group)
+        for figure in figures_in_group(group, HAS_FEATURES)
     ]

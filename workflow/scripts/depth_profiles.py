@@ -6,6 +6,7 @@ logger = start_job(snakemake)
 
 from selectivity.claims.table import ClaimSettings  # noqa: E402
 from selectivity.claims.depth_profiles import depth_profiles  # noqa: E402
+from selectivity.claims.evaluation import feature_tables_of  # noqa: E402
 from selectivity.io import save_table  # noqa: E402
 from selectivity.tables import read_table, rows_of_models  # noqa: E402
 
@@ -18,6 +19,7 @@ profiles = depth_profiles(
     rows_of_models(read_table(snakemake.input.shift_invariance, "shift_invariance"), models),
     settings,
     snakemake.params.layers,
+    feature_tables_of(snakemake.input, snakemake.params.features, models),
 )
 logger.info("%d per-layer effects of %s", len(profiles), sorted(profiles["model"].unique()))
 save_table(profiles, snakemake.output.table)

@@ -5,7 +5,7 @@ from job_setup import start_job
 logger = start_job(snakemake)
 
 from selectivity.claims.table import ClaimSettings  # noqa: E402
-from selectivity.claims.evaluation import evaluate_claims, headline_claims  # noqa: E402
+from selectivity.claims.evaluation import evaluate_claims, feature_tables_of, headline_claims  # noqa: E402
 from selectivity.claims.report import claims_html  # noqa: E402
 from selectivity.io import save_table, save_text  # noqa: E402
 from selectivity.tables import read_table, rows_of_models  # noqa: E402
@@ -19,12 +19,14 @@ claims = evaluate_claims(
     rows_of_models(read_table(snakemake.input.shift_invariance, "shift_invariance"), models),
     settings,
     snakemake.params.layers,
+    feature_tables_of(snakemake.input, snakemake.params.features, models),
 )
 for row in headline_claims(claims).itertuples():
     logger.info(
-        "%s %s %s [%s]: %s (effect %.4g, CI [%.4g, %.4g], %d networks)",
+        "%s %s (%s) %s [%s]: %s (effect %.4g, CI [%.4g, %.4g], %d networks)",
         row.model,
         row.claim,
+        row.feature,
         row.test,
         row.layer,
         row.verdict,

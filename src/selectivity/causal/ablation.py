@@ -353,15 +353,17 @@ LossEvaluator = Callable[..., tuple[np.ndarray, np.ndarray]]
 
 
 def _layer_scores(
-    unit_scores: Mapping[str, Mapping[str, np.ndarray]], layer: str, units: int
+    unit_scores: Mapping[str, Mapping[str, np.ndarray]], layer: str, units: int, required: str = "gosi"
 ) -> dict[str, np.ndarray]:
-    """The rankings available for ``layer`` (gOSI is required), each checked against its unit count."""
-    if layer not in unit_scores.get("gosi", {}):
+    """The rankings available for ``layer`` (``required`` must be one: gOSI unless a feature
+    ranking is ablated, :mod:`selectivity.causal.feature_tests`), each checked against its unit
+    count; :data:`RANKINGS` first, in their order, then any other ranking given."""
+    if layer not in unit_scores.get(required, {}):
         raise KeyError(
-            f"no gOSI scores for layer {layer!r}; scored layers: {sorted(unit_scores.get('gosi', {}))}"
+            f"no {required} scores for layer {layer!r}; scored layers: {sorted(unit_scores.get(required, {}))}"
         )
     present = {}
-    for ranking in RANKINGS:
+    for ranking in [*RANKINGS, *(name for name in unit_scores if name not in RANKINGS)]:
         if layer in unit_scores.get(ranking, {}):
             scores = np.asarray(unit_scores[ranking][layer], dtype=np.float64)
             if scores.shape != (units,):
@@ -395,6 +397,7 @@ def _half_ablation_conditions(
     settings: AblationSettings,
     layer_index: int,
     layer_strata: np.ndarray | None,
+    matched_ranking: str = "gosi",
 ) -> HalfAblationConditions:
     count = units_to_ablate(settings.fraction, units)
     ablated = [rank_units(s, settings.fraction, c, None) for s in scores.values() for c in ("top", "bottom")]
@@ -403,22 +406,26 @@ def _half_ablation_conditions(
     ablated += [order[:count] for order in random_orders]
     matched_rows = []
     if layer_strata is not None:
-        top_gosi = rank_units(scores["gosi"], settings.fraction, "top", None)
-        draws = matched_draws(top_gosi, layer_strata, settings.random_draws, settings.seed, layer_index)
+        top = rank_units(scores[matched_ranking], settings.fraction, "top", None)
+        draws = matched_draws(top, layer_strata, settings.random_draws, settings.seed, layer_index)
         matched_rows = list(range(len(ablated), len(ablated) + len(draws)))
         ablated += draws
     return HalfAblationConditions(count, ablated, random_rows, matched_rows)
 
 
 def _half_ablation_controls(
-    ranking: str, increases: np.ndarray, bottom: int, conditions: HalfAblationConditions
+    ranking: str,
+    increases: np.ndarray,
+    bottom: int,
+    conditions: HalfAblationConditions,
+    matched_ranking: str = "gosi",
 ) -> list[tuple[str, np.ndarray]]:
     """What the top units' loss increases are compared with: bottom, mean random, mean matched."""
     controls = [
         ("top_vs_bottom", increases[bottom]),
         ("top_vs_random", increases[conditions.random_rows].mean(axis=0)),
     ]
-    if ranking == "gosi" and conditions.matched_rows:
+    if ranking == matched_ranking and conditions.matched_rows:
         controls.append(("top_vs_matched", increases[conditions.matched_rows].mean(axis=0)))
     return controls
 
@@ -434,13 +441,16 @@ def half_ablation(
     strata: Mapping[str, np.ndarray] | None = None,
     progress: bool = False,
     loss_evaluator: LossEvaluator = per_image_losses,
+    matched_ranking: str = "gosi",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Top vs bottom vs random ``settings.fraction`` of each layer's units, per ranking.
 
-    With ``strata`` (per layer, :func:`selectivity.causal.matching.layer_strata`) the gOSI ranking
-    also gets ``settings.random_draws`` matched draws (condition "matched"). Returns the
-    per-condition table and the paired comparisons (columns: docs/architecture.md).
-    ``loss_evaluator`` is :func:`per_image_losses` or, for checks, :func:`naive_per_image_losses`.
+    With ``strata`` (per layer, :func:`selectivity.causal.matching.layer_strata`) the ranking
+    ``matched_ranking`` (gOSI; a feature index for :mod:`selectivity.causal.feature_tests`, which
+    must then be one of ``unit_scores``) also gets ``settings.random_draws`` matched draws
+    (condition "matched"). Returns the per-condition table and the paired comparisons (columns:
+    docs/architecture.md). ``loss_evaluator`` is :func:`per_image_losses` or, for checks,
+    :func:`naive_per_image_losses`.
     """
     if len(images) < 2:
         raise ValueError(
@@ -454,9 +464,9 @@ def half_ablation(
     rows, comparisons = [], []
     for layer in tqdm(settings.layers, desc="half ablation", disable=not progress):
         layer_index, units = model.layer_index(layer), model.units(layer)
-        scores = _layer_scores(unit_scores, layer, units)
+        scores = _layer_scores(unit_scores, layer, units, matched_ranking)
         conditions = _half_ablation_conditions(
-            scores, units, settings, layer_index, None if strata is None else strata[layer]
+            scores, units, settings, layer_index, None if strata is None else strata[layer], matched_ranking
         )
         logger.info(
             "half ablation of %s: %d of %d units, %d conditions",
@@ -473,7 +483,7 @@ def half_ablation(
             top, bottom = 2 * number, 2 * number + 1
             labelled = [("top", 0, top), ("bottom", 0, bottom)]
             labelled += [("random", draw, row) for draw, row in enumerate(conditions.random_rows)]
-            if ranking == "gosi":
+            if ranking == matched_ranking:
                 labelled += [("matched", draw, row) for draw, row in enumerate(conditions.matched_rows)]
             for condition, draw, row in labelled:
                 increase_mean, increase_sem = mean_and_sem(increases[row])
@@ -494,7 +504,9 @@ def half_ablation(
                         "n_images": len(images),
                     }
                 )
-            for comparison, other in _half_ablation_controls(ranking, increases, bottom, conditions):
+            for comparison, other in _half_ablation_controls(
+                ranking, increases, bottom, conditions, matched_ranking
+            ):
                 comparisons.append(
                     {
                         **base,

@@ -178,9 +178,11 @@ def _ablation_groups(
     settings: InvarianceSettings,
     measured: list[str],
     strata: Mapping[str, np.ndarray] | None = None,
+    ranking: str = "gOSI",
 ) -> tuple[list[_AblationGroup], list[tuple[str, str, int]]]:
     """The ablation conditions per ablated layer, and every condition's (ablated_layer,
-    condition, draw) by condition number; number 0 is the intact network."""
+    condition, draw) by condition number; number 0 is the intact network. ``ranking`` names the
+    scores in messages."""
     model = network.model
     groups, labels = [], [("none", "intact", 0)]
     for layer in settings.ablated_layers:
@@ -190,10 +192,14 @@ def _ablation_groups(
             logger.warning("no measured layer lies above %s; its ablation is skipped", layer)
             continue
         if layer not in unit_scores_gosi:
-            raise KeyError(f"no gOSI scores for ablated layer {layer!r}; scored: {sorted(unit_scores_gosi)}")
+            raise KeyError(
+                f"no {ranking} scores for ablated layer {layer!r}; scored: {sorted(unit_scores_gosi)}"
+            )
         scores = np.asarray(unit_scores_gosi[layer], dtype=np.float64)
         if scores.shape != (units,):
-            raise ValueError(f"gOSI scores of {layer} have shape {scores.shape}, the layer has {units} units")
+            raise ValueError(
+                f"{ranking} scores of {layer} have shape {scores.shape}, the layer has {units} units"
+            )
         count = units_to_ablate(settings.fraction, units)
         random_orders = random_unit_orders(units, settings.random_draws, settings.seed, layer_index)
         ablated = [("top", 0, rank_units(scores, settings.fraction, "top", None))]
@@ -252,19 +258,22 @@ def shift_invariance(
     *,
     strata: Mapping[str, np.ndarray] | None = None,
     progress: bool = False,
+    ranking: str = "gOSI",
 ) -> pd.DataFrame:
     """Shift correlation, unrelated-image correlation and normalised invariance of each
     measured layer, per condition, direction and shift (columns: docs/architecture.md).
 
     With ``strata`` (per ablated layer, :func:`selectivity.causal.matching.layer_strata`) each
-    ablated layer also gets ``settings.random_draws`` matched draws (condition "matched")."""
+    ablated layer also gets ``settings.random_draws`` matched draws (condition "matched").
+    ``unit_scores_gosi`` are gOSI, or another ranking's scores named by ``ranking`` (messages
+    only; :mod:`selectivity.causal.feature_tests`)."""
     require_evaluation_mode(network)
     check_images_and_labels(images)
     if len(images) < 2:
         raise ValueError(f"shift invariance needs at least 2 images, got {len(images)}")
     model = network.model
     measured = sorted(settings.measured_layers, key=model.layer_index)
-    groups, labels = _ablation_groups(network, unit_scores_gosi, settings, measured, strata)
+    groups, labels = _ablation_groups(network, unit_scores_gosi, settings, measured, strata, ranking)
     # (condition number, measured layer) pairs, grouped by measured layer; ablations only below it.
     keys = [
         (number, layer)

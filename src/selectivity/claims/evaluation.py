@@ -51,7 +51,7 @@ from selectivity.claims.verdicts import (
     positive_within_strata_correlation,
 )
 
-from selectivity.claims.wording import (
+from selectivity.claims.evaluation.wording import (
     COMPARISON,
     SPECIFICITY_CONTROL,
     SPECIFICITY_TESTS,
@@ -77,6 +77,8 @@ from selectivity.claims.table import (
     without_matched,
     mean_over_layers,
     difference_rows,
+    FeatureView,
+    orientation_view,
 )
 
 logger = logging.getLogger(__name__)
@@ -87,7 +89,12 @@ __all__ = ["SUPPORTED", "SUPPORTED_NOT_SPECIFIC", "NOT_SUPPORTED", "INCONCLUSIVE
 
 
 def _selective_fraction_tests(
-    group: str, layers: list[str], fractions: pd.DataFrame, untrained: pd.Series, settings: ClaimSettings
+    group: str,
+    layers: list[str],
+    fractions: pd.DataFrame,
+    untrained: pd.Series,
+    settings: ClaimSettings,
+    view: FeatureView,
 ) -> list[TestRow]:
     """C1's two tests for one group of layers: beyond the shuffled control, beyond epoch 0."""
 
@@ -100,7 +107,7 @@ def _selective_fraction_tests(
     if {"gratings", "shuffled"} <= set(fractions.columns):
         values = mean_over_layers(fractions["gratings"] - fractions["shuffled"], layers)
         what = (
-            f"Fraction of units with gOSI > {settings.selectivity_threshold} for gratings minus for the "
+            f"Fraction of units with {view.label} {view.comparison} {view.threshold} for gratings minus for the "
             f"shuffled control, at {checkpoint_words(settings.tuning_checkpoint)}, mean over {group} layers "
             f"{layer_list(layers)}"
         )
@@ -112,7 +119,7 @@ def _selective_fraction_tests(
     if len(untrained):
         values = mean_over_layers(fractions["gratings"] - untrained.reindex(fractions.index), layers)
         what = (
-            f"Fraction of units with gOSI > {settings.selectivity_threshold} (gratings) at "
+            f"Fraction of units with {view.label} {view.comparison} {view.threshold} (gratings) at "
             f"{checkpoint_words(settings.tuning_checkpoint)} minus at epoch 0 (untrained), mean over {group} "
             f"layers {layer_list(layers)}"
         )
@@ -128,21 +135,27 @@ def _selective_fraction_tests(
     return parts
 
 
-def claim_selective_units_exist(summary: pd.DataFrame, settings: ClaimSettings) -> list[TestRow]:
-    """C1: selective fraction beyond the shuffled control and beyond epoch 0, lower and higher layers."""
+def claim_selective_units_exist(
+    summary: pd.DataFrame, settings: ClaimSettings, view: FeatureView | None = None
+) -> list[TestRow]:
+    """C1: selective fraction beyond the shuffled control and beyond epoch 0, lower and higher layers.
+
+    ``view`` (default gOSI from the selectivity summary) says which feature's fraction
+    (:class:`~selectivity.claims.table.FeatureView`)."""
+    view = view or orientation_view(settings)
     if summary.empty:
         return [missing_row("claim", "lower+higher", "no tuning summary rows.", True)]
     require_columns(
         summary,
         list(NETWORK_COLUMNS)
-        + ["checkpoint", "epoch", "layer", "stimulus_set", "fraction_selective", "selectivity_threshold"],
+        + ["checkpoint", "epoch", "layer", "stimulus_set", view.fraction_column, view.threshold_column],
         "summary",
     )
-    thresholds = summary["selectivity_threshold"].unique()
-    if not np.allclose(thresholds, settings.selectivity_threshold):
+    thresholds = summary[view.threshold_column].unique()
+    if not np.allclose(thresholds, view.threshold):
         raise ValueError(
-            f"the summary counted units as selective at gOSI > {list(thresholds)}, "
-            f"but the claim settings say {settings.selectivity_threshold}"
+            f"the summary counted units as selective at {view.label} > {list(thresholds)}, "
+            f"but the claim settings say {view.threshold}"
         )
     clean = reference_networks(summary, settings)
     rows = select_checkpoint(clean, settings.tuning_checkpoint)
@@ -161,15 +174,15 @@ def claim_selective_units_exist(summary: pd.DataFrame, settings: ClaimSettings) 
         ]
     index = list(NETWORK_COLUMNS) + ["layer"]
     fractions = rows.pivot_table(
-        index=index, columns="stimulus_set", values="fraction_selective", aggfunc="mean"
+        index=index, columns="stimulus_set", values=view.fraction_column, aggfunc="mean"
     )
     untrained = clean[
         (clean["checkpoint"] == "epoch") & (clean["epoch"] == 0) & (clean["stimulus_set"] == "gratings")
     ]
-    untrained = untrained.set_index(index)["fraction_selective"]
+    untrained = untrained.set_index(index)[view.fraction_column]
     parts = []
     for group, layers in (("lower", lower), ("higher", higher)):
-        parts += _selective_fraction_tests(group, layers, fractions, untrained, settings)
+        parts += _selective_fraction_tests(group, layers, fractions, untrained, settings, view)
     return [*parts, make_claim_row("lower+higher", parts, headline=True)]
 
 
@@ -184,17 +197,22 @@ def _per_network_epoch_correlations(averaged: pd.DataFrame, measure: str, method
     return series
 
 
-def claim_selectivity_rises_with_accuracy(summary: pd.DataFrame, settings: ClaimSettings) -> list[TestRow]:
-    """C2: per clean network, correlation over saved epochs after 0 of lower-layer gOSI with accuracy."""
+def claim_selectivity_rises_with_accuracy(
+    summary: pd.DataFrame, settings: ClaimSettings, view: FeatureView | None = None
+) -> list[TestRow]:
+    """C2: per clean network, correlation over saved epochs after 0 of lower-layer gOSI (or
+    ``view``'s index) with accuracy."""
+    view = view or orientation_view(settings)
+    main_test = f"{view.test_prefix}_vs_accuracy"
     if summary.empty:
-        return [missing_row("gosi_vs_accuracy", "lower", "no tuning summary rows.", True)]
+        return [missing_row(main_test, "lower", "no tuning summary rows.", True)]
     rows = reference_networks(summary, settings)
     rows = rows[(rows["checkpoint"] == "epoch") & (rows["epoch"] >= 1)]
     lower = layers_present(settings.lower_layers, rows["layer"])
     if not lower:
         return [
             missing_row(
-                "gosi_vs_accuracy",
+                main_test,
                 "lower",
                 f"the summary lacks the lower layers {list(settings.lower_layers)}.",
                 True,
@@ -203,12 +221,12 @@ def claim_selectivity_rises_with_accuracy(summary: pd.DataFrame, settings: Claim
     method = settings.correlation_method
     results = []
     tests = (
-        ("gosi_vs_accuracy", "mean_gosi_responsive", "gratings", "mean gOSI (dead units excluded)"),
+        (main_test, view.mean_column, "gratings", view.mean_label),
         (
-            "shuffled_gosi_vs_accuracy",
-            "mean_gosi_responsive",
+            f"shuffled_{main_test}",
+            view.mean_column,
             "shuffled",
-            "control: mean gOSI for the shuffled stimuli",
+            f"control: mean {view.label} for the shuffled stimuli",
         ),
         (
             "mean_response_vs_accuracy",
@@ -254,8 +272,12 @@ def _count_range(counts: pd.Series) -> str:
     return f"{low}" if low == high else f"{low} to {high}"
 
 
-def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: ClaimSettings) -> list[TestRow]:
-    """C3: across all networks and within label-corruption levels, lower-layer gOSI vs test accuracy."""
+def claim_selectivity_tracks_generalization(
+    summary: pd.DataFrame, settings: ClaimSettings, view: FeatureView | None = None
+) -> list[TestRow]:
+    """C3: across all networks and within label-corruption levels, lower-layer gOSI (or ``view``'s
+    index) vs test accuracy."""
+    view = view or orientation_view(settings)
     if summary.empty:
         return [missing_row("claim", "lower", "no tuning summary rows.", True)]
     rows = select_checkpoint(summary, settings.across_network_checkpoint)
@@ -266,24 +288,28 @@ def claim_selectivity_tracks_generalization(summary: pd.DataFrame, settings: Cla
                 "claim", "lower", f"the summary lacks the lower layers {list(settings.lower_layers)}.", True
             )
         ]
-    networks = layer_average(rows, lower, measure="mean_gosi_responsive").dropna(
-        subset=["mean_gosi_responsive", "test_accuracy"]
+    networks = layer_average(rows, lower, measure=view.mean_column).dropna(
+        subset=[view.mean_column, "test_accuracy"]
     )
     index = networks.set_index(list(NETWORK_COLUMNS)).index
     gratings = rows[(rows["stimulus_set"] == "gratings") & rows["layer"].isin(lower)]
+    if "n_dead" in gratings.columns:
+        excluded = gratings["n_dead"].sum()
+    elif "n_measured" in gratings.columns:
+        excluded = (gratings["n_units"] - gratings["n_measured"]).sum()
     dead_text = (
-        f" Dead units excluded from the mean gOSI: {int(gratings['n_dead'].sum())} of "
+        f" {view.excluded_label}: {int(excluded)} of "
         f"{int(gratings['n_units'].sum())} lower-layer units over all networks."
-        if "n_dead" in gratings.columns
+        if {"n_dead", "n_measured"} & set(gratings.columns)
         else ""
     )
-    x, y = networks["mean_gosi_responsive"].to_numpy(float), networks["test_accuracy"].to_numpy(float)
+    x, y = networks[view.mean_column].to_numpy(float), networks["test_accuracy"].to_numpy(float)
     levels = sorted(float(level) for level in networks["label_corruption"].unique())
     checkpoint = checkpoint_words(settings.across_network_checkpoint)
     what = (
         f"Across networks (at {checkpoint}; label-corruption levels {levels} x seeds): "
-        f"{settings.correlation_method.capitalize()} correlation between the mean gOSI of lower layers {layer_list(lower)} "
-        f"and test accuracy"
+        f"{settings.correlation_method.capitalize()} correlation between the mean {view.label} of lower layers "
+        f"{layer_list(lower)} and test accuracy"
     )
     if len(levels) < 2:
         across = missing_row(
@@ -333,24 +359,28 @@ def loss_increase_by_condition(
     )
 
 
-def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimSettings) -> list[TestRow]:
-    """C4: per clean network and lower layer, loss increase of top-gOSI ablation minus each control."""
+def claim_selective_ablation_hurts(
+    half_ablation: pd.DataFrame, settings: ClaimSettings, view: FeatureView | None = None
+) -> list[TestRow]:
+    """C4: per clean network and lower layer, loss increase of top-gOSI (or ``view``'s ranking)
+    ablation minus each control."""
+    view = view or orientation_view(settings)
     if half_ablation.empty:
         return [missing_row("claim", "pooled", "no half-ablation rows.", True)]
     _check_half_ablation(half_ablation)
     rows = reference_networks(half_ablation, settings)
-    rows = rows[rows["ranking"] == "gosi"]
+    rows = rows[rows["ranking"] == view.ranking]
     lower = layers_present(settings.lower_layers, rows["layer"])
     if not lower:
         return [
             missing_row(
                 "claim",
                 "pooled",
-                f"no gOSI-ranked half ablation of the lower layers {list(settings.lower_layers)}.",
+                f"no {view.label}-ranked half ablation of the lower layers {list(settings.lower_layers)}.",
                 True,
             )
         ]
-    by_condition = loss_increase_by_condition(rows, "gosi", lower)
+    by_condition = loss_increase_by_condition(rows, view.ranking, lower)
     controls = controls_present(by_condition)
     if not controls:
         return [
@@ -364,8 +394,9 @@ def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimS
         layers = layer_list(lower) if scope == "pooled" else scope
         control = name.removeprefix("top_minus_")
         return (
-            f"Per clean network, test cross-entropy increase after ablating the top 50% of units by gOSI minus "
-            f"after the {control} 50% (mean over draws), {'mean over' if scope == 'pooled' else 'in'} layer(s) {layers}"
+            f"Per clean network, test cross-entropy increase after ablating the top 50% of units by {view.label} "
+            f"minus after the {control} 50% (mean over draws), {'mean over' if scope == 'pooled' else 'in'} "
+            f"layer(s) {layers}"
         )
 
     test_rows = difference_rows(differences, "layer", lower, describe, settings, "top_minus_matched")
@@ -373,9 +404,11 @@ def claim_selective_ablation_hurts(half_ablation: pd.DataFrame, settings: ClaimS
 
 
 def claim_selective_ablation_lowers_invariance(
-    invariance: pd.DataFrame, settings: ClaimSettings
+    invariance: pd.DataFrame, settings: ClaimSettings, view: FeatureView | None = None
 ) -> list[TestRow]:
-    """C5: per clean network and ablated lower layer, invariance after each control minus after top ablation."""
+    """C5: per clean network and ablated lower layer, invariance after each control minus after top
+    ablation (by gOSI, or by ``view``'s ranking)."""
+    view = view or orientation_view(settings)
     if invariance.empty:
         return [missing_row("claim", "pooled", "no shift-invariance rows.", True)]
     cell = ["measured_layer", "ablated_layer", "direction", "shift_px"]
@@ -427,8 +460,8 @@ def claim_selective_ablation_lowers_invariance(
         control = name.removesuffix("_minus_top")
         return (
             f"Per clean network, normalised shift invariance of higher layers {layer_list(measured)} after ablating the "
-            f"{control} 50% minus after the top 50% by gOSI of lower layer(s) {layers}, mean over measured layers, "
-            f"directions and shifts"
+            f"{control} 50% minus after the top 50% by {view.label} of lower layer(s) {layers}, mean over measured "
+            f"layers, directions and shifts"
         )
 
     test_rows = difference_rows(
@@ -522,12 +555,42 @@ def settings_for_model(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class FeatureTables:
+    """The combined tables of the claims by feature (docs/method.md §6.3): the feature summary
+    and the feature half-ablation and shift-invariance tables, and the ranked features."""
+
+    summary: pd.DataFrame
+    half_ablation: pd.DataFrame
+    invariance: pd.DataFrame
+    features: tuple[str, ...]
+
+
+def feature_tables_of(inputs, features: Sequence[str], models: Sequence[str]) -> FeatureTables | None:
+    """The feature tables of a rule's inputs (``feature_summary``, ``feature_half_ablation``,
+    ``feature_shift_invariance``; CSV paths), rows of ``models`` only; None without ranked features."""
+    if not features:
+        return None
+    from selectivity.tables import rows_of_models
+
+    def read(name: str) -> pd.DataFrame:
+        return rows_of_models(pd.read_csv(getattr(inputs, name)), models)
+
+    return FeatureTables(
+        read("feature_summary"),
+        read("feature_half_ablation"),
+        read("feature_shift_invariance"),
+        tuple(features),
+    )
+
+
 def evaluate_claims(
     summary: pd.DataFrame,
     half_ablation: pd.DataFrame,
     invariance: pd.DataFrame,
     settings: ClaimSettings,
     layers_by_model: Mapping[str, Mapping] | None = None,
+    feature_tables: FeatureTables | None = None,
 ) -> pd.DataFrame:
     """One row per test of each claim C1..C6 (per model and dataset found in the tables).
 
@@ -536,10 +599,20 @@ def evaluate_claims(
     per-network causal tables with their identifier columns. A missing table is an
     empty DataFrame and makes its claims inconclusive. ``layers_by_model`` maps a model
     to its ``{"lower_layers": [...], "higher_layers": [...]}``; models it does not name
-    use ``settings``' layers. Columns: :data:`CLAIM_COLUMNS`; exactly one row per claim
-    and model has ``headline`` True.
+    use ``settings``' layers. Columns: :data:`CLAIM_COLUMNS`; exactly one row per claim,
+    feature and model has ``headline`` True. With ``feature_tables``, the C1-C5 analogues of
+    each ranked feature and the comparison across features follow the paper's claims
+    (:func:`selectivity.claims.evaluation.features.evaluate_feature_claims`).
     """
+    from selectivity.claims.evaluation.features import evaluate_feature_claims
+
     tables = {"summary": summary, "half_ablation": half_ablation, "invariance": invariance}
+    if feature_tables is not None:
+        tables.update(
+            feature_summary=feature_tables.summary,
+            feature_half_ablation=feature_tables.half_ablation,
+            feature_invariance=feature_tables.invariance,
+        )
     records = []
     for model, dataset in model_dataset_pairs(tables):
         model_settings = settings_for_model(settings, model, layers_by_model)
@@ -551,6 +624,7 @@ def evaluate_claims(
                     model=model,
                     dataset=dataset,
                     claim=claim,
+                    feature="orientation",
                     statement=statements[claim],
                     rule=rules[claim],
                     unit=effect_unit(claim, model_settings),
@@ -558,9 +632,23 @@ def evaluate_claims(
                 )
                 record["reading"] = row_reading(SimpleNamespace(**record), model_settings)
                 records.append(record)
+        if feature_tables is not None:
+            for record in evaluate_feature_claims(
+                rows_of(feature_tables.summary, model, dataset),
+                rows_of(feature_tables.half_ablation, model, dataset),
+                rows_of(feature_tables.invariance, model, dataset),
+                rows_of(half_ablation, model, dataset),
+                model_settings,
+                feature_tables.features,
+            ):
+                record = dict(model=model, dataset=dataset, **record)
+                record.setdefault(
+                    "reading", row_reading(SimpleNamespace(**{"unit": None, **record}), model_settings)
+                )
+                records.append(record)
     return pd.DataFrame.from_records(records, columns=list(CLAIM_COLUMNS))
 
 
 def headline_claims(claims: pd.DataFrame) -> pd.DataFrame:
-    """The one row per claim (and model) whose verdict is the claim's."""
+    """The one row per claim (feature and model) whose verdict is the claim's."""
     return claims[claims["headline"].astype(bool)].reset_index(drop=True)

@@ -248,6 +248,7 @@ NETWORKS_NEEDED_COLUMNS = (
     "model",
     "dataset",
     "claim",
+    "feature",
     "test",
     "layer",
     "verdict",
@@ -262,12 +263,14 @@ NETWORKS_NEEDED_COLUMNS = (
 
 
 def networks_needed_table(claims: pd.DataFrame) -> pd.DataFrame:
-    """Per claim (its headline row), the networks per label-corruption level it would need to decide.
+    """Per claim and feature (its headline row), the networks per label-corruption level it would need to decide.
 
     Reads the claims table (:data:`selectivity.claims.table.CLAIM_COLUMNS`);
     ``networks_needed_per_level`` divides the networks needed over the levels the test
     spans (C3), rounding up.
     """
+    if "feature" not in claims.columns:  # a table of the paper's claims only (claims method version 3)
+        claims = claims.assign(feature="orientation")
     missing = sorted(set(NETWORKS_NEEDED_COLUMNS) - {"networks_needed_per_level"} - set(claims.columns))
     if missing:
         raise ValueError(
@@ -283,13 +286,13 @@ def networks_needed_table(claims: pd.DataFrame) -> pd.DataFrame:
 def format_networks_needed(table: pd.DataFrame) -> str:
     """The networks-needed table as aligned text, one line per claim, for a log or a terminal."""
     lines = [
-        f"{'model':<10} {'claim':<5} {'verdict':<32} {'networks':>8} {'needed/level':>12} "
+        f"{'model':<10} {'claim':<5} {'feature':<17} {'verdict':<32} {'networks':>8} {'needed/level':>12} "
         f"{'effect':>10} {'detectable':>10}  note"
     ]
     for row in table.itertuples():
         needed = "n/a" if pd.isna(row.networks_needed_per_level) else f"{row.networks_needed_per_level:g}"
         lines.append(
-            f"{str(row.model):<10} {row.claim:<5} {row.verdict:<32} {row.n_networks:>8} {needed:>12} "
+            f"{str(row.model):<10} {row.claim:<5} {row.feature:<17} {row.verdict:<32} {row.n_networks:>8} {needed:>12} "
             f"{row.effect_size:>10.3g} {row.detectable_effect:>10.3g}  {row.power_note if isinstance(row.power_note, str) else ''}"
         )
     return "\n".join(lines)

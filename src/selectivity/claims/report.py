@@ -7,13 +7,14 @@ the figure's intervals are the table's.
 from __future__ import annotations
 
 import os
+import textwrap
 from html import escape
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from selectivity.claims.table import ClaimSettings
+from selectivity.claims.table import CLAIM_IDS, ClaimSettings
 from selectivity.claims.evaluation import headline_claims, settings_for_model
 from selectivity.claims.verdicts import (
     INCONCLUSIVE,
@@ -22,7 +23,7 @@ from selectivity.claims.verdicts import (
     SUPPORTED_NOT_SPECIFIC,
     TOO_FEW,
 )
-from selectivity.claims.wording import (
+from selectivity.claims.evaluation.wording import (
     BELOW,
     CLAIM_TITLES,
     COMPARISON,
@@ -105,13 +106,21 @@ def _interval(row) -> str:
     return f"[{_format(row.ci_low)}, {_format(row.ci_high)}]" if pd.notna(row.ci_low) else "n/a"
 
 
+def _claim_label(row) -> str:
+    """The claim id, with its low-level feature for the analogues beyond orientation (C1 (colour))."""
+    feature = getattr(row, "feature", "orientation")
+    return (
+        row.claim if feature == "orientation" or pd.isna(feature) else f"{row.claim} ({escape(str(feature))})"
+    )
+
+
 def _verdict_rows(table: pd.DataFrame) -> str:
     rows = []
     for row in table.itertuples():
         rows.append(
             f"<tr style='background:{_background(row)}'>"
-            f"<td>{escape(str(row.model))}</td><td><b>{row.claim}</b></td><td>{escape(row.statement)}</td>"
-            f"<td><b>{escape(verdict_label(row))}</b></td><td>{escape(row.reading)}</td>"
+            f"<td>{escape(str(row.model))}</td><td><b>{_claim_label(row)}</b></td><td>{escape(row.statement)}</td>"
+            f"<td><b>{escape(verdict_label(row))}</b></td><td>{escape(str(row.reading))}</td>"
             f"<td>{_format(row.effect_size)}</td><td>{_interval(row)}</td><td>{escape(str(row.unit))}</td>"
             f"<td>{row.n_networks}</td><td>{_needed(row)}</td></tr>"
         )
@@ -123,9 +132,9 @@ def _test_rows(table: pd.DataFrame) -> str:
     for row in table.itertuples():
         rows.append(
             f"<tr style='background:{_background(row)}'>"
-            f"<td>{escape(str(row.model))}</td><td><b>{row.claim}</b></td><td>{escape(str(row.test))}</td>"
+            f"<td>{escape(str(row.model))}</td><td><b>{_claim_label(row)}</b></td><td>{escape(str(row.test))}</td>"
             f"<td>{escape(str(row.layer))}</td><td>{escape(str(row.control))}</td>"
-            f"<td><b>{escape(verdict_label(row))}</b></td><td>{escape(row.reading)}</td>"
+            f"<td><b>{escape(verdict_label(row))}</b></td><td>{escape(str(row.reading))}</td>"
             f"<td>{escape(row.statistic)}</td><td>{_format(row.effect_size)}</td><td>{_interval(row)}</td>"
             f"<td>{_format(row.null_value)} ({escape(str(row.claimed_side))})</td>"
             f"<td>{escape(str(row.unit))}</td><td>{_format(row.ci_coverage)}</td><td>{_format(row.p_value)}</td>"
@@ -159,9 +168,10 @@ def claims_html(
     """
     claim_ids = list(dict.fromkeys(claims["claim"]))
     title = f"Claims {claim_ids[0]}-{claim_ids[-1]}" if claim_ids else "Claims"
+    keys = ["claim", "feature"] if "feature" in claims.columns else ["claim"]
     rules = "".join(
-        f"<li><b>{claim}</b>: {escape(rule)}</li>"
-        for claim, rule in claims.drop_duplicates("claim")[["claim", "rule"]].itertuples(index=False)
+        f"<li><b>{_claim_label(row)}</b>: {escape(row.rule)}</li>"
+        for row in claims.drop_duplicates(keys).itertuples()
     )
     alpha = f"{1 - settings.confidence:.3g}"
     verdict_header = (
@@ -260,7 +270,7 @@ def _row_note(row) -> str:
     return f"{verdict_label(row, short=True)}{side}{dagger}", f"{row.n_networks} \u2192 {needed}"
 
 
-def claims_figure(claims: pd.DataFrame, model=None):
+def claims_figure(claims: pd.DataFrame, model=None, by_feature: bool = False):
     """Per claim, every test's effect with its interval (one panel per claim, its unit on the x axis).
 
     The claim's tests are coloured by verdict (diamond: the claim's own verdict row; half-filled:
@@ -271,6 +281,11 @@ def claims_figure(claims: pd.DataFrame, model=None):
     where its interval and its verdict disagree: the table's ``reading`` says why), and the
     networks it had and would need to decide its observed effect (``5 -> 12``; ``n/a`` where
     undefined, see the table's note).
+
+    By default the paper's claims (``feature`` "orientation"); ``by_feature`` draws the claims of
+    the other low-level features and their comparison (CF) instead, each test labelled with its
+    feature, and of those only the claims' own verdict rows and the headline tests, so that the
+    panels stay readable (every test is in the table).
     """
     from matplotlib.lines import Line2D
 
@@ -278,6 +293,14 @@ def claims_figure(claims: pd.DataFrame, model=None):
 
     if model is not None:
         claims = claims[claims["model"] == model]
+    if "feature" in claims.columns:
+        paper = (claims["feature"] == "orientation") & claims["claim"].isin(CLAIM_IDS)
+        if by_feature:
+            claims = claims[~paper & ((claims["test"] == "claim") | claims["headline"].astype(bool))]
+        else:
+            claims = claims[paper]
+    elif by_feature:
+        raise ValueError("the claims table has no feature column: it holds the paper's claims only")
     claim_ids = list(dict.fromkeys(claims["claim"]))
     if not claim_ids:
         raise ValueError(f"the claims table has no rows for model {model!r}")
@@ -327,11 +350,21 @@ def claims_figure(claims: pd.DataFrame, model=None):
                 fontsize=6,
                 va="bottom",
             )
-        ax.set_yticks(positions, [f"{row.test} [{row.layer}]" for row in rows.itertuples()], fontsize=7)
+        labels = [f"{row.test} [{row.layer}]" for row in rows.itertuples()]
+        if by_feature:
+            labels = [f"{row.feature}: {label}" for row, label in zip(rows.itertuples(), labels)]
+        ax.set_yticks(positions, labels, fontsize=7)
         ax.set_ylim(-0.7, len(rows) - 0.3)
         headline = rows.loc[rows["headline"].astype(bool), "verdict"]
         words = f" ({CLAIM_TITLES[claim]})" if claim in CLAIM_TITLES else ""
-        ax.set_title(f"{claim}{words}: {headline.iloc[0] if len(headline) else ''}", fontsize=8, loc="left")
+        if by_feature:
+            verdicts = rows.loc[rows["headline"].astype(bool), ["feature", "verdict"]].itertuples(index=False)
+            text = f"{claim}{words}: " + "; ".join(f"{f} {v}" for f, v in verdicts)
+            ax.set_title("\n".join(textwrap.wrap(text, 110)), fontsize=8, loc="left")
+        else:
+            ax.set_title(
+                f"{claim}{words}: {headline.iloc[0] if len(headline) else ''}", fontsize=8, loc="left"
+            )
         units = [unit for unit in dict.fromkeys(rows["unit"].dropna()) if unit]
         ax.set_xlabel(effect_axis_label(claim, "; ".join(units)), fontsize=7)
         ax.tick_params(axis="x", labelsize=7)
@@ -366,23 +399,26 @@ def claims_figure(claims: pd.DataFrame, model=None):
     ]
     figure.legend(handles=handles, loc="outside lower center", fontsize=7, frameon=False, ncol=4)
     title = (
-        "Claims: every test's effect (median over networks; C3 a correlation) and interval, coloured by verdict;"
-        "\ncontrols in pink, hollow; right: verdict, networks run \u2192 networks that would decide the observed "
-        "effect at 80% power"
-        + (
-            "\n\u2020 interval and verdict disagree: the claims table's reading says why"
-            if any_disagreement
-            else ""
-        )
+        "Claims by low-level feature (C1-C5 analogues; CF: across features): each claim's verdict rows;"
+        if by_feature
+        else "Claims: every test's effect (median over networks; C3 a correlation) and interval, coloured by verdict;"
+    ) + "\ncontrols in pink, hollow; right: verdict, networks run \u2192 networks that would decide the observed " "effect at 80% power" + (
+        "\n\u2020 interval and verdict disagree: the claims table's reading says why"
+        if any_disagreement
+        else ""
     )
     figure.suptitle(title + (f" ({model})" if model else ""), fontsize=8)
     return figure
 
 
 def plot_claims(
-    claims: pd.DataFrame, pdf_path: str | os.PathLike, png_path: str | os.PathLike, model=None
+    claims: pd.DataFrame,
+    pdf_path: str | os.PathLike,
+    png_path: str | os.PathLike,
+    model=None,
+    by_feature: bool = False,
 ) -> None:
     """Write :func:`claims_figure` to ``pdf_path`` and ``png_path``."""
     import selectivity.figures.plots as plots
 
-    plots.save_figure(claims_figure(claims, model), pdf_path, png_path)
+    plots.save_figure(claims_figure(claims, model, by_feature), pdf_path, png_path)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from selectivity.claims.power import SIGN_TEST, Power, combined_power, power_of
+from selectivity.tuning.features import DEFAULT_THRESHOLDS, THRESHOLD_RANGES
 from selectivity.statistics import CORRELATION_METHODS, minimum_networks
 from selectivity.tuning.summaries import (
     CHECKPOINT_CHOICES,
@@ -30,7 +31,7 @@ from selectivity.claims.verdicts import (
     positive_effect,
     with_specificity,
 )
-from selectivity.claims.wording import (
+from selectivity.claims.evaluation.wording import (
     ABOVE,
     BELOW,
     NOT_A_CONTROL,
@@ -46,6 +47,9 @@ CLAIM_COLUMNS = (
     "model",
     "dataset",
     "claim",
+    # added with the claims by feature (claims method version 4, docs/method.md §6.3): the low-level
+    # feature a row is about; "orientation" for the paper's C1-C6, "all" for a comparison across them
+    "feature",
     "test",
     "layer",
     "headline",
@@ -101,11 +105,24 @@ class ClaimSettings:
     reference_label_corruption: float = 0.0
     correlation_method: str = "spearman"
     ablation_fraction: float = 0.5
+    #: each other feature's threshold for "selective" (tuning.<feature threshold>; docs/method.md
+    #: §3.9), as a mapping or (feature, threshold) pairs; missing ones take the defaults
+    feature_thresholds: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self):
         # Settings read from YAML arrive as lists; keep the dataclass hashable and frozen.
         object.__setattr__(self, "lower_layers", tuple(self.lower_layers))
         object.__setattr__(self, "higher_layers", tuple(self.higher_layers))
+        thresholds = {**DEFAULT_THRESHOLDS, **dict(self.feature_thresholds)}
+        unknown = sorted(set(thresholds) - set(DEFAULT_THRESHOLDS))
+        if unknown:
+            raise ValueError(f"feature_thresholds: {unknown} are not features with a threshold")
+        for feature, (low, high) in THRESHOLD_RANGES.items():
+            if not low <= thresholds[feature] < high:
+                raise ValueError(
+                    f"feature_thresholds: the {feature} threshold {thresholds[feature]!r} must lie in [{low:g}, {high:g})"
+                )
+        object.__setattr__(self, "feature_thresholds", tuple(sorted(thresholds.items())))
         if not self.lower_layers or not self.higher_layers:
             raise ValueError(
                 f"lower_layers and higher_layers must not be empty, got {self.lower_layers} and {self.higher_layers}"
@@ -135,9 +152,51 @@ class ClaimSettings:
     def minimum_networks(self) -> int:
         return minimum_networks(self.confidence)
 
+    def threshold_of(self, feature: str) -> float:
+        """The threshold for "selective" of ``feature`` (orientation: ``selectivity_threshold``)."""
+        if feature == "orientation":
+            return self.selectivity_threshold
+        return dict(self.feature_thresholds)[feature]
+
+
+@dataclass(frozen=True)
+class FeatureView:
+    """What a claim reads and says for one low-level feature (docs/method.md §6.3).
+
+    The claims C1-C5 are about orientation (:data:`ORIENTATION`, read from the selectivity summary
+    and the orientation causal tables); their analogues for the other features read the feature
+    summary and the feature causal tables through the same functions
+    (:mod:`selectivity.claims.evaluation`) with the feature's view
+    (:func:`selectivity.claims.evaluation.features.feature_view`).
+    """
+
+    feature: str
+    #: how the text names the index ("gOSI", "F1/F0", ...)
+    label: str
+    #: the ``ranking`` value of its half-ablation rows
+    ranking: str
+    #: test names of C2 start with it ("gosi_vs_accuracy")
+    test_prefix: str
+    #: the threshold units are compared with in C1
+    threshold: float
+    #: C1's per-layer fraction, its comparison in words, and the summary's threshold column
+    fraction_column: str = "fraction_selective"
+    comparison: str = ">"
+    threshold_column: str = "selectivity_threshold"
+    #: C2 and C3's per-layer mean of the measured units, and how the text names it
+    mean_column: str = "mean_gosi_responsive"
+    mean_label: str = "mean gOSI (dead units excluded)"
+    #: how C3's text names the units left out of that mean
+    excluded_label: str = "Dead units excluded from the mean gOSI"
+
+
+def orientation_view(settings: "ClaimSettings") -> FeatureView:
+    """The paper's claims: orientation selectivity (gOSI) from the selectivity summary."""
+    return FeatureView("orientation", "gOSI", "gosi", "gosi", threshold=settings.selectivity_threshold)
+
 
 #: Each claim's statement and verdict rule in words, with the default settings (a run's own are in
-#: its claims table: :func:`selectivity.claims.wording.claim_statements` and ``verdict_rules``).
+#: its claims table: :func:`selectivity.claims.evaluation.wording.claim_statements` and ``verdict_rules``).
 CLAIM_STATEMENTS: dict[str, str] = claim_statements(ClaimSettings())
 VERDICT_RULES: dict[str, str] = verdict_rules(ClaimSettings())
 
@@ -156,7 +215,7 @@ class TestRow:
     power: Power = Power(note="no data")
     #: label-corruption levels the test's networks span (C3; 1 for the clean networks of the others)
     n_levels: int = 1
-    #: a test of the claim ("none"), a specificity control or a comparison (selectivity.claims.wording)
+    #: a test of the claim ("none"), a specificity control or a comparison (selectivity.claims.evaluation.wording)
     control: str = NOT_A_CONTROL
 
     def record(self) -> dict:

@@ -23,8 +23,9 @@ ACROSS_ARCHITECTURES = "architectures"
 #: report's workflow page says so; the depth-profile table is still written).
 MINIMUM_ARCHITECTURES = 2
 #: What a figure may need beyond tuning: a training history (trained networks: epochs,
-#: accuracies, label corruption) or evaluation images (networks with causal tests).
-NEEDS = ("training", "test_images")
+#: accuracies, label corruption), evaluation images (networks with causal tests), or a low-level
+#: feature besides orientation in tuning.features (its index, summary and causal tables).
+NEEDS = ("training", "test_images", "features")
 
 CATEGORIES = {
     "claims": "1. Claims",
@@ -33,6 +34,7 @@ CATEGORIES = {
     "causal": "4. Causal tests",
     "given": "5. Given networks (published and your own)",
     "provenance": "6. Provenance",
+    "features": "7. Low-level features",
 }
 
 # Placeholders of input patterns, besides {model}: filled in by the workflow from the config.
@@ -57,8 +59,9 @@ class FigureEntry:
     inputs: Mapping[str, str] = field(default_factory=dict)
     # Which config-derived settings the drawing gets (the workflow builds them):
     # "none", "stimuli" (grating settings and image size), "distributions" (checkpoint and
-    # gOSI threshold), "checkpoint" (the causal-tests checkpoint) or "example" (the example
-    # network's causal checkpoint).
+    # gOSI threshold), "feature_distributions" (checkpoint and the other features' thresholds),
+    # "checkpoint" (the causal-tests checkpoint) or "example" (the example network's causal
+    # checkpoint).
     options: str = "none"
     needs: frozenset[str] = frozenset()
 
@@ -80,13 +83,19 @@ class FigureEntry:
             return "training"
         return "causal" if "test_images" in self.needs else "tuning"
 
-    def drawn_for(self, trained: bool, has_test_images: bool) -> bool:
-        """Whether a model (trained or given, with or without test images) gets this figure."""
+    def drawn_for(self, trained: bool, has_test_images: bool, has_features: bool = True) -> bool:
+        """Whether a model (trained or given, with or without test images) gets this figure, in a
+        run with (or without) a low-level feature besides orientation."""
         return (
             self.scope == "model"
             and (trained or "training" not in self.needs)
             and (has_test_images or "test_images" not in self.needs)
+            and (has_features or "features" not in self.needs)
         )
+
+    def drawn_in_run(self, has_features: bool) -> bool:
+        """Whether a run with (or without) a feature besides orientation has this figure at all."""
+        return has_features or "features" not in self.needs
 
 
 def _figure(figure, label, category, caption, options="none", needs=(), **inputs) -> FigureEntry:
@@ -95,7 +104,7 @@ def _figure(figure, label, category, caption, options="none", needs=(), **inputs
     )
 
 
-TRAINING, TEST_IMAGES = ("training",), ("test_images",)
+TRAINING, TEST_IMAGES, FEATURES = ("training",), ("test_images",), ("features",)
 
 FIGURE_TABLE: tuple[FigureEntry, ...] = (
     _figure(
@@ -148,6 +157,26 @@ FIGURE_TABLE: tuple[FigureEntry, ...] = (
         "depth_profiles", "across", "claims by relative depth", CATEGORIES["claims"], "depth_profiles",
         {"table": f"{AGGREGATE}/depth_profiles.csv"},
     ),
+    _figure(
+        "feature_distributions", "feature indices per layer", "features", "feature_distributions",
+        options="feature_distributions", needs=FEATURES, table=f"{AGGREGATE}/tuning.csv",
+    ),
+    _figure(
+        "feature_development", "feature indices over training", "features", "feature_development",
+        needs=TRAINING + FEATURES, table=f"{AGGREGATE}/feature_summary.csv",
+    ),
+    _figure(
+        "feature_claims", "claims by feature", "features", "feature_claims",
+        needs=TRAINING + TEST_IMAGES + FEATURES, table="results/claims.csv",
+    ),
+    _figure(
+        "feature_ablation", "ablation by feature", "features", "feature_ablation", needs=TEST_IMAGES + FEATURES,
+        orientation=f"{AGGREGATE}/half_ablation.csv", features=f"{AGGREGATE}/feature_half_ablation.csv",
+    ),
+    FigureEntry(
+        "feature_depth_profiles", "across", "claims by feature and relative depth", CATEGORIES["features"],
+        "feature_depth_profiles", {"table": f"{AGGREGATE}/depth_profiles.csv"}, needs=frozenset(FEATURES),
+    ),
 )  # fmt: skip
 
 
@@ -197,29 +226,45 @@ def caption_facts(networks, trained: bool) -> dict:
     }
 
 
-def figures_in_group(group: str) -> list[str]:
+def figures_in_group(group: str, has_features: bool = True) -> list[str]:
+    """The figures of a group, in a run with (or without) a low-level feature besides orientation."""
     if group not in FIGURE_GROUPS:
         raise ValueError(f"figure group must be one of {FIGURE_GROUPS}, got {group!r}")
-    return [entry.figure for entry in FIGURE_TABLE if entry.group == group]
+    return [
+        entry.figure for entry in FIGURE_TABLE if entry.group == group and entry.drawn_in_run(has_features)
+    ]
 
 
-def groups_of(trained: bool, has_test_images: bool) -> list[str]:
+def groups_of(trained: bool, has_test_images: bool, has_features: bool = True) -> list[str]:
     """The figure groups a model gets (trained or given, with or without test images)."""
     return [
         group
         for group in FIGURE_GROUPS[:-1]
-        if any(entry.drawn_for(trained, has_test_images) for entry in FIGURE_TABLE if entry.group == group)
+        if any(
+            entry.drawn_for(trained, has_test_images, has_features)
+            for entry in FIGURE_TABLE
+            if entry.group == group
+        )
     ]
 
 
-def figures_of(scope: str, trained: bool = True, has_test_images: bool = True) -> list[str]:
-    """The figures of a scope; for "model", those a trained/given model with(out) test images gets."""
+def figures_of(
+    scope: str, trained: bool = True, has_test_images: bool = True, has_features: bool = True
+) -> list[str]:
+    """The figures of a scope; for "model", those a trained/given model with(out) test images gets
+    (in a run with or without a low-level feature besides orientation)."""
     if scope == "across":
-        return [entry.figure for entry in FIGURE_TABLE if entry.scope == "across"]
-    return [entry.figure for entry in FIGURE_TABLE if entry.drawn_for(trained, has_test_images)]
+        return [
+            entry.figure
+            for entry in FIGURE_TABLE
+            if entry.scope == "across" and entry.drawn_in_run(has_features)
+        ]
+    return [entry.figure for entry in FIGURE_TABLE if entry.drawn_for(trained, has_test_images, has_features)]
 
 
-def figure_entry(model: str, figure: str, trained_models, given_models=()) -> FigureEntry:
+def figure_entry(
+    model: str, figure: str, trained_models, given_models=(), has_features: bool = True
+) -> FigureEntry:
     """The table row of ``figure`` for ``model``; ValueError if that model has no such figure.
 
     ``given_models`` maps each given network's name to whether it has test images.
@@ -228,10 +273,10 @@ def figure_entry(model: str, figure: str, trained_models, given_models=()) -> Fi
     for entry in FIGURE_TABLE:
         if entry.figure != figure:
             continue
-        if model == ACROSS_ARCHITECTURES and entry.scope == "across":
+        if model == ACROSS_ARCHITECTURES and entry.scope == "across" and entry.drawn_in_run(has_features):
             return entry
-        if model in trained_models and entry.drawn_for(True, True):
+        if model in trained_models and entry.drawn_for(True, True, has_features):
             return entry
-        if model in given_models and entry.drawn_for(False, given_models[model]):
+        if model in given_models and entry.drawn_for(False, given_models[model], has_features):
             return entry
     raise ValueError(f"there is no figure {figure!r} for model {model!r}; figures are {figure_names()}")

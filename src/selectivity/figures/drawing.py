@@ -207,6 +207,49 @@ def _depth_profiles(inputs, model, options, pdf_path, png_path) -> None:
     plots.plot_depth_profiles(read_table(inputs["table"], "depth_profiles"), pdf_path, png_path)
 
 
+def _feature_distributions(inputs, model, options, pdf_path, png_path) -> None:
+    from selectivity.figures.drawing.feature_figures import plot_feature_distributions
+
+    tuning = select_checkpoint(read_model_rows(inputs["table"], model), options["checkpoint"])
+    plot_feature_distributions(
+        tuning,
+        pdf_path,
+        png_path,
+        thresholds=options["thresholds"],
+        features=list(options["thresholds"]),
+        label_corruption=clean_label_corruption(tuning),
+    )
+
+
+def _feature_development(inputs, model, options, pdf_path, png_path) -> None:
+    from selectivity.figures.drawing.feature_figures import plot_feature_development
+
+    summary = read_model_rows(inputs["table"], model)
+    plot_feature_development(summary, pdf_path, png_path, label_corruption=clean_label_corruption(summary))
+
+
+def _feature_claims(inputs, model, options, pdf_path, png_path) -> None:
+    from selectivity.claims.report import plot_claims
+
+    plot_claims(pd.read_csv(inputs["table"]), pdf_path, png_path, model=model, by_feature=True)
+
+
+def _feature_ablation(inputs, model, options, pdf_path, png_path) -> None:
+    from selectivity.figures.drawing.feature_figures import plot_feature_ablation
+
+    orientation = read_model_rows(inputs["orientation"], model)
+    features = read_model_rows(inputs["features"], model)
+    plot_feature_ablation(
+        orientation, features, pdf_path, png_path, label_corruption=clean_label_corruption(orientation)
+    )
+
+
+def _feature_depth_profiles(inputs, model, options, pdf_path, png_path) -> None:
+    from selectivity.figures.architecture_figures import plot_feature_depth_profiles
+
+    plot_feature_depth_profiles(pd.read_csv(inputs["table"]), pdf_path, png_path)
+
+
 FIGURES: dict[str, Callable] = {
     "claims": _claims,
     "stimuli": _stimuli,
@@ -221,6 +264,11 @@ FIGURES: dict[str, Callable] = {
     "cumulative_ablation": _cumulative_ablation,
     "shift_invariance": _shift_invariance,
     "depth_profiles": _depth_profiles,
+    "feature_distributions": _feature_distributions,
+    "feature_development": _feature_development,
+    "feature_claims": _feature_claims,
+    "feature_ablation": _feature_ablation,
+    "feature_depth_profiles": _feature_depth_profiles,
 }
 
 

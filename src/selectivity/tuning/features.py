@@ -356,3 +356,34 @@ def selective_units(index: np.ndarray, threshold: float) -> np.ndarray:
     (NaN, an index that is undefined for the unit, is never selective)."""
     with np.errstate(invalid="ignore"):
         return np.asarray(index, dtype=np.float64) > threshold
+
+
+#: Features whose index is 0 by convention for a dead unit (no response to any grating) rather
+#: than undefined: gOSI (§3.2) and SF selectivity (§3.6). Colour (§3.7) and F1/F0 (§3.8) leave an
+#: undefined index empty instead, and a dead unit may still have a colour index.
+ZERO_FOR_DEAD_UNITS = ("orientation", "spatial_frequency")
+
+
+def measured_index(feature: str, index: np.ndarray, dead: np.ndarray) -> np.ndarray:
+    """A feature's index where it is a measurement of the unit, NaN elsewhere.
+
+    NaN where the index is undefined, and for gOSI and SF selectivity also where the unit is dead
+    (their 0 there is a convention, not a measurement). What the layer means of responsive units
+    (docs/method.md §6.4) average and what the matched control of §4.2 matches on.
+    """
+    if feature not in FEATURES:
+        raise ValueError(f"feature must be one of {FEATURES}, got {feature!r}")
+    index = np.asarray(index, dtype=np.float64)
+    if feature in ZERO_FOR_DEAD_UNITS:
+        return np.where(np.asarray(dead, dtype=bool), np.nan, index)
+    return index.copy()
+
+
+#: The features whose index ranks units in causal tests of their own (docs/method.md §4.2, §5.3):
+#: all but orientation, whose tests are the paper's (claims C4, C5).
+RANKED_FEATURES = tuple(feature for feature in FEATURES if feature != "orientation")
+
+
+def ranked_features(features: Sequence[str]) -> list[str]:
+    """The features of ``features`` (tuning.features) that get causal tests of their own, in table order."""
+    return [feature for feature in RANKED_FEATURES if feature in features]
