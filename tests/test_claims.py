@@ -6,7 +6,7 @@ from scipy import stats as scipy_stats
 from selectivity.claims.table import CLAIM_COLUMNS, CLAIM_IDS, VERDICT_RULES, ClaimSettings
 from selectivity.claims.evaluation import evaluate_claims, headline_claims
 from selectivity.claims.report import claims_html
-from selectivity.claims.evaluation.wording import verdict_rules
+from selectivity.claims.wording import verdict_rules
 from selectivity.claims.power import sign_test_detectable_shift
 from selectivity.statistics import fisher_interval, mean_interval, median_confidence_bounds
 
@@ -840,7 +840,7 @@ def full_table():
 
 
 def test_every_rows_interval_agrees_with_its_verdict_or_the_row_says_why():
-    from selectivity.claims.evaluation.wording import verdict_agrees_with_interval
+    from selectivity.claims.wording import verdict_agrees_with_interval
 
     table = full_table()
     assert list(table.columns) == list(CLAIM_COLUMNS)
@@ -860,7 +860,7 @@ def test_every_rows_interval_agrees_with_its_verdict_or_the_row_says_why():
 def test_rows_whose_interval_and_verdict_cannot_agree_say_why():
     from types import SimpleNamespace
 
-    from selectivity.claims.evaluation.wording import row_reading, verdict_agrees_with_interval
+    from selectivity.claims.wording import row_reading, verdict_agrees_with_interval
 
     base = dict(
         model="cnn7", claim="C3", test="across_levels", layer="lower", control="none", null_value=0.0,
@@ -953,7 +953,7 @@ def test_every_axis_of_the_claims_figure_has_a_unit_and_c6_its_margin():
 
 
 def test_statements_and_rules_are_made_from_the_settings():
-    from selectivity.claims.evaluation.wording import claim_statements, verdict_rules
+    from selectivity.claims.wording import claim_statements, verdict_rules
 
     settings = ClaimSettings(
         selectivity_threshold=0.4, ablation_fraction=0.25, equivalence_margin=0.2, tuning_checkpoint="best",

@@ -9,17 +9,17 @@ import pytest
 
 from selectivity.claims.depth_profiles import depth_profiles
 from selectivity.claims.evaluation import FeatureTables, evaluate_claims, headline_claims
-from selectivity.claims.evaluation.features import COMPARISON, feature_view
+from selectivity.claims.features import COMPARISON, feature_view
 from selectivity.claims.report import claims_figure, claims_html
 from selectivity.claims.table import CLAIM_COLUMNS, ClaimSettings
 from selectivity.figures.architecture_figures import depth_profiles_figure, feature_depth_profiles_figure
 from selectivity.figures.catalogue import CATEGORIES, FIGURE_TABLE, figures_in_group, figures_of
-from selectivity.figures.drawing.feature_figures import (
+from selectivity.figures.feature_figures import (
     feature_ablation_figure,
     feature_development_figure,
     feature_distributions_figure,
 )
-from selectivity.tuning.analysis.feature_summaries import feature_summary
+from selectivity.tuning.feature_summaries import feature_summary
 from selectivity.tuning.summaries import selectivity_summary
 
 LAYERS = ("conv1", "conv2", "conv5", "conv6", "fc1")

@@ -7,7 +7,7 @@ logger = start_job(snakemake)
 import pandas as pd  # noqa: E402
 
 from selectivity.io import save_table  # noqa: E402
-from selectivity.tuning.analysis.feature_summaries import feature_summary  # noqa: E402
+from selectivity.tuning.feature_summaries import feature_summary  # noqa: E402
 
 thresholds = dict(snakemake.params.thresholds)
 summary = feature_summary(

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from selectivity.claims.table import ClaimSettings, FeatureView, orientation_view, reference_networks
-from selectivity.claims.evaluation.wording import effect_unit, percent
+from selectivity.claims.wording import effect_unit, percent
 from selectivity.claims.evaluation import (
     FeatureTables,
     loss_increase_by_condition,
@@ -29,7 +29,7 @@ from selectivity.claims.evaluation import (
     rows_of,
     settings_for_model,
 )
-from selectivity.claims.evaluation.features import INDEX_LABELS, feature_view
+from selectivity.claims.features import INDEX_LABELS, feature_view
 from selectivity.config import ConfigError, model_layer_names
 from selectivity.statistics import correlation, fisher_interval, median_confidence_bounds
 from selectivity.tuning.features import FEATURES

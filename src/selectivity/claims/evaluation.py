@@ -51,7 +51,7 @@ from selectivity.claims.verdicts import (
     positive_within_strata_correlation,
 )
 
-from selectivity.claims.evaluation.wording import (
+from selectivity.claims.wording import (
     COMPARISON,
     SPECIFICITY_CONTROL,
     SPECIFICITY_TESTS,
@@ -602,9 +602,9 @@ def evaluate_claims(
     use ``settings``' layers. Columns: :data:`CLAIM_COLUMNS`; exactly one row per claim,
     feature and model has ``headline`` True. With ``feature_tables``, the C1-C5 analogues of
     each ranked feature and the comparison across features follow the paper's claims
-    (:func:`selectivity.claims.evaluation.features.evaluate_feature_claims`).
+    (:func:`selectivity.claims.features.evaluate_feature_claims`).
     """
-    from selectivity.claims.evaluation.features import evaluate_feature_claims
+    from selectivity.claims.features import evaluate_feature_claims
 
     tables = {"summary": summary, "half_ablation": half_ablation, "invariance": invariance}
     if feature_tables is not None:

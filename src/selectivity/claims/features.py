@@ -221,7 +221,7 @@ def evaluate_feature_claims(
     """The records (claims-table rows without model and dataset) of every ranked feature's C1-C5
     and of CF, for one model and dataset.
 
-    ``summary`` is the feature summary (:func:`selectivity.tuning.analysis.feature_summaries.feature_summary`),
+    ``summary`` is the feature summary (:func:`selectivity.tuning.feature_summaries.feature_summary`),
     ``half_ablation`` and ``invariance`` the feature causal tables, ``orientation_half_ablation``
     the paper's half-ablation table (gOSI's top half, for CF); ``features`` the ranked features.
     """

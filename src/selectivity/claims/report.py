@@ -23,7 +23,7 @@ from selectivity.claims.verdicts import (
     SUPPORTED_NOT_SPECIFIC,
     TOO_FEW,
 )
-from selectivity.claims.evaluation.wording import (
+from selectivity.claims.wording import (
     BELOW,
     CLAIM_TITLES,
     COMPARISON,

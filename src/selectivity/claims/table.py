@@ -31,7 +31,7 @@ from selectivity.claims.verdicts import (
     positive_effect,
     with_specificity,
 )
-from selectivity.claims.evaluation.wording import (
+from selectivity.claims.wording import (
     ABOVE,
     BELOW,
     NOT_A_CONTROL,
@@ -167,7 +167,7 @@ class FeatureView:
     and the orientation causal tables); their analogues for the other features read the feature
     summary and the feature causal tables through the same functions
     (:mod:`selectivity.claims.evaluation`) with the feature's view
-    (:func:`selectivity.claims.evaluation.features.feature_view`).
+    (:func:`selectivity.claims.features.feature_view`).
     """
 
     feature: str
@@ -196,7 +196,7 @@ def orientation_view(settings: "ClaimSettings") -> FeatureView:
 
 
 #: Each claim's statement and verdict rule in words, with the default settings (a run's own are in
-#: its claims table: :func:`selectivity.claims.evaluation.wording.claim_statements` and ``verdict_rules``).
+#: its claims table: :func:`selectivity.claims.wording.claim_statements` and ``verdict_rules``).
 CLAIM_STATEMENTS: dict[str, str] = claim_statements(ClaimSettings())
 VERDICT_RULES: dict[str, str] = verdict_rules(ClaimSettings())
 
@@ -215,7 +215,7 @@ class TestRow:
     power: Power = Power(note="no data")
     #: label-corruption levels the test's networks span (C3; 1 for the clean networks of the others)
     n_levels: int = 1
-    #: a test of the claim ("none"), a specificity control or a comparison (selectivity.claims.evaluation.wording)
+    #: a test of the claim ("none"), a specificity control or a comparison (selectivity.claims.wording)
     control: str = NOT_A_CONTROL
 
     def record(self) -> dict:

@@ -117,7 +117,7 @@ def plot_depth_profiles(profiles, pdf_path, png_path, **options) -> None:
 def feature_depth_profiles_figure(profiles: pd.DataFrame) -> Figure:
     """One panel per claim C1-C5: each low-level feature's per-layer effect (colour) per architecture
     (marker) against relative depth, with its interval (bars): the depth profiles of every feature."""
-    from selectivity.figures.drawing.feature_figures import FEATURE_COLOURS, INDEX_LABELS
+    from selectivity.figures.feature_figures import FEATURE_COLOURS, INDEX_LABELS
 
     _check_not_empty(profiles, "depth profiles")
     profiles = profiles[profiles["claim"].isin(["C1", "C2", "C3", "C4", "C5"])]

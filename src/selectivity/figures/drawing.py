@@ -208,7 +208,7 @@ def _depth_profiles(inputs, model, options, pdf_path, png_path) -> None:
 
 
 def _feature_distributions(inputs, model, options, pdf_path, png_path) -> None:
-    from selectivity.figures.drawing.feature_figures import plot_feature_distributions
+    from selectivity.figures.feature_figures import plot_feature_distributions
 
     tuning = select_checkpoint(read_model_rows(inputs["table"], model), options["checkpoint"])
     plot_feature_distributions(
@@ -222,7 +222,7 @@ def _feature_distributions(inputs, model, options, pdf_path, png_path) -> None:
 
 
 def _feature_development(inputs, model, options, pdf_path, png_path) -> None:
-    from selectivity.figures.drawing.feature_figures import plot_feature_development
+    from selectivity.figures.feature_figures import plot_feature_development
 
     summary = read_model_rows(inputs["table"], model)
     plot_feature_development(summary, pdf_path, png_path, label_corruption=clean_label_corruption(summary))
@@ -235,7 +235,7 @@ def _feature_claims(inputs, model, options, pdf_path, png_path) -> None:
 
 
 def _feature_ablation(inputs, model, options, pdf_path, png_path) -> None:
-    from selectivity.figures.drawing.feature_figures import plot_feature_ablation
+    from selectivity.figures.feature_figures import plot_feature_ablation
 
     orientation = read_model_rows(inputs["orientation"], model)
     features = read_model_rows(inputs["features"], model)

@@ -174,7 +174,7 @@ def feature_development_figure(
     the saved epochs, for gratings (solid, one colour per layer from shallow to deep) and the
     shuffled control averaged over layers (grey, dashed); test accuracy on a twin axis.
 
-    ``summary`` is :func:`selectivity.tuning.analysis.feature_summaries.feature_summary`'s table.
+    ``summary`` is :func:`selectivity.tuning.feature_summaries.feature_summary`'s table.
     """
     from selectivity.figures.tuning_figures import label_epoch_axis
 
