@@ -356,7 +356,6 @@ HALF_ABLATION = TableSchema(
     files=(
         "results/causal/{net}/half_ablation.csv",
         "results/aggregate/half_ablation.csv",
-        "results/vgg16/half_ablation.csv",
     ),
     row="one row per ablated layer x ranking x condition x draw",
     columns=CHECKPOINT
@@ -454,7 +453,6 @@ SHIFT_INVARIANCE = TableSchema(
     files=(
         "results/causal/{net}/shift_invariance.csv",
         "results/aggregate/shift_invariance.csv",
-        "results/vgg16/shift_invariance.csv",
     ),
     row="one row per measured layer x ablated layer x condition x draw x direction x shift",
     columns=CHECKPOINT
@@ -488,6 +486,79 @@ SHIFT_INVARIANCE = TableSchema(
     other_layer_columns={"measured_layer": (), "ablated_layer": ("none",)},
 )
 
+FEATURE_RANKINGS = (
+    "spatial_frequency_selectivity",
+    "colour_selectivity",
+    "phase_modulation",
+)
+RANKED_FEATURE_NAMES = ("spatial_frequency", "colour", "phase")
+_FEATURE = _text("feature", "the low-level feature whose index ranks the units", RANKED_FEATURE_NAMES)
+_OVERLAP = _number_column(
+    "overlap_with_top",
+    "share of the ablated units that are also in the top set (empty when intact)",
+    0,
+    1,
+    nan=True,
+)
+
+
+def _columns_replaced(columns: tuple[Column, ...], replacements: Mapping[str, Column]) -> tuple[Column, ...]:
+    return tuple(replacements.get(column.name, column) for column in columns)
+
+
+FEATURE_HALF_ABLATION = TableSchema(
+    kind="feature_half_ablation",
+    title="half ablation by feature",
+    files=("results/causal/{net}/half_ablation_{feature}.csv", "results/aggregate/feature_half_ablation.csv"),
+    row="one row per ablated layer x feature x condition x draw",
+    columns=CHECKPOINT
+    + LAYER
+    + (_FEATURE,)
+    + _columns_replaced(
+        HALF_ABLATION.columns[len(CHECKPOINT) + len(LAYER) :],
+        {
+            "ranking": _text("ranking", "the feature's index column", FEATURE_RANKINGS),
+            "condition": _text("condition", "which units are ablated", HALF_ABLATION_CONDITIONS),
+        },
+    )
+    + (_integer("n_undefined", "units whose index is undefined (ranked lowest)", 0), _OVERLAP),
+    key=CHECKPOINT_COLUMNS + ("layer", "feature", "condition", "draw"),
+    layer_units_column="n_units",
+    rules=HALF_ABLATION.rules,
+)
+
+FEATURE_HALF_ABLATION_COMPARISONS = TableSchema(
+    kind="feature_half_ablation_comparisons",
+    title="half ablation comparisons by feature",
+    files=(
+        "results/causal/{net}/half_ablation_comparisons_{feature}.csv",
+        "results/aggregate/feature_half_ablation_comparisons.csv",
+    ),
+    row="one row per ablated layer x feature x comparison",
+    columns=CHECKPOINT
+    + LAYER
+    + (_FEATURE,)
+    + _columns_replaced(
+        HALF_ABLATION_COMPARISONS.columns[len(CHECKPOINT) + len(LAYER) :],
+        {"ranking": _text("ranking", "the feature's index column", FEATURE_RANKINGS)},
+    ),
+    key=CHECKPOINT_COLUMNS + ("layer", "feature", "comparison"),
+)
+
+FEATURE_SHIFT_INVARIANCE = TableSchema(
+    kind="feature_shift_invariance",
+    title="shift invariance by feature",
+    files=(
+        "results/causal/{net}/shift_invariance_{feature}.csv",
+        "results/aggregate/feature_shift_invariance.csv",
+    ),
+    row="one row per feature x measured layer x ablated layer x condition x draw x direction x shift",
+    columns=CHECKPOINT + (_FEATURE,) + SHIFT_INVARIANCE.columns[len(CHECKPOINT) :] + (_OVERLAP,),
+    key=CHECKPOINT_COLUMNS
+    + ("feature", "measured_layer", "ablated_layer", "condition", "draw", "direction", "shift_px"),
+    other_layer_columns=SHIFT_INVARIANCE.other_layer_columns,
+)
+
 _METRIC_MEANINGS = {
     "test_accuracy": ACCURACY,
     "test_loss": LOSS,
@@ -500,11 +571,7 @@ _METRIC_MEANINGS = {
 SELECTIVITY_SUMMARY = TableSchema(
     kind="selectivity_summary",
     title="selectivity summary",
-    files=(
-        "results/aggregate/selectivity_summary.csv",
-        "results/vgg16/selectivity_summary.csv",
-        "results/external/{name}/selectivity_summary.csv",
-    ),
+    files=("results/aggregate/selectivity_summary.csv",),
     row="one row per checkpoint x layer x stimulus set, with that epoch's metrics",
     columns=CHECKPOINT
     + LAYER
@@ -539,6 +606,40 @@ SELECTIVITY_SUMMARY = TableSchema(
     rules=(("n_dead is at most n_units", lambda table: table["n_dead"] > table["n_units"]),),
 )
 
+FEATURE_SUMMARY = TableSchema(
+    kind="feature_summary",
+    title="feature summary",
+    files=("results/aggregate/feature_summary.csv",),
+    row="one row per checkpoint x layer x stimulus set x low-level feature measured (orientation included), with that epoch's metrics",
+    columns=CHECKPOINT
+    + LAYER
+    + (
+        _text("stimulus_set", "`gratings` or `shuffled`", STIMULUS_SETS),
+        _text("feature", "the low-level feature", ("orientation",) + RANKED_FEATURE_NAMES),
+        _text("index", "the feature's index column", ("gosi",) + FEATURE_RANKINGS),
+        _number_column("threshold", "the feature's threshold for selective (tuning)"),
+        _integer("n_units", "units of the layer", 1),
+        _integer("n_measured", "units whose index is defined", 0),
+        _number_column("mean_index", "mean index over the units (undefined ones excluded)", nan=True),
+        _number_column("median_index", "median index", nan=True),
+        _number_column("mean_index_measured", "mean index of the units with a defined index", nan=True),
+        _number_column("fraction_selective", "fraction of units with the index above the threshold", 0, 1),
+        _number_column(
+            "fraction_below_threshold", "fraction of units with the index below the threshold", 0, 1
+        ),
+        _number_column("mean_peak_response", "mean of the units' largest grating responses", **LOSS),
+    )
+    + tuple(
+        _number_column(
+            name, f"{name.replace('_', ' ')} of the checkpoint's epoch (metrics)", **bounds, nan=PUBLISHED
+        )
+        for name, bounds in _METRIC_MEANINGS.items()
+    ),
+    key=CHECKPOINT_COLUMNS + ("layer", "stimulus_set", "feature"),
+    layer_units_column="n_units",
+    rules=(("n_measured is at most n_units", lambda table: table["n_measured"] > table["n_units"]),),
+)
+
 CLAIMS = TableSchema(
     kind="claims",
     title="claims",
@@ -547,7 +648,11 @@ CLAIMS = TableSchema(
     columns=(
         _text("model", "architecture"),
         _text("dataset", "dataset"),
-        _text("claim", "claim of docs/method.md §6", CLAIM_IDS),
+        _text("claim", "claim of docs/method.md §6", CLAIM_IDS + ("CF",)),
+        _text(
+            "feature",
+            "the low-level feature the claim is about (`orientation` for C1-C6; `all` for CF's pairwise rows)",
+        ),
         _text("test", "the test"),
         _text("layer", "the layers tested: a layer, or a group (`lower`, `higher`, `pooled`, ...)"),
         _flag("headline", "this row's verdict is the claim's"),
@@ -598,7 +703,7 @@ CLAIMS = TableSchema(
             "reading", "the row in words, and why its interval and verdict disagree where they can", nan=True
         ),
     ),
-    key=("model", "dataset", "claim", "test", "layer"),
+    key=("model", "dataset", "claim", "feature", "test", "layer"),
     layer_is_a_layer=False,
 )
 
@@ -606,11 +711,12 @@ DEPTH_PROFILES = TableSchema(
     kind="depth_profiles",
     title="depth profiles",
     files=("results/aggregate/depth_profiles.csv",),
-    row="one row per model x dataset x claim x layer, at the layer's relative depth (docs/method.md §6.5)",
+    row="one row per model x dataset x claim x feature x layer, at the layer's relative depth (docs/method.md §6.5)",
     columns=(
         _text("model", "architecture"),
         _text("dataset", "dataset"),
         _text("claim", "claim", CLAIM_IDS),
+        _text("feature", "the low-level feature (`orientation` for the paper's claims)"),
         _text("quantity", "what `estimate` is"),
     )
     + LAYER
@@ -623,7 +729,7 @@ DEPTH_PROFILES = TableSchema(
         _number_column("confidence", "level of the interval", 0, 1, "()"),
         _text("unit", "unit of the estimate", nan=True),
     ),
-    key=("model", "dataset", "claim", "layer"),
+    key=("model", "dataset", "claim", "feature", "layer"),
 )
 
 SCHEMAS: dict[str, TableSchema] = {
@@ -637,7 +743,11 @@ SCHEMAS: dict[str, TableSchema] = {
         CUMULATIVE_ABLATION,
         CUMULATIVE_ABLATION_AUC,
         SHIFT_INVARIANCE,
+        FEATURE_HALF_ABLATION,
+        FEATURE_HALF_ABLATION_COMPARISONS,
+        FEATURE_SHIFT_INVARIANCE,
         SELECTIVITY_SUMMARY,
+        FEATURE_SUMMARY,
         CLAIMS,
         DEPTH_PROFILES,
     )
@@ -652,6 +762,9 @@ COLLECTED_KINDS = {
     "cumulative_ablation": "cumulative_ablation",
     "cumulative_ablation_auc": "cumulative_ablation_auc",
     "shift_invariance": "shift_invariance",
+    "feature_half_ablation": "feature_half_ablation",
+    "feature_half_ablation_comparisons": "feature_half_ablation_comparisons",
+    "feature_shift_invariance": "feature_shift_invariance",
 }
 
 

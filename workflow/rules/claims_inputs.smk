@@ -42,6 +42,9 @@ TABLE_CATEGORIES = {
     "cumulative_ablation": CATEGORIES["causal"],
     "cumulative_ablation_auc": CATEGORIES["causal"],
     "shift_invariance": CATEGORIES["causal"],
+    "feature_half_ablation": CATEGORIES["features"],
+    "feature_half_ablation_comparisons": CATEGORIES["features"],
+    "feature_shift_invariance": CATEGORIES["features"],
 }
 
 

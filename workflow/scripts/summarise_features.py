@@ -4,15 +4,14 @@ from job_setup import start_job
 
 logger = start_job(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from selectivity.io import save_table  # noqa: E402
+from selectivity.tables import read_table  # noqa: E402
 from selectivity.tuning.feature_summaries import feature_summary  # noqa: E402
 
 thresholds = dict(snakemake.params.thresholds)
 summary = feature_summary(
-    pd.read_csv(snakemake.input.tuning),
-    pd.read_csv(snakemake.input.metrics),
+    read_table(snakemake.input.tuning, "tuning"),
+    read_table(snakemake.input.metrics, "metrics"),
     thresholds=thresholds,
     features=list(thresholds),
 )

@@ -267,7 +267,7 @@ def depth_profiles(
                     feature=feature,
                     quantity=labels[claim],
                     confidence=settings.confidence,
-                    unit=effect_unit(claim, settings) if view is None else None,
+                    unit=effect_unit(claim, settings),
                 )
                 profile["layer_index"] = profile["layer"].map(indices)
                 profile["relative_depth"] = relative_depths(model, profile["layer_index"])

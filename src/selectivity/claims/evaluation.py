@@ -571,10 +571,10 @@ def feature_tables_of(inputs, features: Sequence[str], models: Sequence[str]) ->
     ``feature_shift_invariance``; CSV paths), rows of ``models`` only; None without ranked features."""
     if not features:
         return None
-    from selectivity.tables import rows_of_models
+    from selectivity.tables import read_table, rows_of_models
 
     def read(name: str) -> pd.DataFrame:
-        return rows_of_models(pd.read_csv(getattr(inputs, name)), models)
+        return rows_of_models(read_table(getattr(inputs, name), name), models)
 
     return FeatureTables(
         read("feature_summary"),

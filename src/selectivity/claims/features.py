@@ -35,9 +35,8 @@ from selectivity.claims.evaluation import (
     claim_selectivity_tracks_generalization,
     loss_increase_by_condition,
 )
+from selectivity.claims.wording import _ALL_OF, _difference_rule
 from selectivity.claims.table import (
-    _ALL_OF,
-    _DIFFERENCE_RULE,
     ClaimSettings,
     FeatureView,
     TestRow,
@@ -114,9 +113,10 @@ def feature_statements(feature: str) -> dict[str, str]:
     }
 
 
-def feature_rules(feature: str) -> dict[str, str]:
+def feature_rules(feature: str, settings: ClaimSettings) -> dict[str, str]:
     """The verdict rules of the C1-C5 analogues of ``feature``, in words (the orientation rules with
-    the feature's index; docs/method.md §6.3)."""
+    the feature's index and the run's settings; docs/method.md §6.3)."""
+    difference = _difference_rule(settings)
     label = INDEX_LABELS[feature]
     if feature == "phase":
         fraction = (
@@ -130,7 +130,7 @@ def feature_rules(feature: str) -> dict[str, str]:
     return {
         "C1": "Per clean network at the configured checkpoint, over the lower and over the higher layers: "
         f"{fraction} minus that for the shuffled control, and minus that of the same network at epoch 0 "
-        "(untrained); " + _DIFFERENCE_RULE + _ALL_OF,
+        "(untrained); " + difference + _ALL_OF,
         "C2": "Per clean network: Spearman (or the configured) correlation across its saved epochs after epoch 0 "
         f"between {mean} and test accuracy; median over networks with its order-statistic bounds and the exact "
         f"sign test, decided as a difference is. The same correlations of the shuffled-control {label} and of the "
@@ -138,15 +138,13 @@ def feature_rules(feature: str) -> dict[str, str]:
         "C3": f"At the configured checkpoint: the Spearman (or configured) correlation across all networks between "
         f"{mean} and test accuracy, with a Fisher-z interval and a permutation p-value (needs two label-corruption "
         "levels), and the within-level rank correlation; each supported if its interval lies above 0 and its "
-        "p-value is at most 1 - confidence." + _ALL_OF,
+        f"p-value is at most {1 - settings.confidence:.3g}." + _ALL_OF,
         "C4": "Per clean network, per lower layer and pooled over them: test-loss increase after ablating the top "
         f"50% of units by {label} minus after the bottom 50%, minus after a random 50% and minus after a random 50% "
-        "matched on the other low-level indices and mean output (means over draws); "
-        + _DIFFERENCE_RULE
-        + _ALL_OF,
+        "matched on the other low-level indices and mean output (means over draws); " + difference + _ALL_OF,
         "C5": "Per clean network, per ablated lower layer and pooled: normalised shift invariance of the higher "
         "layers after ablating the bottom, a random and a matched random 50% minus after the top 50% by "
-        f"{label}, averaged over measured layers, directions and shifts; " + _DIFFERENCE_RULE + _ALL_OF,
+        f"{label}, averaged over measured layers, directions and shifts; " + difference + _ALL_OF,
     }
 
 
@@ -240,7 +238,7 @@ def evaluate_feature_claims(
             "half_ablation": _rows_of_feature(half_ablation, feature),
             "invariance": _rows_of_feature(invariance, feature),
         }
-        statements, rules = feature_statements(feature), feature_rules(feature)
+        statements, rules = feature_statements(feature), feature_rules(feature, settings)
         for claim, (table_name, evaluate) in functions.items():
             logger.info("evaluating %s for %s", claim, feature)
             for row in evaluate(tables[table_name], settings, view):

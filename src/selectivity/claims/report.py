@@ -356,7 +356,7 @@ def claims_figure(claims: pd.DataFrame, model=None, by_feature: bool = False):
         ax.set_yticks(positions, labels, fontsize=7)
         ax.set_ylim(-0.7, len(rows) - 0.3)
         headline = rows.loc[rows["headline"].astype(bool), "verdict"]
-        words = f" ({CLAIM_TITLES[claim]})" if claim in CLAIM_TITLES else ""
+        words = f" ({CLAIM_TITLES[claim]})" if claim in CLAIM_TITLES and not by_feature else ""
         if by_feature:
             verdicts = rows.loc[rows["headline"].astype(bool), ["feature", "verdict"]].itertuples(index=False)
             text = f"{claim}{words}: " + "; ".join(f"{f} {v}" for f, v in verdicts)

@@ -210,7 +210,7 @@ def _depth_profiles(inputs, model, options, pdf_path, png_path) -> None:
 def _feature_distributions(inputs, model, options, pdf_path, png_path) -> None:
     from selectivity.figures.feature_figures import plot_feature_distributions
 
-    tuning = select_checkpoint(read_model_rows(inputs["table"], model), options["checkpoint"])
+    tuning = select_checkpoint(read_model_rows(inputs["table"], model, "tuning"), options["checkpoint"])
     plot_feature_distributions(
         tuning,
         pdf_path,
@@ -224,21 +224,21 @@ def _feature_distributions(inputs, model, options, pdf_path, png_path) -> None:
 def _feature_development(inputs, model, options, pdf_path, png_path) -> None:
     from selectivity.figures.feature_figures import plot_feature_development
 
-    summary = read_model_rows(inputs["table"], model)
+    summary = read_model_rows(inputs["table"], model, "feature_summary")
     plot_feature_development(summary, pdf_path, png_path, label_corruption=clean_label_corruption(summary))
 
 
 def _feature_claims(inputs, model, options, pdf_path, png_path) -> None:
     from selectivity.claims.report import plot_claims
 
-    plot_claims(pd.read_csv(inputs["table"]), pdf_path, png_path, model=model, by_feature=True)
+    plot_claims(read_table(inputs["table"], "claims"), pdf_path, png_path, model=model, by_feature=True)
 
 
 def _feature_ablation(inputs, model, options, pdf_path, png_path) -> None:
     from selectivity.figures.feature_figures import plot_feature_ablation
 
-    orientation = read_model_rows(inputs["orientation"], model)
-    features = read_model_rows(inputs["features"], model)
+    orientation = read_model_rows(inputs["orientation"], model, "half_ablation")
+    features = read_model_rows(inputs["features"], model, "feature_half_ablation")
     plot_feature_ablation(
         orientation, features, pdf_path, png_path, label_corruption=clean_label_corruption(orientation)
     )
@@ -247,7 +247,7 @@ def _feature_ablation(inputs, model, options, pdf_path, png_path) -> None:
 def _feature_depth_profiles(inputs, model, options, pdf_path, png_path) -> None:
     from selectivity.figures.architecture_figures import plot_feature_depth_profiles
 
-    plot_feature_depth_profiles(pd.read_csv(inputs["table"]), pdf_path, png_path)
+    plot_feature_depth_profiles(read_table(inputs["table"], "depth_profiles"), pdf_path, png_path)
 
 
 FIGURES: dict[str, Callable] = {
