@@ -13,6 +13,8 @@ A checkpoint is a ``torch.save``'d dict (written atomically)::
     network       {"model", "dataset", "label_corruption", "seed"}
     metrics       that epoch's row of the metrics table (may be empty for epoch 0)
     provenance    see :func:`selectivity.provenance.provenance`
+    precision     "fp32" or "bf16": the arithmetic the network was trained in, which its
+                  analyses use too (files written before it existed hold fp32 networks)
 
 Everything besides the tensors is a plain value (str, int, float, bool, None, lists,
 dicts), so checkpoints load with ``torch.load(weights_only=True)``: a file that holds
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from selectivity import numerics
 from selectivity.io import UnsafeFileError, load_torch, save_torch
 from selectivity.models import AnalysableNetwork, build_model
 
@@ -74,8 +77,10 @@ def save_checkpoint(
     metrics: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
     num_classes: int = 10,
+    precision: str = numerics.DEFAULT_PRECISION,
 ) -> None:
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    # contiguous: a channels-last model saves the same bytes as one in the default layout
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     save_torch(
         {
             "format": CHECKPOINT_FORMAT,
@@ -88,6 +93,7 @@ def save_checkpoint(
             "network": dict(network),
             "metrics": dict(metrics or {}),
             "provenance": dict(provenance or {}),
+            "precision": numerics.check_precision(precision),
         },
         path,
     )
@@ -103,15 +109,31 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"cannot read checkpoint {path}: {error}") from error
 
 
+def checkpoint_precision(blob: dict[str, Any], path: str | os.PathLike) -> str:
+    """The precision a checkpoint's network was trained in (fp32 for files without the key)."""
+    precision = blob.get("precision", numerics.DEFAULT_PRECISION)
+    if precision not in numerics.PRECISIONS:
+        raise ValueError(f"{path}: precision {precision!r} is not one of {numerics.PRECISIONS}")
+    return precision
+
+
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedNetwork:
-    """Load a checkpoint into a fresh plain model in eval mode on ``device``."""
+    """Load a checkpoint into a fresh plain model in eval mode on ``device``.
+
+    Its passes run in the precision the network was trained in (the checkpoint's
+    ``precision``) and in the memory format that is faster for it on ``device``.
+    """
     blob = read_checkpoint(path)
     missing = [k for k in REQUIRED_KEYS if not isinstance(blob, dict) or k not in blob]
     if missing or blob.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (missing {missing})")
+    precision = checkpoint_precision(blob, path)
     model = build_model(blob["model"], num_classes=blob["num_classes"], input_size=blob["input_size"])
     model.load_state_dict(blob["state_dict"])
     model.to(device).eval()
+    model.set_numerics(
+        precision, numerics.prefers_channels_last(blob["model"], device, precision, training=False)
+    )
     info = {k: v for k, v in blob.items() if k not in ("state_dict", "input_mean")}
     return LoadedNetwork(model, blob["input_mean"].to(device), int(blob["epoch"]), info)
 
@@ -134,7 +156,7 @@ def checkpoint_identifiers(network: LoadedNetwork, checkpoint: str) -> dict[str,
 
 
 def provenance_table(paths: list[str]) -> pd.DataFrame:
-    """One row per checkpoint: network identifiers, epoch, seed, settings hash, versions, device."""
+    """One row per checkpoint: network identifiers, epoch, seed, settings hash, precision, versions, device."""
     import pandas as pd
 
     rows = []
@@ -148,6 +170,7 @@ def provenance_table(paths: list[str]) -> pd.DataFrame:
                 "epoch": blob["epoch"],
                 "checkpoint_file": str(path),
                 "config_hash": record.get("config_hash"),
+                "precision": blob.get("precision", numerics.DEFAULT_PRECISION),
                 "device": record.get("device"),
                 **{f"{name}_version": version for name, version in versions.items()},
             }

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from selectivity import numerics
 from selectivity.checkpoints import save_checkpoint
 from selectivity.data import Dataset, Split
 from selectivity.io import UnsafeFileError, atomic_path, load_torch, save_table, save_torch
@@ -179,16 +180,6 @@ class _GroupRun:
                 f"{specs[0].model}/{specs[0].dataset} x{self.copies} ({', '.join(s.path_fragment() for s in specs)})"
             )
         )
-        self.provenances = []
-        for spec in specs:
-            record = provenance(
-                spec.seed,
-                {**settings.as_dict(), **spec.identifiers(), "split_seed": split.split_seed},
-                device,
-            )
-            record["training_group_size"] = self.copies  # grouped kernels round differently
-            self.provenances.append(record)
-
         true_labels = data.train_labels.cpu().numpy()
         corrupted = [corrupt_labels(true_labels, s.label_corruption, data.num_classes, s.seed) for s in specs]
         self.shuffle_generators = [stream_generator(s.seed, "shuffling") for s in specs]
@@ -198,6 +189,20 @@ class _GroupRun:
         self.trainer = LockstepTrainer(
             networks, data.train_images, torch.as_tensor(np.stack(corrupted)), settings, device
         )
+        memory_format = numerics.memory_format_name(self.trainer.channels_last)
+        # Another layout rounds differently: a run resumes bit for bit only in the same one.
+        self.run_identity["memory format"] = memory_format
+
+        self.provenances = []
+        for spec in specs:
+            record = provenance(
+                spec.seed,
+                {**settings.as_dict(), **spec.identifiers(), "split_seed": split.split_seed},
+                device,
+            )
+            record["training_group_size"] = self.copies  # grouped kernels round differently
+            record["memory_format"] = memory_format  # so does another layout
+            self.provenances.append(record)
         self.rows: list[list[dict]] = [[] for _ in specs]
         self.best: list[dict | None] = [None for _ in specs]
         self.completed_epoch = -1
@@ -397,6 +402,7 @@ class _GroupRun:
             metrics=row,
             provenance=self.provenances[index],
             num_classes=self.data.num_classes,
+            precision=self.settings.precision,
         )
 
     def _write_outputs(self) -> None:
