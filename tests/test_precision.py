@@ -29,6 +29,7 @@ from selectivity.training import (
     NetworkOutputs,
     NetworkSpec,
     TrainingSettings,
+    device_numerics,
     draw_epoch_plan,
     initial_network,
     stream_generator,
@@ -380,9 +381,42 @@ def test_a_finished_fp32_network_is_not_retrained_when_the_precision_is_stated_b
         TINY_CONFIG, {"networks": {"seeds": [0]}, "training": {"epochs": 1, "checkpoint_epochs": [0, 1]}}
     )
     target = "results/networks/cnn7/synthetic/corruption0.00/seed0/metrics.csv"
-    run_snakemake(tmp_path, write_config(tmp_path, config), "--cores", "2", "--resources", "gpu=0", target)
+    run_snakemake(tmp_path, write_config(tmp_path, config), target, "--cores", "2", "--resources", "gpu=0")
     stated = write_config(tmp_path, merged_config(config, {"training": {"precision": "fp32"}}), "fp32.yaml")
     assert planned(tmp_path, stated, targets=[target]).pending == {}
     bf16 = write_config(tmp_path, merged_config(config, {"training": {"precision": "bf16"}}), "bf16.yaml")
     plan = planned(tmp_path, bf16, targets=[target])
     assert plan.statuses("train_cnn7_synthetic_c0p00_s0") == {"params changed"}
+
+
+# ------------------------------------------------------------------ CUDA (skipped without a GPU)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("model", ARCHITECTURES)
+def test_bf16_cuda_graph_steps_equal_eager_bf16_steps_and_keep_fp32_state(model):
+    """bf16 autocast inside a captured CUDA graph (weight cache off) computes what eager bf16 does."""
+    device = torch.device("cuda")
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(40, 3, 32, 32, generator=generator).to(device)
+    labels = torch.randint(0, 10, (2, 40), generator=generator).to(device)
+    states = {}
+    for graphs in (False, True):
+        settings = TrainingSettings(epochs=2, batch_size=16, cuda_graphs=graphs, precision="bf16")
+        seeds = [0, 1]
+        shuffles = [stream_generator(s, "shuffling") for s in seeds]
+        augmentations = [stream_generator(s, "augmentation") for s in seeds]
+        with device_numerics(device, settings):
+            trainer = LockstepTrainer(
+                [initial_network(model, s) for s in seeds], images, labels, settings, device
+            )
+            for _ in range(2):
+                trainer.set_plan(draw_epoch_plan(shuffles, augmentations, 40, settings, (32, 32)))
+                trainer.train_steps(0, trainer.steps_per_epoch)
+            assert (trainer._graph is not None) == graphs
+            assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+            states[graphs] = [trainer.network_state_dict(k) for k in range(2)]
+    for eager, graphed in zip(states[False], states[True]):
+        for name in eager:
+            torch.testing.assert_close(graphed[name], eager[name], atol=1e-5, rtol=1e-4, msg=name)

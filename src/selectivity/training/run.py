@@ -280,7 +280,14 @@ class _GroupRun:
 
     def run(self, epoch_callback: Callable[[int], None] | None) -> None:
         if not self._resume():
-            log.info("%s: training %d epochs on %s", self.name, self.settings.epochs, self.device)
+            log.info(
+                "%s: training %d epochs on %s in %s (%s)",
+                self.name,
+                self.settings.epochs,
+                self.device,
+                self.settings.precision,
+                self.run_identity["memory format"],
+            )
             self._finish_epoch(0, seconds=0.0, epoch_callback=epoch_callback)
         steps = self.trainer.steps_per_epoch
         bar = tqdm(
