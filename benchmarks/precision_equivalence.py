@@ -22,9 +22,9 @@ the precision), then reads from each run ``results/aggregate/training_metrics.cs
   -d < margin. "equivalent" needs both; "different" means a difference beyond the margin was
   shown; otherwise "inconclusive", with the number of networks that would decide at the observed
   mean and SD of the differences;
-- a control that shows the test can tell networks apart: the same fp32 networks at the middle
-  saved epoch against the last (test accuracy, lower-layer mean gOSI), which must come out
-  "different";
+- a control with a known difference, to show what the test says when networks do differ: the
+  same fp32 networks at the middle saved epoch against the last (test accuracy, lower-layer mean
+  gOSI);
 - the claims' headline verdicts of both runs side by side.
 
 The runs are called equivalent only if every quantity is (an intersection-union test: each at
@@ -344,7 +344,7 @@ def main() -> None:
     rows = [compare(name, family, values, second[name], rule) for name, family, values in first]
     overall = "equivalent" if all(row["verdict"] == "equivalent" for row in rows) else "not shown equivalent"
 
-    # Control: the same test must tell apart networks known to differ (fp32, middle vs last epoch).
+    # Control: what the test says of networks known to differ (fp32, middle vs last saved epoch).
     summary = reference_networks(fp32["summary"], settings)
     summary = summary[(summary["model"] == args.model) & (summary["checkpoint"] == "epoch")]
     saved = sorted(int(e) for e in summary["epoch"].unique() if e > 0)
@@ -376,7 +376,7 @@ def main() -> None:
     print(
         f"\nOverall: {overall} ({sum(r['verdict'] == 'equivalent' for r in rows)} of {len(rows)} quantities equivalent).\n"
     )
-    print("Control (must come out 'different'):\n")
+    print("Control, a known difference (the same fp32 networks earlier and later in training):\n")
     print(format_rows(control_rows, f"epoch {middle}", f"epoch {last}"))
     print("\nMargins, fixed before the runs:")
     for family, (margin, why) in MARGINS.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,7 @@ from selectivity.training import (
     train_networks,
 )
 from selectivity.tuning import TuningSettings, analyse_tuning
+from selectivity.verdicts import VerdictRule
 
 ARCHITECTURES = ("cnn7", "resnet20", "vgg8bn")
 
@@ -420,3 +422,38 @@ def test_bf16_cuda_graph_steps_equal_eager_bf16_steps_and_keep_fp32_state(model)
     for eager, graphed in zip(states[False], states[True]):
         for name in eager:
             torch.testing.assert_close(graphed[name], eager[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+# ------------------------------------------------------------------ the equivalence test of two runs
+
+
+def equivalence_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "precision_equivalence", REPO / "benchmarks" / "precision_equivalence.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_equivalence_verdicts_follow_the_margin_and_the_evidence():
+    script = equivalence_script()
+    rule = VerdictRule()
+    seeds = pd.Index(range(5))
+    fp32 = pd.Series([0.60, 0.61, 0.62, 0.63, 0.64], index=seeds)
+    # bf16 within a few thousandths of fp32 on every seed: equivalent within 0.02
+    close = script.compare("x", "accuracy", fp32, fp32 + [0.003, -0.002, 0.001, -0.004, 0.002], rule)
+    assert close["verdict"] == "equivalent" and close["networks_to_decide"] == "-"
+    # five points lower on every seed: a difference beyond the margin is shown
+    lower = script.compare("x", "accuracy", fp32, fp32 - 0.05 + [0.003, -0.002, 0.001, -0.004, 0.002], rule)
+    assert lower["verdict"] == "different" and lower["nonzero"]
+    # centred but noisy: inconclusive, and more networks would decide
+    noisy = script.compare("x", "accuracy", fp32, fp32 + [0.03, -0.03, 0.02, -0.02, 0.0], rule)
+    assert noisy["verdict"] == "inconclusive" and int(noisy["networks_to_decide"]) > 5
+    # fewer than 5 networks can never reach the level
+    few = script.compare("x", "accuracy", fp32[:4], fp32[:4], rule)
+    assert few["verdict"] == "too few networks"
+    # only seeds present in both runs are paired
+    assert script.compare("x", "accuracy", fp32, fp32.drop(4), rule)["networks"] == 4

@@ -39,23 +39,25 @@ DEFAULT_PRECISION = "fp32"
 
 #: (device type, precision, pass) -> architectures whose passes run channels-last; the pass is
 #: "training" (forward and backward in training mode) or "analysis" (evaluation-mode forward
-#: passes). Chosen by measurement on this project's 2-core CPU (AVX-512 with AVX512-BF16; README
-#: "Performance": benchmarks/training_throughput.py, batch 32, and benchmarks/forward_throughput.py,
-#: batch 500), subject to changing results by rounding only:
+#: passes). Chosen by measurement on this project's 2-core CPU (AMD EPYC with AVX-512 and
+#: AVX512-BF16, no AMX; README "Performance": benchmarks/training_throughput.py, batch 32, and
+#: benchmarks/forward_throughput.py, batch 500), subject to changing results by rounding only:
 #:
-#: - bf16 training: channels-last is faster for every architecture and its gradients are as close
-#:   to exact (float64) ones as the default layout's (both 17-25% off in norm: bf16 itself);
-#: - fp32 training keeps the default layout although channels-last is 1.2-1.3x faster: the CPU's
+#: - bf16 training: channels-last was faster for every architecture (1.04-1.26x over bf16 in the
+#:   run with the machine to itself) and its gradients are as close to exact (float64) ones as
+#:   the default layout's (both 17-25% off in norm: bf16 itself);
+#: - fp32 training keeps the default layout although channels-last was 1.2-1.3x faster: the CPU's
 #:   channels-last kernels put the first layer's gradient about 1e-3 (cnn7 2e-3, vgg8bn 8e-3) off
 #:   the exact one, against 2e-6 in the default layout (tests/test_precision.py);
-#: - analysis passes: channels-last logits are as close to exact as the default layout's; it is
-#:   used where faster (fp32: cnn7 1.8x, vgg8bn 1.4x, resnet20 equal; bf16: 1.6-2.2x over bf16).
+#: - analysis passes: channels-last logits are as close to exact as the default layout's, and it
+#:   was never slower (fp32 1.35-1.8x, resnet20 once equal; bf16 1.3-2.2x over bf16).
 #:
-#: cnn11 was not measured and keeps the default layout; so does CUDA until benchmarks/gpu_check.sh
-#: has measured it there.
+#: Timings on the shared machine were noisy (see README); a quiet rerun may move an entry. cnn11
+#: was not measured and keeps the default layout; so does CUDA until benchmarks/gpu_check.sh has
+#: measured it there.
 CHANNELS_LAST: dict[tuple[str, str, str], frozenset[str]] = {
     ("cpu", "bf16", "training"): frozenset({"cnn7", "resnet20", "vgg8bn"}),
-    ("cpu", "fp32", "analysis"): frozenset({"cnn7", "vgg8bn"}),
+    ("cpu", "fp32", "analysis"): frozenset({"cnn7", "resnet20", "vgg8bn"}),
     ("cpu", "bf16", "analysis"): frozenset({"cnn7", "resnet20", "vgg8bn"}),
 }
 PASSES = ("training", "analysis")

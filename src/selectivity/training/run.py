@@ -92,6 +92,13 @@ def train_networks(
     """
     networks, outputs = list(networks), list(outputs)
     _check_request(networks, outputs, settings)
+    if settings.precision != "fp32":
+        log.warning(
+            "training in %s: these networks are other draws than fp32 ones, and on the real CIFAR-10 "
+            "subset bf16 networks were not shown to be draws of the same distribution (README, "
+            "'bf16 networks against fp32 networks'); the paper's setting is fp32",
+            settings.precision,
+        )
     device = torch.device(device)
     data = DeviceData.from_dataset(dataset, split, device)
     fingerprint = data_fingerprint(dataset, split)
