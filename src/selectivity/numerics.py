@@ -46,9 +46,11 @@ DEFAULT_PRECISION = "fp32"
 #: - bf16 training: channels-last was faster for every architecture (1.04-1.26x over bf16 in the
 #:   run with the machine to itself) and its gradients are as close to exact (float64) ones as
 #:   the default layout's (both 17-25% off in norm: bf16 itself);
-#: - fp32 training keeps the default layout although channels-last was 1.2-1.3x faster: the CPU's
-#:   channels-last kernels put the first layer's gradient about 1e-3 (cnn7 2e-3, vgg8bn 8e-3) off
-#:   the exact one, against 2e-6 in the default layout (tests/test_precision.py);
+#: - fp32 training: channels-last was 1.2-1.3x faster for all three, but for cnn7 and vgg8bn the
+#:   CPU's channels-last kernels put the gradient 1.5e-3 and 7e-3 off the exact one (in norm, at
+#:   initialisation), against 2e-6 in the default layout, so they keep the default layout; for
+#:   resnet20 both layouts are 3e-3 off (its fp32 gradient is that ill-conditioned at
+#:   initialisation), so it runs channels-last (tests/test_precision.py);
 #: - analysis passes: channels-last logits are as close to exact as the default layout's, and it
 #:   was never slower (fp32 1.35-1.8x, resnet20 once equal; bf16 1.3-2.2x over bf16).
 #:
@@ -56,6 +58,7 @@ DEFAULT_PRECISION = "fp32"
 #: was not measured and keeps the default layout; so does CUDA until benchmarks/gpu_check.sh has
 #: measured it there.
 CHANNELS_LAST: dict[tuple[str, str, str], frozenset[str]] = {
+    ("cpu", "fp32", "training"): frozenset({"resnet20"}),
     ("cpu", "bf16", "training"): frozenset({"cnn7", "resnet20", "vgg8bn"}),
     ("cpu", "fp32", "analysis"): frozenset({"cnn7", "resnet20", "vgg8bn"}),
     ("cpu", "bf16", "analysis"): frozenset({"cnn7", "resnet20", "vgg8bn"}),
