@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared GPU session (about 10 minutes on an H100): the GPU-only tests, then the timings
+# One prepared GPU session (about 12 minutes on an H100): the GPU-only tests, then the timings
 # that need a GPU, each printed as a table. Run from the repository root in an environment
 # with the package installed:  bash benchmarks/gpu_check.sh [output folder]
 set -uo pipefail
@@ -11,8 +11,15 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, "device", torch.cu
 PY
 echo "== GPU-only tests"
 timeout 300 python -m pytest --run-gpu -m gpu -q 2>&1 | tail -15 | tee "$out/gpu_tests.txt"
+echo "== training numerics per architecture: fp32 vs fp32 channels-last vs bf16 vs bf16 channels-last (steps/s, % of peak)"
+echo "   (fills selectivity.numerics.CHANNELS_LAST for cuda: training rows)"
+timeout 400 python benchmarks/training_throughput.py --device cuda --rounds 7 --steps 100 \
+    --csv "$out/training_numerics.csv" 2>&1 | tail -8 | tee "$out/training_numerics.txt"
+echo "== analysis forward passes per architecture, same four numerics (images/s, % of peak; analysis rows)"
+timeout 300 python benchmarks/forward_throughput.py --device cuda --rounds 7 --batch-size 500 \
+    2>&1 | tail -8 | tee "$out/forward_numerics.txt"
 echo "== training throughput: naive port vs fast path vs grouped (network-steps/s, ratio to naive)"
-timeout 400 python benchmarks/training_throughput.py --device cuda --steps 300 --group-sizes 1,4,16,32,64 --graphs \
+timeout 400 python benchmarks/training_throughput.py --paths --device cuda --steps 300 --group-sizes 1,4,16,32,64 --graphs \
     --csv "$out/training_throughput.csv" 2>&1 | tail -20 | tee "$out/training_throughput.txt"
 echo "== stacking K networks: hand-built grouped cnn7 vs vmap over the plain model (network-steps/s)"
 timeout 300 python benchmarks/grouped_mechanisms.py --device cuda --steps 100 --group-sizes 4,16,32 \

@@ -1,22 +1,28 @@
-"""Training throughput: a naive PyTorch port vs the device-resident and grouped paths.
+"""Training throughput: fp32 vs bf16 vs channels-last per architecture, and the trainer's paths.
 
-Times, on one device and in one run:
+Default (``--models``): for each architecture, one training step of the project's trainer
+(:class:`selectivity.training.LockstepTrainer`, one network, batch 32: gather, augmentation,
+forward, cross-entropy, backward, Adam) in four numerics, side by side in one process:
 
-(a) ``naive``: what a straight port of the author's Keras script looks like: a
-    DataLoader over a dataset whose items are augmented one by one by torchvision
-    transforms (RandomCrop(32, padding=3, padding_mode="edge") +
-    RandomHorizontalFlip), batches copied to the device, ``loss.item()`` every step;
-(b) ``fast``: :class:`selectivity.training.LockstepTrainer` with one network
-    (device-resident data, batched augmentation, no host synchronisation);
-(c) ``grouped``: the same with K networks stacked into one.
-With ``--graphs`` on a CUDA device, (b) and (c) are also timed with the training
-step captured as a CUDA graph (``TrainingSettings.cuda_graphs``).
+    fp32 | fp32 channels-last | bf16 | bf16 channels-last
 
-Throughput is in network-steps per second (K networks x steps / s): one
-network-step is one optimiser step of one network on a batch of 32. The data are
-synthetic random images of CIFAR shape, so no files are needed.
+timed in interleaved rounds with the machine's peak matmul rate (fp32 and bf16) measured in
+the same rounds (benchmarks/numerics_timing.py says how). It prints steps/s, the ratio to fp32,
+and the fraction of the peak of the variant's precision that the step's convolutions and matrix
+products reach (FLOPs per step counted by torch's FlopCounterMode, forward and backward), plus
+the 1-minute load average before and after, as a Markdown table for the README.
 
-    python benchmarks/training_throughput.py --device cuda --steps 300 --group-sizes 1,4,16,64 --graphs
+``--paths`` instead times, for ``--model``, (a) ``naive``, a straight port of the author's
+Keras script (a DataLoader over images augmented one by one by torchvision transforms,
+``loss.item()`` every step), (b) ``fast``, the trainer with one network, and (c) ``grouped``,
+K networks stacked into one (``--group-sizes``); with ``--graphs`` on CUDA also the
+CUDA-graph step. Throughput is in network-steps per second.
+
+The data are synthetic random images of CIFAR shape, so no files are needed.
+
+    python benchmarks/training_throughput.py --threads 2 --rounds 7 --steps 10
+    python benchmarks/training_throughput.py --device cuda --rounds 7 --steps 100
+    python benchmarks/training_throughput.py --paths --device cuda --steps 300 --group-sizes 1,4,16,64 --graphs
 """
 
 from __future__ import annotations
@@ -42,6 +48,23 @@ from selectivity.training import (
     stream_generator,
 )
 from selectivity.training.trainer import synchronise
+
+from numerics_timing import (
+    counted_flops,
+    device_name,
+    interleaved_rates,
+    load_average,
+    markdown_table,
+    matmul_work,
+)
+
+#: The four numerics compared: (label, precision, channels-last).
+VARIANTS = (
+    ("fp32", "fp32", False),
+    ("fp32 channels-last", "fp32", True),
+    ("bf16", "bf16", False),
+    ("bf16 channels-last", "bf16", True),
+)
 
 
 class PerSampleAugmentedImages(Dataset):
@@ -122,51 +145,97 @@ def time_lockstep(args, copies, images, labels, device, graphs) -> float:
         return time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    parser.add_argument("--steps", type=int, default=200, help="timed steps per path")
-    parser.add_argument("--warmup-steps", type=int, default=10, help="untimed steps before timing")
-    parser.add_argument("--group-sizes", default="1,2,4,8", help="comma-separated K for the lockstep paths")
-    parser.add_argument("--model", default="cnn7")
-    parser.add_argument(
-        "--naive-workers", type=int, default=0, help="DataLoader worker processes of the naive path"
+def numerics_trainer(
+    model: str, precision: str, channels_last: bool, images, labels, device
+) -> LockstepTrainer:
+    """The trainer of one network of ``model`` in the given numerics, with an epoch plan loaded."""
+    settings = TrainingSettings(epochs=1, precision=precision)
+    trainer = LockstepTrainer(
+        [initial_network(model, 0)], images, labels, settings, device, channels_last=channels_last
     )
-    parser.add_argument("--graphs", action="store_true", help="also time CUDA-graph steps (CUDA only)")
-    parser.add_argument(
-        "--nondeterministic",
-        dest="deterministic",
-        action="store_false",
-        help="let cuDNN autotune and use nondeterministic kernels in the fast paths",
+    trainer.set_plan(
+        draw_epoch_plan(
+            [stream_generator(0, "shuffling")],
+            [stream_generator(0, "augmentation")],
+            len(images),
+            settings,
+            tuple(images.shape[-2:]),
+        )
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--csv", default=None, help="also write the table to this CSV file")
-    args = parser.parse_args()
+    return trainer
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
-    group_sizes = [int(k) for k in args.group_sizes.split(",") if k.strip()]
-    if any(k < 1 for k in group_sizes) or args.steps < 1 or args.warmup_steps < 0:
-        parser.error("group sizes and --steps must be positive, --warmup-steps non-negative")
-    images, labels = synthetic_cifar(32 * (args.warmup_steps + args.steps))
-    device_name = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"cpu ({torch.get_num_threads()} threads)"
-    )
 
+def compare_numerics(args, device: torch.device) -> None:
+    """Steps/s of every architecture in every numerics variant, and the fraction of peak."""
+    images, labels = synthetic_cifar(32 * args.steps)
+    images, labels = images.to(device), labels.to(device).unsqueeze(0)
+    load_before = load_average()
+    work = {
+        "peak fp32": matmul_work(torch.float32, device, args.matmul_size, args.matmul_repeats),
+        "peak bf16": matmul_work(torch.bfloat16, device, args.matmul_size, args.matmul_repeats),
+    }
+    flops_per_step = {}
+    for model in args.models.split(","):
+        for label, precision, channels_last in VARIANTS:
+            trainer = numerics_trainer(model, precision, channels_last, images, labels, device)
+            trainer.train_steps(0, min(args.warmup_steps, args.steps))  # allocator, kernels, Adam state
+            work[f"{model} {label}"] = (lambda t=trainer: t.train_steps(0, args.steps), args.steps)
+        flops_per_step[model] = counted_flops(lambda t=trainer: t.train_steps(0, 1))
+    rates = interleaved_rates(work, args.rounds, device)
+    peak = {"fp32": rates["peak fp32"], "bf16": rates["peak bf16"]}
+    print(
+        f"training steps, batch 32, one network, on {device_name(device)}; median of {args.rounds} interleaved "
+        f"rounds of {args.steps} steps; load average (1, 5, 15 min) before: {load_before}, after: {load_average()}"
+    )
+    print(
+        f"peak (a {args.matmul_size}x{args.matmul_size} matmul, same rounds): fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, "
+        f"bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s; GFLOP per step (forward + backward convolutions and matrix "
+        "products): " + ", ".join(f"{m} {f / 1e9:.3f}" for m, f in flops_per_step.items())
+    )
+    print()
     rows = []
-    # the naive path runs with the fast paths' numerics (IEEE fp32, same cuDNN determinism)
-    with device_numerics(device, TrainingSettings(epochs=1, deterministic=args.deterministic)):
-        naive_seconds = time_naive(args, images, labels, device)
-    naive_rate = args.steps / naive_seconds
+    for model in args.models.split(","):
+        base = rates[f"{model} fp32"]
+        cells = [model]
+        for label, precision, _ in VARIANTS:
+            rate = rates[f"{model} {label}"]
+            fraction = rate * flops_per_step[model] / peak[precision]
+            cells.append(f"{rate:.1f} ({rate / base:.2f}x, {100 * fraction:.0f}%)")
+        rows.append(cells)
+    header = ["model"] + [
+        f"{label}: steps/s (vs fp32, % of {precision} peak)" for label, precision, _ in VARIANTS
+    ]
+    print(markdown_table(header, rows))
+    if args.csv:
+        pd.DataFrame(
+            [
+                {
+                    "model": model,
+                    "variant": label,
+                    "steps_per_s": rates[f"{model} {label}"],
+                    "ratio_to_fp32": rates[f"{model} {label}"] / rates[f"{model} fp32"],
+                    "fraction_of_peak": rates[f"{model} {label}"] * flops_per_step[model] / peak[precision],
+                    "flops_per_step": flops_per_step[model],
+                    "peak_flops": peak[precision],
+                }
+                for model in args.models.split(",")
+                for label, precision, _ in VARIANTS
+            ]
+        ).to_csv(args.csv, index=False)
+
+
+def compare_paths(args, device: torch.device) -> None:
+    """The naive port vs the trainer's fast and grouped paths (network-steps/s)."""
+    group_sizes = [int(k) for k in args.group_sizes.split(",") if k.strip()]
+    if any(k < 1 for k in group_sizes):
+        raise SystemExit(f"--group-sizes must be positive integers, got {args.group_sizes!r}")
+    images, labels = synthetic_cifar(32 * (args.warmup_steps + args.steps))
+    where = device_name(device)
+    rows = []
+    naive_rate = args.steps / time_naive(args, images, labels, device)
     rows.append(
         {
-            "device": device_name,
+            "device": where,
             "path": f"naive (workers={args.naive_workers})",
             "K": 1,
             "network_steps_per_s": naive_rate,
@@ -181,7 +250,7 @@ def main() -> None:
             path = ("fast" if copies == 1 else "grouped") + (" + CUDA graph" if graphs else "")
             rows.append(
                 {
-                    "device": device_name,
+                    "device": where,
                     "path": path,
                     "K": copies,
                     "network_steps_per_s": copies * args.steps / seconds,
@@ -189,9 +258,71 @@ def main() -> None:
             )
     table = pd.DataFrame(rows)
     table["ratio_to_naive"] = table.network_steps_per_s / naive_rate
+    print(f"load average (1, 5, 15 min) after: {load_average()}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
     if args.csv:
         table.to_csv(args.csv, index=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    parser.add_argument(
+        "--models", default="cnn7,resnet20,vgg8bn", help="architectures of the numerics table"
+    )
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (numerics table)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per round / per path")
+    parser.add_argument("--warmup-steps", type=int, default=10, help="untimed steps before timing")
+    parser.add_argument(
+        "--matmul-size",
+        type=int,
+        default=None,
+        help="side of the peak matmul (default 1024 on CPU, 8192 on CUDA)",
+    )
+    parser.add_argument(
+        "--matmul-repeats", type=int, default=None, help="matmuls per round (default 4 on CPU, 50 on CUDA)"
+    )
+    parser.add_argument(
+        "--paths", action="store_true", help="compare the naive port and the trainer's paths instead"
+    )
+    parser.add_argument(
+        "--group-sizes", default="1,2,4,8", help="--paths: comma-separated K for the lockstep paths"
+    )
+    parser.add_argument("--model", default="cnn7", help="--paths: the architecture")
+    parser.add_argument(
+        "--naive-workers", type=int, default=0, help="--paths: DataLoader worker processes of the naive path"
+    )
+    parser.add_argument(
+        "--graphs", action="store_true", help="--paths: also time CUDA-graph steps (CUDA only)"
+    )
+    parser.add_argument(
+        "--nondeterministic",
+        dest="deterministic",
+        action="store_false",
+        help="let cuDNN autotune and use nondeterministic kernels",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--csv", default=None, help="also write the table to this CSV file")
+    args = parser.parse_args()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
+    on_cuda = device.type == "cuda"
+    args.steps = args.steps or (200 if args.paths else (100 if on_cuda else 10))
+    args.matmul_size = args.matmul_size or (8192 if on_cuda else 1024)
+    args.matmul_repeats = args.matmul_repeats or (50 if on_cuda else 4)
+    if args.steps < 1 or args.warmup_steps < 0 or args.rounds < 1:
+        parser.error("--steps and --rounds must be positive, --warmup-steps non-negative")
+    # IEEE fp32 (no TF32 on CUDA) and the chosen cuDNN determinism, as in training
+    with device_numerics(device, TrainingSettings(epochs=1, deterministic=args.deterministic)):
+        if args.paths:
+            compare_paths(args, device)
+        else:
+            compare_numerics(args, device)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,6 @@ def produced(network) -> dict[str, pd.DataFrame]:
     class_selectivity = class_selectivity_table(
         network, images, labels, network.model.layer_names, IDENTIFIERS, 10
     )
-    layers = list(network.model.layer_names)
     gosi = {
         layer: rows.sort_values("unit")["gosi"].to_numpy()
         for layer, rows in tuning[tuning.stimulus_set == "gratings"].groupby("layer")

@@ -264,8 +264,10 @@ def training_settings(training: Mapping[str, Any]) -> dict[str, Any]:
     These are the params of the training rules, so only settings that change the weights
     belong here, normalised so that equivalent configs give equal params: checkpoint
     epochs sorted with the last epoch included; shift and flip settings only when
-    augmentation is on. Batch sizes of evaluation and CUDA-graph capture are read by the
-    job from the config (they do not change the weights); so are the device and GPU locks.
+    augmentation is on; the precision only when it is not fp32, so that fp32 networks keep
+    the params they had before bf16 existed and are not retrained. Batch sizes of evaluation
+    and CUDA-graph capture are read by the job from the config (they do not change the
+    weights); so are the device and GPU locks.
     """
     settings = {
         "epochs": training["epochs"],
@@ -279,6 +281,8 @@ def training_settings(training: Mapping[str, Any]) -> dict[str, Any]:
     if settings["augmentation"]:
         settings["shift_range"] = float(training["shift_range"])
         settings["horizontal_flip"] = bool(training["horizontal_flip"])
+    if training.get("precision", "fp32") != "fp32":
+        settings["precision"] = training["precision"]
     return settings
 
 

@@ -177,7 +177,7 @@ def half_ablation_figure(
         interval = f"bars: mean over networks, error bars: {100 * confidence:g}% t interval across networks"
     _set_title(
         figure,
-        f"Half ablation: test performance after ablating the top, bottom"
+        "Half ablation: test performance after ablating the top, bottom"
         + (", a random or a matched random" if "matched" in conditions else " or a random")
         + f" {percentage} of one layer's units, {title}",
         f"{_selection_description(rows, label_corruption)}; random"

@@ -12,6 +12,8 @@ A checkpoint is a ``torch.save``'d dict (written atomically)::
     epoch           the training epoch the weights are from (0 = initialisation)
     checkpoint      "epoch" (a configured epoch) or "best" (lowest validation loss)
     network         {"model", "dataset", "label_corruption", "seed"}
+    precision       "fp32" or "bf16": the arithmetic the network was trained in, which its
+                    analyses use too (files written before it existed hold fp32 networks)
     content_digest  "sha256:<hex>" of everything above (:func:`content_digest`)
     metrics         that epoch's row of the metrics table (may be empty for epoch 0)
     provenance      see :func:`selectivity.provenance.provenance`
@@ -46,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import torch
 
+from selectivity import numerics
 from selectivity.identity import describe_identity, identity_differences, identity_from_path
 from selectivity.io import UnsafeFileError, load_torch, save_torch
 from selectivity.networks.loaded import LoadedNetwork
@@ -86,6 +89,7 @@ DIGESTED_KEYS = (
     "epoch",
     "checkpoint",
     "network",
+    "precision",
 )
 #: What the record digest covers: what the run recorded beside the weights.
 RECORD_KEYS = ("metrics", "provenance")
@@ -134,11 +138,13 @@ def save_checkpoint(
     provenance: dict[str, Any] | None = None,
     num_classes: int = 10,
     checkpoint: str = "epoch",
+    precision: str = numerics.DEFAULT_PRECISION,
 ) -> None:
     """Write a checkpoint with its content digest (``checkpoint``: "epoch" or "best")."""
     if checkpoint not in CHECKPOINT_KINDS:
         raise ValueError(f"checkpoint must be one of {CHECKPOINT_KINDS}, got {checkpoint!r}")
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    # contiguous: a channels-last model saves the same bytes as one in the default layout
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     blob = {
         "format": CHECKPOINT_FORMAT,
         "model": model_name,
@@ -149,6 +155,7 @@ def save_checkpoint(
         "epoch": int(epoch),
         "checkpoint": checkpoint,
         "network": dict(network),
+        "precision": numerics.check_precision(precision),
         "metrics": dict(metrics or {}),
         "provenance": dict(provenance or {}),
     }
@@ -245,8 +252,20 @@ def load_checkpoint(
     model = build_model(blob["model"], num_classes=blob["num_classes"], input_size=blob["input_size"])
     model.load_state_dict(blob["state_dict"])
     model.to(device).eval()
+    precision = checkpoint_precision(blob, path)
+    model.set_numerics(
+        precision, numerics.prefers_channels_last(blob["model"], device, precision, training=False)
+    )
     info = {k: v for k, v in blob.items() if k not in ("state_dict", "input_mean")}
     return LoadedNetwork(model, blob["input_mean"].to(device), int(blob["epoch"]), info)
+
+
+def checkpoint_precision(blob: Mapping[str, Any], path: str | os.PathLike) -> str:
+    """The precision a checkpoint's network was trained in (fp32 for files without the key)."""
+    precision = blob.get("precision", numerics.DEFAULT_PRECISION)
+    if precision not in numerics.PRECISIONS:
+        raise CheckpointError(f"{path}: precision {precision!r} is not one of {numerics.PRECISIONS}")
+    return precision
 
 
 def checkpoint_identifiers(network: LoadedNetwork, checkpoint: str) -> dict[str, Any]:
@@ -285,6 +304,7 @@ def provenance_table(paths: list[str]) -> pd.DataFrame:
                 "epoch": blob["epoch"],
                 "checkpoint_file": str(path),
                 "config_hash": record.get("config_hash"),
+                "precision": blob.get("precision", numerics.DEFAULT_PRECISION),
                 "device": record.get("device"),
                 **{f"{name}_version": version for name, version in versions.items()},
             }

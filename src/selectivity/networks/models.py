@@ -15,6 +15,10 @@ A stage maps its input to two tensors:
 
 Ablation is a multiplicative *keep mask* over the channel (conv) or unit (fc)
 dimension applied to a stage's output, so no checkpoint is ever edited.
+
+Every pass runs in the network's precision and memory format
+(:meth:`AnalysableNetwork.set_numerics`, :mod:`selectivity.numerics`): fp32 in the default
+layout unless the checkpoint says the network was trained in bf16.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
+from selectivity import numerics
 from selectivity.networks.architectures import (
     CONV_NET_SPECS,
     RESNET_SPECS,
@@ -199,6 +204,18 @@ class AnalysableNetwork(nn.Module):
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate layer names in {name}: {names}")
+        self.precision = numerics.DEFAULT_PRECISION
+        self.channels_last = False
+
+    def set_numerics(self, precision: str, channels_last: bool) -> "AnalysableNetwork":
+        """Run every later pass in ``precision`` (autocast for bf16) and memory format; returns self.
+
+        Training sets its own numerics around the step (:mod:`selectivity.training.trainer`);
+        this is for the analyses of a trained network (:func:`selectivity.networks.checkpoints.load_checkpoint`).
+        """
+        self.precision = numerics.check_precision(precision)
+        self.channels_last = bool(channels_last)
+        return self.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
     @property
     def layer_names(self) -> list[str]:
@@ -263,17 +280,19 @@ class AnalysableNetwork(nn.Module):
         for unknown in (set(ablation) | record_responses | record_outputs) - set(self.layer_names):
             raise KeyError(f"{self.name} has no layer {unknown!r}; its layers are {self.layer_names}")
         run = NetworkRun(logits=torch.empty(0))
-        for stage in self.stages[start:]:
-            response, h = stage(h)
-            if stage.name in ablation:
-                h = apply_keep_mask(h, ablation[stage.name])
-            if stage.name in record_responses:
-                run.responses[stage.name] = response
-            if stage.name in record_outputs:
-                run.outputs[stage.name] = h
-            if stage.name == stop_after:
-                return run
-        run.logits = self.head(h)
+        h = numerics.in_memory_format(h, self.channels_last)
+        with numerics.autocast(self.precision, h.device):
+            for stage in self.stages[start:]:
+                response, h = stage(h)
+                if stage.name in ablation:
+                    h = apply_keep_mask(h, ablation[stage.name])
+                if stage.name in record_responses:
+                    run.responses[stage.name] = response
+                if stage.name in record_outputs:
+                    run.outputs[stage.name] = h
+                if stage.name == stop_after:
+                    return run
+            run.logits = self.head(h)
         return run
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from selectivity import numerics
 from selectivity.networks.checkpoints import CheckpointError, read_checkpoint, save_checkpoint
 from selectivity.data.dataset import Dataset, Split
 from selectivity.io import UnsafeFileError, atomic_path, load_torch, save_table, save_torch
@@ -98,6 +99,13 @@ def train_networks(
     """
     networks, outputs = list(networks), list(outputs)
     _check_request(networks, outputs, settings)
+    if settings.precision != "fp32":
+        log.warning(
+            "training in %s: these networks are other draws than fp32 ones, and on the real CIFAR-10 "
+            "subset bf16 networks were not shown to be draws of the same distribution (README, "
+            "'bf16 networks against fp32 networks'); the paper's setting is fp32",
+            settings.precision,
+        )
     device = torch.device(device)
     with training_locks(state_dir, [n.path_fragment() for n in networks], lock_wait_seconds):
         data = DeviceData.from_dataset(dataset, split, device)
@@ -187,16 +195,6 @@ class _GroupRun:
                 f"{specs[0].model}/{specs[0].dataset} x{self.copies} ({', '.join(s.path_fragment() for s in specs)})"
             )
         )
-        self.provenances = []
-        for spec in specs:
-            record = provenance(
-                spec.seed,
-                {**settings.as_dict(), **spec.identifiers(), "split_seed": split.split_seed},
-                device,
-            )
-            record["training_group_size"] = self.copies  # grouped kernels round differently
-            self.provenances.append(record)
-
         true_labels = data.train_labels.cpu().numpy()
         corrupted = [corrupt_labels(true_labels, s.label_corruption, data.num_classes, s.seed) for s in specs]
         self.shuffle_generators = [stream_generator(s.seed, "shuffling") for s in specs]
@@ -206,6 +204,20 @@ class _GroupRun:
         self.trainer = LockstepTrainer(
             networks, data.train_images, torch.as_tensor(np.stack(corrupted)), settings, device
         )
+        memory_format = numerics.memory_format_name(self.trainer.channels_last)
+        # Another layout rounds differently: a run resumes bit for bit only in the same one.
+        self.run_identity["memory format"] = memory_format
+
+        self.provenances = []
+        for spec in specs:
+            record = provenance(
+                spec.seed,
+                {**settings.as_dict(), **spec.identifiers(), "split_seed": split.split_seed},
+                device,
+            )
+            record["training_group_size"] = self.copies  # grouped kernels round differently
+            record["memory_format"] = memory_format  # so does another layout
+            self.provenances.append(record)
         self.rows: list[list[dict]] = [[] for _ in specs]
         self.best: list[dict | None] = [None for _ in specs]
         self.completed_epoch = -1
@@ -298,7 +310,14 @@ class _GroupRun:
 
     def run(self, epoch_callback: Callable[[int], None] | None) -> None:
         if not self._resume():
-            log.info("%s: training %d epochs on %s", self.name, self.settings.epochs, self.device)
+            log.info(
+                "%s: training %d epochs on %s in %s (%s)",
+                self.name,
+                self.settings.epochs,
+                self.device,
+                self.settings.precision,
+                self.run_identity["memory format"],
+            )
             self._finish_epoch(0, seconds=0.0, epoch_callback=epoch_callback)
         steps = self.trainer.steps_per_epoch
         bar = tqdm(
@@ -427,6 +446,7 @@ class _GroupRun:
             provenance=self.provenances[index],
             num_classes=self.data.num_classes,
             checkpoint=checkpoint,
+            precision=self.settings.precision,
         )
 
     def _write_outputs(self) -> None:

@@ -9,9 +9,7 @@ from typing import Any
 
 import numpy as np
 
-# bf16 autocast was measured on cnn7 (CPU, batch 32): its gradients differ from fp32 ones
-# by ~19% in norm (cosine 0.98), too far for a reference reproduction, so only fp32 is offered.
-PRECISIONS = ("fp32",)
+from selectivity.numerics import PRECISIONS
 
 
 class TrainingDivergedError(RuntimeError):
@@ -53,8 +51,9 @@ class TrainingSettings:
     """How to train (defaults: the author's Keras settings, docs/method.md §2).
 
     ``checkpoint_epochs`` are the epochs whose weights are saved (0 = initialisation);
-    the last epoch is always saved too. ``precision`` must be ``"fp32"`` (IEEE fp32
-    also on GPUs, no TF32; see ``PRECISIONS`` for why bf16 is refused). ``cuda_graphs``
+    the last epoch is always saved too. ``precision``: ``"fp32"`` (IEEE fp32, also on GPUs:
+    no TF32) or ``"bf16"`` (bf16 autocast with fp32 weights, Adam state, BatchNorm statistics
+    and loss; :mod:`selectivity.numerics`); it changes the trained weights. ``cuda_graphs``
     captures each training step as a CUDA graph on CUDA devices (no effect on the
     CPU). ``deterministic`` asks cuDNN for deterministic kernels on CUDA devices (the
     CPU kernels are deterministic already).
@@ -105,8 +104,7 @@ class TrainingSettings:
             )
         if self.precision not in PRECISIONS:
             raise ValueError(
-                f"training setting precision must be one of {PRECISIONS}, got {self.precision!r} "
-                "(bf16 changes cnn7's gradients by ~19%, see selectivity.training.PRECISIONS)"
+                f"training setting precision must be one of {PRECISIONS}, got {self.precision!r}"
             )
 
     def saved_epochs(self) -> list[int]:

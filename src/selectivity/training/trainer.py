@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from selectivity import numerics
 from selectivity.data.augmentation import shift_and_flip
 from selectivity.data.dataset import Dataset, Split, array_digest, mean_image, preprocess
 from selectivity.networks.grouped import StackedNetwork, stack_networks, unstack_networks
@@ -133,6 +134,11 @@ class LockstepTrainer:
     K = 1 trains the plain network; K > 1 stacks the networks into one stacked network of
     :mod:`selectivity.networks.grouped` (any trainable architecture). ``train_labels`` (K, N) holds each
     network's own (possibly corrupted) labels of the training split.
+
+    Forward passes run in ``settings.precision`` (:func:`selectivity.numerics.autocast`); the
+    loss is computed from fp32 logits, and the weights, gradients and Adam state stay fp32.
+    ``channels_last`` (default: :func:`selectivity.numerics.prefers_channels_last` for the
+    architecture, device and precision) lays out the model and its input batches channels-last.
     """
 
     def __init__(
@@ -142,6 +148,7 @@ class LockstepTrainer:
         train_labels: torch.Tensor,
         settings: TrainingSettings,
         device: torch.device,
+        channels_last: bool | None = None,
     ):
         if not networks:
             raise ValueError("LockstepTrainer needs at least one network")
@@ -154,8 +161,16 @@ class LockstepTrainer:
         self.copies = copies
         self.settings = settings
         self.device = torch.device(device)
+        if channels_last is None:
+            channels_last = numerics.prefers_channels_last(
+                networks[0].name, self.device, settings.precision, training=True
+            )
+        self.channels_last = bool(channels_last)
         model = networks[0] if copies == 1 else stack_networks(networks)
-        self.model: AnalysableNetwork | StackedNetwork = model.to(self.device).train()
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.model: AnalysableNetwork | StackedNetwork = model.to(
+            self.device, memory_format=memory_format
+        ).train()
         self.optimizer = build_optimizer(self.model.parameters(), settings, self.device)
         self.train_images = train_images.to(self.device)
         self.train_labels = train_labels.to(self.device)
@@ -171,6 +186,12 @@ class LockstepTrainer:
         self._use_graph = settings.cuda_graphs and self.device.type == "cuda"
         self._graph: torch.cuda.CUDAGraph | None = None
         self._graph_positions: torch.Tensor | None = None
+
+    def _logits(self, images: torch.Tensor) -> torch.Tensor:
+        """The model's logits in the training precision and memory format, cast to fp32 for the loss."""
+        with numerics.autocast(self.settings.precision, self.device, graph_capture=self._use_graph):
+            logits = self.model(numerics.in_memory_format(images, self.channels_last))
+        return logits.float()
 
     @property
     def steps_per_epoch(self) -> int:
@@ -224,10 +245,10 @@ class LockstepTrainer:
             images = shift_and_flip(images, shifts, flips)
         targets = self.train_labels.gather(1, indices)  # (K, B)
         if copies == 1:
-            return F.cross_entropy(self.model(images), targets[0])
+            return F.cross_entropy(self._logits(images), targets[0])
         channels, height, width = images.shape[1:]
         stacked = images.view(copies, batch, channels, height, width).transpose(0, 1)
-        logits = self.model(stacked.reshape(batch, copies * channels, height, width))  # (B, K, classes)
+        logits = self._logits(stacked.reshape(batch, copies * channels, height, width))  # (B, K, classes)
         losses = F.cross_entropy(logits.reshape(batch * copies, -1), targets.t().reshape(-1), reduction="sum")
         return losses / batch
 
@@ -302,9 +323,9 @@ class LockstepTrainer:
             for start in range(0, count, chunk):
                 x = images[start : start + chunk]
                 if copies == 1:
-                    logits = self.model(x).unsqueeze(1)
+                    logits = self._logits(x).unsqueeze(1)
                 else:
-                    logits = self.model(x.repeat(1, copies, 1, 1))
+                    logits = self._logits(x.repeat(1, copies, 1, 1))
                 log_probabilities = logits.log_softmax(-1)  # (b, K, classes)
                 predictions = logits.argmax(-1)
                 for i, labels in enumerate(label_sets):
@@ -323,13 +344,13 @@ class LockstepTrainer:
         ]
 
     def network_state_dict(self, index: int) -> dict[str, torch.Tensor]:
-        """CPU copy of network ``index``'s plain-model weights and BN statistics."""
+        """CPU copy of network ``index``'s plain-model weights and BN statistics (default layout)."""
         if self.copies == 1:
-            return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-        return {k: v.cpu() for k, v in self.model.network_state_dict(index).items()}
+            return {k: v.detach().cpu().contiguous().clone() for k, v in self.model.state_dict().items()}
+        return {k: v.cpu().contiguous() for k, v in self.model.network_state_dict(index).items()}
 
     def plain_networks(self) -> list[AnalysableNetwork]:
-        """The trained networks as plain models (the model itself when K = 1)."""
+        """The trained networks as plain models (the model itself when K = 1, in its training layout)."""
         return [self.model] if self.copies == 1 else unstack_networks(self.model)
 
     def training_state(self) -> dict[str, Any]:

@@ -125,7 +125,9 @@ def measure_responses(
 
     Conv and pool responses are averaged over space inside each batch, so memory stays
     bounded by ``batch_size`` whatever the number of stimuli. The model runs in eval
-    mode (its previous mode is restored) and stops after the deepest requested layer.
+    mode (its previous mode is restored), in its own precision and memory format
+    (:meth:`~selectivity.networks.models.AnalysableNetwork.set_numerics`), and stops after the deepest
+    requested layer.
     """
     return measure_readouts(network, images, layers, batch_size, ("mean",), progress)["mean"]
 
@@ -191,7 +193,11 @@ def measure_readouts(
 
 
 def _unit_responses(response: torch.Tensor, kind: str) -> torch.Tensor:
-    """(batch, units): spatial mean of a conv/pool map, the value itself for fc [A]."""
+    """(batch, units) fp32: spatial mean of a conv/pool map, the value itself for fc [A].
+
+    A bf16 network's responses are averaged in fp32 (the mean of bf16 values rounded once).
+    """
+    response = response.float()
     if kind == "fc":
         return response.flatten(1)
     if response.dim() != 4:
