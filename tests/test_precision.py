@@ -271,10 +271,19 @@ def test_a_bf16_checkpoint_records_its_precision_and_is_analysed_in_it(bf16_chec
 
 
 def test_an_fp32_checkpoint_and_one_written_before_the_key_existed_load_as_fp32(bf16_checkpoint, tmp_path):
+    """Checkpoints of the first format (before digests and before precision) hold fp32 networks;
+    a checkpoint's precision is part of its digested content and is checked when it is read."""
+    from selectivity.networks.checkpoints import content_digest
+
     path, _ = bf16_checkpoint
     blob = load_torch(path, "checkpoint")
-    del blob["precision"]
-    save_torch(blob, tmp_path / "old.pt")
+    old = {
+        key: value
+        for key, value in blob.items()
+        if key not in ("precision", "checkpoint", "content_digest", "record_digest")
+    }
+    old["format"] = "selectivity-checkpoint/1"
+    save_torch(old, tmp_path / "old.pt")
     assert load_checkpoint(tmp_path / "old.pt").model.precision == "fp32"
     network = load_checkpoint(path)
     save_checkpoint(
@@ -283,11 +292,15 @@ def test_an_fp32_checkpoint_and_one_written_before_the_key_existed_load_as_fp32(
         model_name="cnn7",
         input_mean=network.input_mean,
         epoch=1,
-        network={},
+        network=blob["network"],
     )
     assert read_checkpoint(tmp_path / "fp32.pt")["precision"] == "fp32"
     assert load_checkpoint(tmp_path / "fp32.pt").model.precision == "fp32"
     blob["precision"] = "fp16"
+    save_torch(blob, tmp_path / "damaged.pt")
+    with pytest.raises(ValueError, match="damaged.pt is damaged: its content digest"):
+        load_checkpoint(tmp_path / "damaged.pt")
+    blob["content_digest"] = content_digest(blob)
     save_torch(blob, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="bad.pt: precision 'fp16'"):
         load_checkpoint(tmp_path / "bad.pt")
