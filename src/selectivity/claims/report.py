@@ -15,13 +15,14 @@ import pandas as pd
 
 from selectivity.claims.table import VERDICT_RULES, ClaimSettings
 from selectivity.claims.evaluation import headline_claims, settings_for_model
-from selectivity.claims.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, TOO_FEW
+from selectivity.claims.verdicts import INCONCLUSIVE, NOT_APPLICABLE, NOT_SUPPORTED, SUPPORTED, TOO_FEW
 
 VERDICT_COLOURS = {
     SUPPORTED: "#1b9e77",
     NOT_SUPPORTED: "#d95f02",
     INCONCLUSIVE: "#7f7f7f",
     TOO_FEW: "#bdbdbd",
+    NOT_APPLICABLE: "#dddddd",
 }
 DETECTABLE_COLOUR = "#555555"
 _ROW_BACKGROUNDS = {
@@ -29,6 +30,7 @@ _ROW_BACKGROUNDS = {
     NOT_SUPPORTED: "#f8d7d7",
     INCONCLUSIVE: "#f2f2f2",
     TOO_FEW: "#f2f2f2",
+    NOT_APPLICABLE: "#ffffff",
 }
 
 

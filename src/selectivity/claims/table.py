@@ -20,6 +20,7 @@ from selectivity.tuning.summaries import (
 )
 from selectivity.claims.verdicts import (
     INCONCLUSIVE,
+    NOT_APPLICABLE,
     NOT_SUPPORTED,
     TOO_FEW,
     Decision,
@@ -268,6 +269,11 @@ def make_test_row(
 
 def missing_row(test: str, layer: str, why: str, headline: bool = False) -> TestRow:
     return TestRow(test, layer, f"Inconclusive: {why}", None, INCONCLUSIVE, 0, headline, Power(note=why))
+
+
+def not_applicable_row(why: str) -> TestRow:
+    """The one row of a claim these networks cannot be tested on, saying why (its headline)."""
+    return TestRow("claim", "all", f"Not applicable: {why}", None, NOT_APPLICABLE, 0, True, Power(note=why))
 
 
 def make_claim_row(layer: str, parts: list[TestRow], headline: bool, extra: str = "") -> TestRow:

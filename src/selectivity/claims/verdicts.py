@@ -46,6 +46,9 @@ from selectivity.statistics import (
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
 TOO_FEW = "inconclusive (too few networks)"
 VERDICTS = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, TOO_FEW)
+#: A claim that the networks cannot be tested on (e.g. C2 of given weights: no training history);
+#: not a verdict of a test, so not among VERDICTS.
+NOT_APPLICABLE = "not applicable"
 
 
 @dataclass(frozen=True)
