@@ -66,8 +66,16 @@ BAD_CONFIGS = [
         "networks.models[0]: 'resnet50' is neither a built-in model (cnn7, cnn11, resnet20, vgg8bn) nor an entry "
         "of architectures",
     ),
-    ("greyscale dataset", {"dataset": {"name": "mnist"}}, "dataset.name: 'mnist' is a greyscale (1-channel) dataset"),
-    ("unknown dataset", {"dataset": {"name": "flowers"}}, "dataset.name: 'flowers' is not a dataset the workflow reads"),
+    (
+        "greyscale dataset",
+        {"dataset": {"name": "mnist"}},
+        "dataset.name: 'mnist' is a greyscale (1-channel) dataset",
+    ),
+    (
+        "unknown dataset",
+        {"dataset": {"name": "flowers"}},
+        "dataset.name: 'flowers' is not a dataset the workflow reads",
+    ),
     ("unknown device", {"device": "tpu"}, "device: 'tpu' is not allowed"),
     (
         "layer that the model lacks",

@@ -701,8 +701,6 @@ def _check_dataset(dataset: Mapping[str, Any]) -> None:
             f"dataset.local_path: null, but dataset.source is 'local'; give the folder torchvision "
             f"downloads {dataset['name']} into (or the dataset's own folder in it), or use source: download"
         )
-    if kind == "torchvision" and dataset["source"] == "local" and not Path(dataset["local_path"]).exists():
-        raise ConfigError(f"dataset.local_path: {dataset['local_path']!r} does not exist")
     if dataset["name"] == "synthetic":
         train_size = dataset["synthetic"]["train_size"]
         if dataset["validation_size"] >= train_size:
