@@ -46,9 +46,7 @@ from selectivity.networks.user_architectures import UserArchitecture
 logger = logging.getLogger(__name__)
 
 #: Images per network in the probe's checks (small: the controller runs them before any job).
-PROBE_IMAGES = 4
-#: How far stacked logits and gradients may differ from separate modules' (float32 rounding).
-STACK_TOLERANCE = 1e-4
+PROBE_IMAGES = 2
 
 
 def build_user_module(record: Mapping[str, Any], num_classes: int, key: str = "architecture") -> nn.Module:
@@ -284,38 +282,79 @@ def _forward_is_random(module: nn.Module, images: torch.Tensor) -> bool:
     return not torch.equal(probe(images), probe(images))
 
 
+def _close(
+    actual: torch.Tensor, expected: torch.Tensor, tolerance: float, scale: float | None = None
+) -> bool:
+    """Equal within ``tolerance`` of ``scale`` (default: the expected tensor's largest magnitude)."""
+    actual, expected = actual.detach(), expected.detach()
+    if actual.shape != expected.shape:
+        return False
+    if not expected.numel():
+        return True
+    scale = max(float(expected.abs().max()) if scale is None else scale, 1e-30)
+    return float((actual - expected).abs().max()) <= tolerance * scale
+
+
+def _training_step(networks, batches) -> torch.Tensor:
+    """Logits (K, B, classes) of separate networks in training mode, gradients of a sum of squares."""
+    with torch.enable_grad():
+        logits = torch.stack([network(batch) for network, batch in zip(networks, batches)])
+        logits.square().sum().backward()
+    return logits
+
+
 def _check_stacking(record, num_classes: int, images: torch.Tensor) -> tuple[bool, str]:
     """Whether a FunctionalStack of two networks computes what the two networks do (logits,
-    gradients, BatchNorm statistics), and a sentence saying so or why not."""
+    gradients, BatchNorm statistics after one training-mode pass), and a sentence saying so or why not.
+
+    Compared in float64, where the stack must agree to rounding (1e-8 of each tensor's scale); a
+    module that does not run in float64 is compared in float32 (to 1e-3 of each tensor's scale).
+    """
     networks = [build_user_module(record, num_classes).train() for _ in range(2)]
-    separate = [copy.deepcopy(network) for network in networks]
     batches = torch.stack([images, images.flip(0)])  # (K, B, C, H, W): each network its own batch
+    dtype, tolerance = torch.float64, 1e-8
     try:
-        stack = FunctionalStack(networks).train()
+        separate = [copy.deepcopy(network).to(dtype) for network in networks]
+        expected = _training_step(separate, batches.to(dtype))
+    except Exception:  # an operation without a float64 kernel
+        dtype, tolerance = torch.float32, 1e-3
+        separate = [copy.deepcopy(network) for network in networks]
+        expected = _training_step(separate, batches)
+    try:
+        stack = FunctionalStack([network.to(dtype) for network in networks]).train()
         with torch.enable_grad():
-            stacked = stack(batches.transpose(0, 1).flatten(1, 2)).transpose(0, 1)  # (K, B, classes)
+            stacked = stack(batches.to(dtype).transpose(0, 1).flatten(1, 2)).transpose(
+                0, 1
+            )  # (K, B, classes)
             stacked.square().sum().backward()
-            expected = torch.stack([network(batch) for network, batch in zip(separate, batches)])
-            expected.square().sum().backward()
     except Exception as error:  # vmap has no batching rule for an operation, data-dependent control flow, ...
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return (
             False,
             f"torch.func cannot stack it ({type(error).__name__}: {message[:200]}); one network per job",
         )
-    scale = float(expected.abs().max()) or 1.0
-    if float((stacked - expected).abs().max()) > STACK_TOLERANCE * scale:
+    if not _close(stacked, expected, tolerance):
         return False, "stacked logits differ from separate networks'; one network per job"
+    gradients = dict(zip(stack._parameter_names, (p.grad for p in stack.stacked_parameters)))
+    # one scale for every gradient: some are zero but for rounding (a bias before BatchNorm)
+    gradient_scale = max(
+        (
+            float(p.grad.abs().max())
+            for network in separate
+            for p in network.parameters()
+            if p.grad is not None
+        ),
+        default=0.0,
+    )
     for index, network in enumerate(separate):
         plain = stack.network_module(index)
         for (name, mine), theirs in zip(plain.named_buffers(), network.buffers()):
-            if mine.is_floating_point() and not torch.allclose(mine, theirs, atol=STACK_TOLERANCE):
+            if mine.is_floating_point() and not _close(mine, theirs, tolerance):
                 return False, f"stacked buffer {name} differs from a separate network's; one network per job"
-        gradients = dict(zip(stack._parameter_names, (p.grad for p in stack.stacked_parameters)))
         for name, parameter in network.named_parameters():
             if parameter.grad is None or gradients.get(name) is None:
                 continue
-            if not torch.allclose(gradients[name][index], parameter.grad, atol=STACK_TOLERANCE * scale):
+            if not _close(gradients[name][index], parameter.grad, tolerance, gradient_scale):
                 return (
                     False,
                     f"stacked gradient of {name} differs from a separate network's; one network per job",
