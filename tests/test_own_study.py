@@ -142,7 +142,7 @@ BAD_ARCHITECTURES = [
     (
         "head of another number of classes",
         architecture_with(class_argument=None, arguments={"num_classes": 7}),
-        "architectures.mine: the network gives (4, 7) for 4 images; it must give one logit per class",
+        "architectures.mine: the network gives (2, 7) for 2 images; it must give one logit per class",
     ),
     (
         "not a module",
