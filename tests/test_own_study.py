@@ -12,7 +12,6 @@ every rule; gOSI is then recomputed from a checkpoint with a plain module and a 
 
 from __future__ import annotations
 
-import os
 import pickle
 import shutil
 from pathlib import Path

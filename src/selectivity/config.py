@@ -40,7 +40,6 @@ from selectivity.networks.architectures import (
 )
 from selectivity.networks.user_architectures import (
     SECTION as ARCHITECTURES_SECTION,
-    UserArchitecture,
     is_user_architecture,
     used_architectures,
     user_architectures,
@@ -49,10 +48,6 @@ from selectivity.tuning.features import THRESHOLD_SETTINGS, check_feature_settin
 from selectivity.tuning.stimuli import max_spatial_frequencies
 from selectivity.causal.unit_counts import units_to_ablate
 
-# CIFAR-10 and the synthetic stand-in are 32-px RGB images of 10 classes; other datasets say
-# their own (selectivity.dataset_shapes.dataset_shape).
-DATASET_IMAGE_SIZE = 32
-DATASET_CLASSES = 10
 # The official CIFAR-10 (download, batches folder or archive): training and test images.
 CIFAR10_TRAIN_IMAGES, CIFAR10_TEST_IMAGES = 50_000, 10_000
 
