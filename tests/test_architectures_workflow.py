@@ -168,7 +168,9 @@ def test_a_user_network_gets_tuning_class_selectivity_ablation_and_invariance(ar
     assert gratings.groupby("layer", sort=False)["unit"].nunique().to_dict() == units
     summary = pd.read_csv(architectures_run / "results/aggregate/selectivity_summary.csv")
     summary = summary[summary["model"] == "my_resnet18"]
-    assert list(summary.loc[summary["stimulus_set"] == "gratings", "layer"]) == RESNET18_LAYERS
+    for checkpoint in ("published", "untrained"):  # its weights, and its constructor's initialisation (C1)
+        rows = summary[(summary["checkpoint"] == checkpoint) & (summary["stimulus_set"] == "gratings")]
+        assert list(rows["layer"]) == RESNET18_LAYERS, checkpoint
     results = architectures_run / f"results/causal/{RESNET18}"
     selectivity = pd.read_csv(results / "class_selectivity.csv")
     assert selectivity.groupby("layer")["unit"].nunique().to_dict() == units
