@@ -77,6 +77,7 @@ def tables(run: Path) -> str:
     metrics = pd.read_csv(run / "results/aggregate/training_metrics.csv")
     summary = pd.read_csv(run / "results/aggregate/selectivity_summary.csv")
     claims = pd.read_csv(run / "results/claims.csv")
+    claims = claims[claims["model"].isin(metrics["model"].unique())]  # the trained architectures' claims
     blocks = (accuracy_rows(metrics, summary), gosi_rows(summary), verdict_rows(claims))
     return "\n\n".join("\n".join(block) for block in blocks) + "\n"
 

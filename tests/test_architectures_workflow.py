@@ -107,7 +107,7 @@ def test_every_layer_and_unit_is_tuned_and_the_lower_layers_are_ablated(architec
 
 def test_the_claims_table_has_one_block_per_architecture(architectures_run):
     claims = pd.read_csv(architectures_run / "results/claims.csv")
-    assert set(claims["model"]) == set(MODELS)
+    assert set(claims["model"]) == set(MODELS) | set(USER_NETWORKS)  # given networks: claims without history
     for model in MODELS:
         rows = claims[claims["model"] == model]
         paper = rows[(rows["feature"] == "orientation") & (rows["claim"] != "CF")]
@@ -172,7 +172,9 @@ def test_a_user_network_gets_tuning_class_selectivity_ablation_and_invariance(ar
     assert gratings.groupby("layer", sort=False)["unit"].nunique().to_dict() == units
     summary = pd.read_csv(architectures_run / "results/aggregate/selectivity_summary.csv")
     summary = summary[summary["model"] == "my_resnet18"]
-    assert list(summary.loc[summary["stimulus_set"] == "gratings", "layer"]) == RESNET18_LAYERS
+    for checkpoint in ("published", "untrained"):  # its weights, and its constructor's initialisation (C1)
+        rows = summary[(summary["checkpoint"] == checkpoint) & (summary["stimulus_set"] == "gratings")]
+        assert list(rows["layer"]) == RESNET18_LAYERS, checkpoint
     results = architectures_run / f"results/causal/{RESNET18}"
     selectivity = pd.read_csv(results / "class_selectivity.csv")
     assert selectivity.groupby("layer")["unit"].nunique().to_dict() == units

@@ -63,9 +63,19 @@ BAD_CONFIGS = [
     (
         "unknown model",
         {"networks": {"models": ["resnet50"]}},
-        "networks.models[0]: 'resnet50' is not allowed",
+        "networks.models[0]: 'resnet50' is neither a built-in model (cnn7, cnn11, resnet20, vgg8bn) nor an entry "
+        "of architectures",
     ),
-    ("unknown dataset", {"dataset": {"name": "mnist"}}, "dataset.name: 'mnist' is not allowed"),
+    (
+        "greyscale dataset",
+        {"dataset": {"name": "mnist"}},
+        "dataset.name: 'mnist' is a greyscale (1-channel) dataset",
+    ),
+    (
+        "unknown dataset",
+        {"dataset": {"name": "flowers"}},
+        "dataset.name: 'flowers' is not a dataset the workflow reads",
+    ),
     ("unknown device", {"device": "tpu"}, "device: 'tpu' is not allowed"),
     (
         "layer that the model lacks",

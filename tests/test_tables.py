@@ -45,7 +45,7 @@ from selectivity.tuning.summaries import (
 from selectivity.tables import SCHEMAS, TableError, read_table, validate_table
 from selectivity.training import METRICS_COLUMNS
 from selectivity.tuning.analysis import STIMULUS_SETS, TUNING_COLUMNS, TuningSettings, analyse_tuning
-from selectivity.claims.verdicts import VERDICTS
+from selectivity.claims.verdicts import NOT_APPLICABLE, VERDICTS
 
 REPO = Path(__file__).resolve().parents[1]
 IDENTIFIERS = {
@@ -166,7 +166,7 @@ def test_schemas_list_the_columns_the_code_writes_in_its_order():
     ]
     assert tables.STIMULUS_SETS == STIMULUS_SETS and tables.RANKINGS == RANKINGS
     assert tables.HALF_ABLATION_CONDITIONS == CONDITIONS and tables.DIRECTIONS == DIRECTIONS
-    assert tables.CLAIM_IDS == CLAIM_IDS and tables.VERDICTS == VERDICTS
+    assert tables.CLAIM_IDS == CLAIM_IDS and tables.VERDICTS == (*VERDICTS, NOT_APPLICABLE)
 
 
 def test_a_user_networks_tables_pass_with_their_own_layers_and_must_agree_across_stimulus_sets(produced):

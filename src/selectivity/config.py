@@ -19,6 +19,17 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
+from selectivity.dataset_shapes import (
+    CIFAR10,
+    TORCHVISION_DATASETS,
+    DatasetConfigError,
+    DatasetShape,
+    check_dataset_name,
+    dataset_kind,
+    dataset_shape,
+    download_dir,
+    image_folder_fingerprint,
+)
 from selectivity.networks.architectures import (
     CONV_NET_SPECS,
     DEFAULT_LAYER_ROLES,
@@ -27,13 +38,16 @@ from selectivity.networks.architectures import (
     LayerRoles,
     trainable_layer_units,
 )
+from selectivity.networks.user_architectures import (
+    SECTION as ARCHITECTURES_SECTION,
+    is_user_architecture,
+    used_architectures,
+    user_architectures,
+)
 from selectivity.tuning.features import THRESHOLD_SETTINGS, check_feature_settings
 from selectivity.tuning.stimuli import max_spatial_frequencies
 from selectivity.causal.unit_counts import units_to_ablate
 
-# Both datasets (CIFAR-10 and the synthetic stand-in) are 32-px RGB images of 10 classes.
-DATASET_IMAGE_SIZE = 32
-DATASET_CLASSES = 10
 # The official CIFAR-10 (download, batches folder or archive): training and test images.
 CIFAR10_TRAIN_IMAGES, CIFAR10_TEST_IMAGES = 50_000, 10_000
 
@@ -202,12 +216,12 @@ def corruption_label(fraction: float) -> str:
 
 
 def model_layer_names(model: str) -> list[str]:
-    """The analysed layers of a model, shallow to deep."""
+    """The analysed layers of a built-in model, shallow to deep (see :func:`layer_names` for any model)."""
     return list(model_layer_units(model))
 
 
 def model_layer_units(model: str) -> dict[str, int]:
-    """Analysed layer -> number of units (channels or fc units), shallow to deep."""
+    """Analysed layer -> number of units (channels or fc units) of a built-in model, shallow to deep."""
     units = trainable_layer_units(model)
     if units is not None:
         return units
@@ -216,12 +230,54 @@ def model_layer_units(model: str) -> dict[str, int]:
     raise ConfigError(f"unknown model {model!r}")
 
 
+def architecture_probe(config: Mapping[str, Any], model: str):
+    """The controller's check of a user architecture on the dataset's images
+    (:func:`selectivity.networks.user_models.probe_architecture`; imports torch)."""
+    from selectivity.networks.hooked import ExternalNetworkError
+    from selectivity.networks.user_models import probe_architecture
+
+    shape = configured_dataset(config)
+    try:
+        return probe_architecture(user_architectures(config)[model], shape.num_classes, shape.image_size)
+    except ExternalNetworkError as error:
+        raise ConfigError(str(error)) from None
+
+
+def layer_names(config: Mapping[str, Any], model: str) -> list[str]:
+    """The analysed layers of any trained model (built-in or the config's own), shallow to deep."""
+    if is_user_architecture(config, model):
+        return list(config[ARCHITECTURES_SECTION][model]["layers"])
+    return model_layer_names(model)
+
+
+def layer_units(config: Mapping[str, Any], model: str) -> dict[str, int]:
+    """Analysed layer -> units of any trained model (a user architecture's from the probe)."""
+    if is_user_architecture(config, model):
+        return dict(architecture_probe(config, model).layer_units)
+    return model_layer_units(model)
+
+
+_SHAPES: dict[str, DatasetShape] = {}
+
+
+def configured_dataset(config: Mapping[str, Any]) -> DatasetShape:
+    """Image size, classes and image counts of the config's dataset (read once per process)."""
+    dataset = config["dataset"]
+    key = repr(sorted((name, repr(value)) for name, value in dataset.items()))
+    if key not in _SHAPES:
+        try:
+            _SHAPES[key] = dataset_shape(dataset)
+        except DatasetConfigError as error:
+            raise ConfigError(str(error)) from None
+    return _SHAPES[key]
+
+
 def model_input_size(config: Mapping[str, Any], model: str) -> int:
-    """The square input size of a model's images in pixels (32 for CIFAR-10 and the stand-in)."""
+    """The square input size of a model's images in pixels: the dataset's (224 for VGG16)."""
     if model == "vgg16_imagenet":
         return VGG16_INPUT_SIZE
     spec = CONV_NET_SPECS.get(model)
-    size = DATASET_IMAGE_SIZE
+    size = configured_dataset(config).image_size
     if spec is not None:
         try:
             dataclasses.replace(spec, input_size=size).conv_output_sizes()
@@ -231,21 +287,38 @@ def model_input_size(config: Mapping[str, Any], model: str) -> int:
 
 
 def dataset_settings(dataset: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings that build the canonical dataset file (params of prepare_dataset)."""
-    if dataset["name"] == "synthetic":
+    """The settings that build the canonical dataset file (params of prepare_dataset).
+
+    CIFAR-10's and the synthetic stand-in's settings are what they were before other datasets
+    existed (so a finished run rebuilds nothing). An image folder's include a fingerprint of its
+    files (:func:`selectivity.dataset_shapes.image_folder_fingerprint`).
+    """
+    kind = dataset_kind(dataset)
+    if kind == "synthetic":
         return {"name": "synthetic", "synthetic": dict(dataset["synthetic"])}
+    if kind == "image_folder":
+        folder = dataset["image_folder"]
+        return {
+            "name": dataset["name"],
+            "image_folder": {"path": str(folder["path"]), "image_size": int(folder["image_size"])},
+            "files": image_folder_fingerprint(folder["path"]),
+        }
     return {
-        "name": "cifar10",
+        "name": dataset["name"],
         "source": dataset["source"],
         "local_path": dataset["local_path"],
-        "download_dir": dataset["download_dir"],
+        "download_dir": download_dir(dataset),
         "verify_checksum": dataset["verify_checksum"],
     }
 
 
 def local_dataset_files(dataset: Mapping[str, Any]) -> list[Path]:
-    """The files of a local CIFAR-10 copy (every file of a folder), or [] for other sources."""
-    if dataset["name"] != "cifar10" or dataset["source"] != "local" or not dataset["local_path"]:
+    """The files of a local copy of a dataset read by name (every file of a folder), or [] for other sources."""
+    if (
+        dataset["name"] not in TORCHVISION_DATASETS
+        or dataset["source"] != "local"
+        or not dataset["local_path"]
+    ):
         return []
     path = Path(dataset["local_path"])
     if path.is_dir():
@@ -307,6 +380,8 @@ def configured_layers(config: Mapping[str, Any], key: str, model: str) -> list[s
     value = _section(config, section)[name]
     if isinstance(value, Mapping):
         value = value.get(model, "default")
+    if value == "default" and is_user_architecture(config, model):
+        return list(config[ARCHITECTURES_SECTION][model][f"{role}_layers"])
     if value == "default":
         if model not in DEFAULT_LAYER_ROLES:
             raise ConfigError(f"{key}: {model} has no default {role} layers; list them for {model}")
@@ -332,12 +407,12 @@ def invariance_layers(config: Mapping[str, Any], model: str) -> tuple[list[str],
 
 def ablation_layers(config: Mapping[str, Any], model: str) -> list[str]:
     layers = config["causal"]["ablation"]["layers"]
-    return model_layer_names(model) if layers == "all" else list(layers)
+    return layer_names(config, model) if layers == "all" else list(layers)
 
 
-def _check_layers(key: str, layers: list[str], models: list[str]) -> None:
+def _check_layers(config: Mapping[str, Any], key: str, layers: list[str], models: list[str]) -> None:
     for model in models:
-        known = model_layer_names(model)
+        known = layer_names(config, model)
         unknown = [layer for layer in layers if layer not in known]
         if unknown:
             raise ConfigError(f"{key}: {unknown} are not layers of {model}; its layers are {known}")
@@ -353,6 +428,8 @@ def check_config(config: Mapping[str, Any]) -> None:
     _check_training(config["training"])
     _check_networks(config["networks"])
     _check_dataset(config["dataset"])
+    configured_dataset(config)  # the dataset's name, folder and shape
+    _check_architectures(config)
     _check_tuning(config)
     _check_layer_names(config)
     _check_ablation(config)
@@ -362,15 +439,72 @@ def check_config(config: Mapping[str, Any]) -> None:
     _check_external_networks(config)
     vgg = config["vgg16"]
     if vgg["enabled"]:
-        _check_layers("vgg16.ablation_layers", vgg["ablation_layers"], ["vgg16_imagenet"])
-        _check_layers("vgg16.measured_layers", vgg["measured_layers"], ["vgg16_imagenet"])
+        _check_layers(config, "vgg16.ablation_layers", vgg["ablation_layers"], ["vgg16_imagenet"])
+        _check_layers(config, "vgg16.measured_layers", vgg["measured_layers"], ["vgg16_imagenet"])
 
 
-#: Names a user network cannot take: they already name models or figure folders.
+#: Names a user network or architecture cannot take: they already name models or figure folders.
 RESERVED_NETWORK_NAMES = ("vgg16_imagenet", "architectures")
 
 
+def _check_architectures(config: Mapping[str, Any]) -> None:
+    """Every model of networks.models is built in or an entry of ``architectures``; each entry used is
+    consistent and passes the controller's probe (its layers analysable, its head the dataset's)."""
+    defined = user_architectures(config)
+    for index, model in enumerate(config["networks"]["models"]):
+        if trainable_layer_units(model) is None and model not in defined:
+            raise ConfigError(
+                f"networks.models[{index}]: {model!r} is neither a built-in model (cnn7, cnn11, resnet20, vgg8bn) "
+                f"nor an entry of {ARCHITECTURES_SECTION} ({sorted(defined) or 'none defined'})"
+            )
+    for name, architecture in defined.items():
+        key = architecture.key
+        if trainable_layer_units(name) is not None or name in RESERVED_NETWORK_NAMES:
+            raise ConfigError(
+                f"{key}: {name!r} is the name of a built-in model or folder; choose another name"
+            )
+        if name in config["external_networks"]:
+            raise ConfigError(
+                f"{key}: {name!r} also names an entry of external_networks; give the trained architecture and "
+                "the given network different names (they name folders and table rows)"
+            )
+        for role in ("lower_layers", "higher_layers"):
+            unknown = [layer for layer in getattr(architecture, role) if layer not in architecture.layers]
+            if unknown:
+                raise ConfigError(
+                    f"{key}.{role}: {unknown} are not in {key}.layers {list(architecture.layers)}"
+                )
+        if architecture.class_argument and architecture.class_argument in architecture.arguments:
+            raise ConfigError(
+                f"{key}.arguments: {architecture.class_argument!r} is set, but the workflow passes the dataset's "
+                f"number of classes as {architecture.class_argument!r} (class_argument); remove it from arguments"
+            )
+    for name in used_architectures(config):
+        architecture_probe(config, name)
+
+
+def architecture_grouping(config: Mapping[str, Any], model: str) -> tuple[bool, str]:
+    """Whether networks of ``model`` can train stacked in one job, and how or why not."""
+    if not is_user_architecture(config, model):
+        return True, "stacked (selectivity.networks.grouped)"
+    probe = architecture_probe(config, model)
+    return probe.groupable, probe.grouping
+
+
+def architecture_record_of(config: Mapping[str, Any], model: str) -> dict[str, Any] | None:
+    """What rebuilds a network of a user architecture (a training param, kept in its checkpoints);
+    None for a built-in model."""
+    from selectivity.networks.user_architectures import architecture_record
+
+    if not is_user_architecture(config, model):
+        return None
+    return architecture_record(
+        user_architectures(config)[model], architecture_probe(config, model).source_digest
+    )
+
+
 def _check_external_networks(config: Mapping[str, Any]) -> None:
+    image_size = configured_dataset(config).image_size
     for name, entry in config["external_networks"].items():
         key = f"external_networks.{name}"
         if trainable_layer_units(name) is not None or name in RESERVED_NETWORK_NAMES:
@@ -381,11 +515,11 @@ def _check_external_networks(config: Mapping[str, Any]) -> None:
             unknown = [layer for layer in entry.get(role, []) if layer not in entry["layers"]]
             if unknown:
                 raise ConfigError(f"{key}.{role}: {unknown} are not in {key}.layers {entry['layers']}")
-        if entry["test_images"] == "dataset" and entry["input_size"] != DATASET_IMAGE_SIZE:
+        if entry["test_images"] == "dataset" and entry["input_size"] != image_size:
             raise ConfigError(
-                f"{key}.input_size: {entry['input_size']}, but test_images: dataset gives "
-                f"{DATASET_IMAGE_SIZE}-px images; use test_images: none (tuning only), an image folder, "
-                f"or a {DATASET_IMAGE_SIZE}-px network"
+                f"{key}.input_size: {entry['input_size']}, but test_images: dataset gives the "
+                f"{image_size}-px images of {config['dataset']['name']}; use test_images: none (tuning only), "
+                f"an image folder, or a {image_size}-px network"
             )
         weights = [entry["weights"]] if isinstance(entry["weights"], str) else list(entry["weights"])
         for index, path in enumerate(weights):
@@ -492,11 +626,18 @@ def dataset_sizes(dataset: Mapping[str, Any]) -> DatasetSizes | None:
     Synthetic: its configured sizes; CIFAR-10 downloaded or from the official files: 50,000
     and 10,000; a local ``.npz``: the lengths of its ``y_train`` and ``y_test`` arrays, read
     from the file's headers. None for a local ``.npz`` that cannot be read (the data rule
-    reports that file with its own message).
+    reports that file with its own message). Other datasets: their published sizes, or the
+    images of an image folder's train/ and test/ folders.
     """
     if dataset["name"] == "synthetic":
         synthetic = dataset["synthetic"]
         return DatasetSizes(synthetic["train_size"], synthetic["test_size"], "dataset.synthetic")
+    if dataset["name"] != CIFAR10:
+        try:
+            shape = dataset_shape(dataset)
+        except DatasetConfigError as error:
+            raise ConfigError(str(error)) from None
+        return DatasetSizes(shape.train_images, shape.test_images, shape.source)
     path = dataset["local_path"]
     if dataset["source"] == "local" and path and Path(path).suffix == ".npz":
         try:
@@ -544,10 +685,20 @@ def _check_sizes(config: Mapping[str, Any]) -> None:
 
 
 def _check_dataset(dataset: Mapping[str, Any]) -> None:
+    try:
+        check_dataset_name(dataset)
+    except DatasetConfigError as error:
+        raise ConfigError(str(error)) from None
+    kind = dataset_kind(dataset)
     if dataset["name"] == "cifar10" and dataset["source"] == "local" and not dataset["local_path"]:
         raise ConfigError(
             "dataset.local_path: null, but dataset.source is 'local'; give the path of a "
             "cifar-10-batches-py folder, cifar-10-python.tar.gz or .npz, or use source: download"
+        )
+    if kind == "torchvision" and dataset["source"] == "local" and not dataset["local_path"]:
+        raise ConfigError(
+            f"dataset.local_path: null, but dataset.source is 'local'; give the folder torchvision "
+            f"downloads {dataset['name']} into (or the dataset's own folder in it), or use source: download"
         )
     if dataset["name"] == "synthetic":
         train_size = dataset["synthetic"]["train_size"]
@@ -588,7 +739,7 @@ def _check_tuning(config: Mapping[str, Any]) -> None:
 def _check_layer_names(config: Mapping[str, Any]) -> None:
     models = list(config["networks"]["models"])
     if config["causal"]["ablation"]["layers"] != "all":
-        _check_layers("causal.ablation.layers", config["causal"]["ablation"]["layers"], models)
+        _check_layers(config, "causal.ablation.layers", config["causal"]["ablation"]["layers"], models)
     for key in LAYER_ROLE_KEYS:
         section, name, _ = LAYER_ROLE_KEYS[key]
         value = _section(config, section)[name]
@@ -597,7 +748,7 @@ def _check_layer_names(config: Mapping[str, Any]) -> None:
             if strangers:
                 raise ConfigError(f"{key}: {strangers} are not in networks.models {models}")
         for model in models:
-            _check_layers(key, configured_layers(config, key, model), [model])
+            _check_layers(config, key, configured_layers(config, key, model), [model])
 
 
 def _check_ablation(config: Mapping[str, Any]) -> None:
@@ -605,7 +756,7 @@ def _check_ablation(config: Mapping[str, Any]) -> None:
     causal = config["causal"]
     fraction = causal["ablation"]["fraction"]
     for model in config["networks"]["models"]:
-        units = model_layer_units(model)
+        units = layer_units(config, model)
         ablated_layers = set(ablation_layers(config, model)) | set(invariance_layers(config, model)[0])
         for layer in sorted(ablated_layers, key=list(units).index):
             count = units_to_ablate(fraction, units[layer])
@@ -625,17 +776,18 @@ def _check_ablation(config: Mapping[str, Any]) -> None:
         ("causal.test_images", causal["test_images"]),
         ("causal.invariance.test_images", causal["invariance"]["test_images"]),
     ):
-        if count is not None and count < DATASET_CLASSES:
+        classes = configured_dataset(config).num_classes
+        if count is not None and count < classes:
             raise ConfigError(
-                f"{key}: {count} test images cannot contain all {DATASET_CLASSES} classes (class selectivity "
-                f"needs every class); use at least {DATASET_CLASSES}, or null for the whole test set"
+                f"{key}: {count} test images cannot contain all {classes} classes of {config['dataset']['name']} "
+                f"(class selectivity needs every class); use at least {classes}, or null for the whole test set"
             )
 
 
 def _check_invariance(config: Mapping[str, Any]) -> None:
     shifts = config["causal"]["invariance"]["shifts"]
     for model in config["networks"]["models"]:
-        order = model_layer_names(model)
+        order = layer_names(config, model)
         ablated, measured = invariance_layers(config, model)
         deepest_ablated = max(order.index(layer) for layer in ablated)
         shallow = [layer for layer in measured if order.index(layer) <= deepest_ablated]
@@ -717,13 +869,14 @@ def training_groups(config: Mapping[str, Any]) -> list[TrainingGroup]:
     """The training jobs: networks of one model and corruption level in blocks of seed values.
 
     With ``group_size`` K, seeds 0..K-1 form one group, K..2K-1 the next, and so on
-    (``seed // K``), per model and label-corruption level. A group therefore depends only
+    (``seed // K``), per model and label-corruption level; a user architecture that cannot be
+    stacked (:func:`architecture_grouping`) trains one network per job. A group therefore depends only
     on its own members: adding or dropping a seed changes only the group of that seed,
     and adding a corruption level adds only that level's groups.
     """
-    size = config["training"]["group_size"]
     blocks: dict[tuple, list[Network]] = {}
     for network in networks(config):
+        size = config["training"]["group_size"] if architecture_grouping(config, network.model)[0] else 1
         key = (network.model, network.dataset, network.label_corruption, network.seed // size)
         blocks.setdefault(key, []).append(network)
     return [

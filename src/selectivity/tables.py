@@ -50,6 +50,8 @@ NETWORK_COLUMNS = ("model", "dataset", "label_corruption", "seed")
 CHECKPOINT_COLUMNS = NETWORK_COLUMNS + ("checkpoint", "epoch")
 #: The ``checkpoint`` value of a given network's only weights (``epoch`` is empty).
 PUBLISHED_CHECKPOINT = "published"
+#: The ``checkpoint`` value of a user's given network at its constructor's random initialisation.
+UNTRAINED_CHECKPOINT = "untrained"
 
 #: Tolerance of range checks, for bounds that hold exactly in arithmetic but are computed in floats.
 RANGE_TOLERANCE = 1e-9
@@ -63,7 +65,7 @@ class TableError(ValueError):
 
 @dataclass(frozen=True)
 class Where:
-    """Rows whose ``column`` equals ``value`` (where a column may be empty)."""
+    """Rows whose ``column`` equals ``value``, or one of them for a tuple (where a column may be empty)."""
 
     column: str
     value: Any
@@ -72,9 +74,13 @@ class Where:
         column = table[self.column]
         if isinstance(self.value, bool):
             return _bool_values(column) == self.value
+        if isinstance(self.value, tuple):
+            return column.isin(self.value)
         return column == self.value
 
     def __str__(self) -> str:
+        if isinstance(self.value, tuple):
+            return f"only where {self.column} is {' or '.join(map(str, self.value))}"
         value = str(self.value).lower() if isinstance(self.value, bool) else self.value
         return f"only where {self.column} is {value}"
 
@@ -177,7 +183,7 @@ ORDERINGS = (
 )
 INVARIANCE_CONDITIONS = ("intact", "top", "bottom", "random", "matched")
 DIRECTIONS = ("horizontal", "vertical")
-CHECKPOINT_KINDS = ("epoch", "best", PUBLISHED_CHECKPOINT)
+CHECKPOINT_KINDS = ("epoch", "best", PUBLISHED_CHECKPOINT, UNTRAINED_CHECKPOINT)
 CLAIM_IDS = ("C1", "C2", "C3", "C4", "C5", "C6")
 VERDICTS = (
     "supported",
@@ -185,8 +191,11 @@ VERDICTS = (
     "not supported",
     "inconclusive",
     "inconclusive (too few networks)",
+    "not applicable",
 )
 PUBLISHED = Where("checkpoint", PUBLISHED_CHECKPOINT)
+#: A given network's checkpoints: no training history (no metrics).
+GIVEN_WEIGHTS = Where("checkpoint", (PUBLISHED_CHECKPOINT, UNTRAINED_CHECKPOINT))
 DEAD = Where("dead", True)
 
 NETWORK = (
@@ -201,7 +210,8 @@ NETWORK = (
 CHECKPOINT = NETWORK + (
     _text(
         "checkpoint",
-        "`epoch` (a saved epoch), `best` (lowest validation loss) or `published` (given weights)",
+        "`epoch` (a saved epoch), `best` (lowest validation loss), `published` (given weights) or "
+        "`untrained` (a given network's constructor, randomly initialised: epoch 0)",
         CHECKPOINT_KINDS,
     ),
     _integer(
@@ -597,7 +607,7 @@ SELECTIVITY_SUMMARY = TableSchema(
     )
     + tuple(
         _number_column(
-            name, f"{name.replace('_', ' ')} of the checkpoint's epoch (metrics)", **bounds, nan=PUBLISHED
+            name, f"{name.replace('_', ' ')} of the checkpoint's epoch (metrics)", **bounds, nan=GIVEN_WEIGHTS
         )
         for name, bounds in _METRIC_MEANINGS.items()
     ),

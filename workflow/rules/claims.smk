@@ -200,6 +200,7 @@ rule evaluate_claims:
         mem_mb=4000,
         runtime=30,
     params:
+        **given_claims(),
         method_version=method_version("claims"),
         settings=claim_settings(),
         layers=claim_layers(),

@@ -5,6 +5,7 @@ import json
 from selectivity.config import layer_roles
 from selectivity.figures.catalogue import CATEGORIES
 from selectivity.tuning.features import THRESHOLD_SETTINGS
+from selectivity.networks.catalogue import given_network_claims
 
 # Combined tables: name -> the per-network files they collect (causal ones from the networks
 # with causal tests; training metrics from the trained networks).
@@ -102,6 +103,13 @@ def claim_layers():
         for model in TRAINED_MODELS
         for roles in [layer_roles(config, model)]
     }
+
+
+def given_claims():
+    """The param ``given`` of the users' given networks' claims (their layers and the claims they
+    cannot be tested on, and why); no param without such networks, so adding the feature reran no
+    finished run's claims."""
+    return {"given": given_network_claims(config)} if config["external_networks"] else {}
 
 
 def claim_settings():

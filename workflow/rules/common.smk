@@ -66,7 +66,7 @@ GIVEN_MODELS = [group.model for group in MODELS if group.origin == "given"]
 
 
 wildcard_constraints:
-    dataset=r"cifar10|synthetic",
+    dataset=alternatives([config["dataset"]["name"]]),
     network=alternatives(ANALYSED),
     model=alternatives([*TRAINED_MODELS, ACROSS_ARCHITECTURES, *GIVEN_MODELS]),
 

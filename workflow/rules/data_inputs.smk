@@ -1,14 +1,15 @@
 # The input functions and settings of the data stage (data.smk).
 from selectivity.config import dataset_settings, local_dataset_files
+from selectivity.dataset_shapes import TORCHVISION_DATASETS
 
 
 def local_dataset_input(wildcards):
-    """A local CIFAR-10 copy is an input, so a missing path stops the run before any job.
-
-    For a folder, every file in it is an input: editing a batch file rebuilds the dataset.
+    """A local copy of a dataset read by name is an input, so a missing path stops the run before
+    any job. For a folder, every file in it is an input: editing a batch file rebuilds the dataset.
+    (An image folder's files enter through a fingerprint param instead: they may be many.)
     """
     dataset = config["dataset"]
-    if dataset["name"] == "cifar10" and dataset["source"] == "local":
+    if dataset["name"] in TORCHVISION_DATASETS and dataset["source"] == "local":
         return [str(path) for path in local_dataset_files(dataset)] or [dataset["local_path"]]
     return []
 

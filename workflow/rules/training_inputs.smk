@@ -1,10 +1,23 @@
 # The input functions and settings of the training stage (training.smk).
 from snakemake.resources import Resource, Resources
 
-from selectivity.config import saved_epochs, training_groups, training_settings
+from selectivity.config import (
+    architecture_grouping,
+    architecture_record_of,
+    saved_epochs,
+    training_groups,
+    training_settings,
+)
 from selectivity.networks.catalogue import checkpoint_path
+from selectivity.networks.user_architectures import used_architectures
 
 SAVED_EPOCHS = saved_epochs(config["training"])
+# A user architecture is stacked for grouped training where torch.func can (checked before any
+# job, selectivity.networks.user_models); say which way each one trains.
+for _model in used_architectures(config):
+    _stacked, _how = architecture_grouping(config, _model)
+    _size = config["training"]["group_size"] if _stacked else 1
+    logger.info(f"architectures.{_model}: {_how}; up to {_size} network(s) per training job")
 
 
 def network_dir(network):
@@ -31,9 +44,11 @@ def training_outputs(group):
 
 def training_params(group):
     """What a training job computes: its networks, their settings, the training method version."""
+    record = architecture_record_of(config, group.model)  # a user architecture's; None for built-ins
     return {
         "networks": [
             {"model": n.model, "dataset": n.dataset, "label_corruption": n.label_corruption, "seed": n.seed}
+            | ({"architecture": record} if record is not None else {})
             for n in group.networks
         ],
         "settings": training_settings(config["training"]),

@@ -10,16 +10,20 @@ from selectivity.claims.report import claims_html  # noqa: E402
 from selectivity.io import save_table, save_text  # noqa: E402
 from selectivity.tables import read_table, rows_of_models  # noqa: E402
 
-# The trained models: their claims need training history (given networks have none).
-models = list(snakemake.params.layers)
+# The trained models and the users' given networks (whose claims that need a training history
+# are "not applicable"); the published VGG16 is one network and gets none.
+given = getattr(snakemake.params, "given", None) or {"layers": {}, "not_applicable": {}}
+layers = {**snakemake.params.layers, **given["layers"]}
+models = list(layers)
 settings = ClaimSettings(**snakemake.params.settings)
 claims = evaluate_claims(
     rows_of_models(read_table(snakemake.input.summary, "selectivity_summary"), models),
     rows_of_models(read_table(snakemake.input.half_ablation, "half_ablation"), models),
     rows_of_models(read_table(snakemake.input.shift_invariance, "shift_invariance"), models),
     settings,
-    snakemake.params.layers,
-    feature_tables_of(snakemake.input, snakemake.params.features, models),
+    layers,
+    feature_tables=feature_tables_of(snakemake.input, snakemake.params.features, models),
+    not_applicable=given["not_applicable"],
 )
 for row in headline_claims(claims).itertuples():
     logger.info(
@@ -36,4 +40,4 @@ for row in headline_claims(claims).itertuples():
         row.n_networks,
     )
 save_table(claims, snakemake.output.table)
-save_text(claims_html(claims, settings, snakemake.params.layers), snakemake.output.html)
+save_text(claims_html(claims, settings, layers), snakemake.output.html)

@@ -9,10 +9,11 @@ import pandas as pd  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from selectivity.io import save_npz, save_table  # noqa: E402
+from selectivity.networks.loading import checkpoint_weights  # noqa: E402
 from selectivity.tuning.analysis import TuningSettings, analyse_tuning, checkpoint_curves  # noqa: E402
 
 settings = TuningSettings(**{**snakemake.params.settings, "batch_size": batch_size(snakemake, "tuning")})
-weights = list(snakemake.input.weights) or [None] * len(snakemake.params.checkpoint_names)
+weights = checkpoint_weights(snakemake.params.checkpoint_names, snakemake.input.weights)
 tables, curves = [], {}
 with job_device(snakemake, logger) as device:
     for checkpoint_name, path in tqdm(

@@ -19,6 +19,10 @@ Shared conventions (all in :class:`ClaimSettings`):
 * Claims about one kind of network (C1, C2, C4-C6) use the networks trained on clean
   labels (``reference_label_corruption``); C3 uses all corruption levels.
 * A causal table (half ablation, shift invariance) must hold one checkpoint per network.
+* Given networks (a user's ``external_networks`` entry, one network per weights file) get the
+  claims that need no training history: C1 against the constructor's random initialisation
+  (their tuning checkpoint "untrained"), C4-C6 with test images; the others are one row with
+  verdict "not applicable" and the reason (``not_applicable`` of :func:`evaluate_claims`).
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ from selectivity.claims.table import (
     format_number,
     make_test_row,
     missing_row,
+    not_applicable_row,
     make_claim_row,
     reference_networks,
     layers_present,
@@ -176,9 +181,11 @@ def claim_selective_units_exist(
     fractions = rows.pivot_table(
         index=index, columns="stimulus_set", values=view.fraction_column, aggfunc="mean"
     )
-    untrained = clean[
-        (clean["checkpoint"] == "epoch") & (clean["epoch"] == 0) & (clean["stimulus_set"] == "gratings")
-    ]
+    # epoch 0 of a trained network; a given network's constructor, randomly initialised
+    initialisation = ((clean["checkpoint"] == "epoch") & (clean["epoch"] == 0)) | (
+        clean["checkpoint"] == "untrained"
+    )
+    untrained = clean[initialisation & (clean["stimulus_set"] == "gratings")]
     untrained = untrained.set_index(index)[view.fraction_column]
     parts = []
     for group, layers in (("lower", lower), ("higher", higher)):
@@ -591,6 +598,7 @@ def evaluate_claims(
     settings: ClaimSettings,
     layers_by_model: Mapping[str, Mapping] | None = None,
     feature_tables: FeatureTables | None = None,
+    not_applicable: Mapping[str, Mapping[str, str]] | None = None,
 ) -> pd.DataFrame:
     """One row per test of each claim C1..C6 (per model and dataset found in the tables).
 
@@ -599,9 +607,11 @@ def evaluate_claims(
     per-network causal tables with their identifier columns. A missing table is an
     empty DataFrame and makes its claims inconclusive. ``layers_by_model`` maps a model
     to its ``{"lower_layers": [...], "higher_layers": [...]}``; models it does not name
-    use ``settings``' layers. Columns: :data:`CLAIM_COLUMNS`; exactly one row per claim,
-    feature and model has ``headline`` True. With ``feature_tables``, the C1-C5 analogues of
-    each ranked feature and the comparison across features follow the paper's claims
+    use ``settings``' layers. ``not_applicable`` maps a model to the claims its networks cannot be
+    tested on and why (claim -> reason): each gets one headline row with verdict "not applicable".
+    Columns: :data:`CLAIM_COLUMNS`; exactly one row per claim, feature and model has ``headline``
+    True. With ``feature_tables``, the C1-C5 analogues of each ranked feature and the comparison
+    across features follow the paper's claims
     (:func:`selectivity.claims.features.evaluate_feature_claims`).
     """
     from selectivity.claims.features import evaluate_feature_claims
@@ -617,9 +627,14 @@ def evaluate_claims(
     for model, dataset in model_dataset_pairs(tables):
         model_settings = settings_for_model(settings, model, layers_by_model)
         statements, rules = claim_statements(model_settings), verdict_rules(model_settings)
+        reasons = (not_applicable or {}).get(model, {})
         for claim, (table_name, evaluate) in _CLAIMS.items():
             logger.info("evaluating %s for %s / %s", claim, model, dataset)
-            for row in evaluate(rows_of(tables[table_name], model, dataset), model_settings):
+            if claim in reasons:
+                rows = [not_applicable_row(reasons[claim])]
+            else:
+                rows = evaluate(rows_of(tables[table_name], model, dataset), model_settings)
+            for row in rows:
                 record = dict(
                     model=model,
                     dataset=dataset,

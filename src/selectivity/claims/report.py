@@ -18,6 +18,7 @@ from selectivity.claims.table import CLAIM_IDS, ClaimSettings
 from selectivity.claims.evaluation import headline_claims, settings_for_model
 from selectivity.claims.verdicts import (
     INCONCLUSIVE,
+    NOT_APPLICABLE,
     NOT_SUPPORTED,
     SUPPORTED,
     SUPPORTED_NOT_SPECIFIC,
@@ -42,6 +43,7 @@ VERDICT_COLOURS = {
     NOT_SUPPORTED: "#D55E00",
     INCONCLUSIVE: "#7f7f7f",
     TOO_FEW: "#bdbdbd",
+    NOT_APPLICABLE: "#dddddd",
 }
 #: Controls (specificity controls and comparisons) are drawn in a colour no verdict has, with
 #: hollow squares and dashed intervals: their verdict is about the control, not the claim.
@@ -54,6 +56,7 @@ _ROW_BACKGROUNDS = {
     NOT_SUPPORTED: "#f8dfd2",
     INCONCLUSIVE: "#f2f2f2",
     TOO_FEW: "#f2f2f2",
+    NOT_APPLICABLE: "#ffffff",
 }
 _CONTROL_BACKGROUND = "#f5e6ef"
 _CONTROL_WORDS = {SPECIFICITY_CONTROL: "specificity control", COMPARISON: "comparison"}

@@ -21,6 +21,7 @@ from selectivity.tuning.summaries import (
 )
 from selectivity.claims.verdicts import (
     INCONCLUSIVE,
+    NOT_APPLICABLE,
     NOT_SUPPORTED,
     SUPPORTED,
     SUPPORTED_NOT_SPECIFIC,
@@ -308,6 +309,13 @@ def make_test_row(
 
 def missing_row(test: str, layer: str, why: str, headline: bool = False) -> TestRow:
     return TestRow(test, layer, f"Inconclusive: {why}", None, INCONCLUSIVE, 0, headline, Power(note=why))
+
+
+def not_applicable_row(why: str) -> TestRow:
+    """The one row of a claim these networks cannot be tested on, saying why (its headline)."""
+    return TestRow(
+        "claim", "all", f"Not applicable: {why}", verdict=NOT_APPLICABLE, headline=True, power=Power(note=why)
+    )
 
 
 def _part_verdict(part: TestRow) -> str:

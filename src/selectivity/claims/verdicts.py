@@ -52,6 +52,9 @@ TOO_FEW = "inconclusive (too few networks)"
 #: the effect is supported, and a specificity control shows it is not about the feature
 SUPPORTED_NOT_SPECIFIC = "supported, not specific"
 VERDICTS = (SUPPORTED, SUPPORTED_NOT_SPECIFIC, NOT_SUPPORTED, INCONCLUSIVE, TOO_FEW)
+#: A claim that the networks cannot be tested on (e.g. C2 of given weights: no training history);
+#: not a verdict of a test, so not among VERDICTS.
+NOT_APPLICABLE = "not applicable"
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ from typing import Any, Mapping
 from selectivity.data.cifar10 import download_cifar10, read_cifar10_batches, read_local_cifar10
 from selectivity.data.dataset import Dataset, DatasetError
 from selectivity.data.synthetic import make_synthetic_dataset
+from selectivity.dataset_shapes import BUILT_IN_DATASETS, TORCHVISION_DATASETS
 
-DATASET_NAMES = ("cifar10", "synthetic")
+DATASET_NAMES = BUILT_IN_DATASETS
 DATASET_SOURCES = ("download", "local")
 SYNTHETIC_SETTING_KEYS = ("train_size", "test_size", "seed")
 
@@ -23,11 +24,28 @@ def _setting(settings: Mapping[str, Any], key: str, prefix: str = "dataset") -> 
 def build_dataset(settings: Mapping[str, Any], progress: bool = True) -> Dataset:
     """The dataset a workflow's ``dataset`` settings describe (the data rule's one call).
 
-    ``settings``: ``name`` (``cifar10`` | ``synthetic``), ``source`` (``download`` | ``local``;
-    ignored for synthetic), ``local_path``, ``download_dir``, ``verify_checksum`` and
-    ``synthetic`` = ``{train_size, test_size, seed}``.
+    ``settings`` (:func:`selectivity.config.dataset_settings`): ``name`` (``cifar10``,
+    ``cifar100``, ``svhn``, ``stl10``, ``synthetic`` or an image folder's own name), ``source``
+    (``download`` | ``local``; datasets read by name), ``local_path``, ``download_dir``,
+    ``verify_checksum``; ``synthetic`` = ``{train_size, test_size, seed}``; an image folder's
+    ``image_folder`` = ``{path, image_size}`` (its ``files`` fingerprint only reruns the rule).
     """
     name = _setting(settings, "name")
+    if settings.get("image_folder"):
+        from selectivity.data.folder_dataset import read_image_folder_dataset
+
+        folder = settings["image_folder"]
+        return read_image_folder_dataset(folder["path"], folder["image_size"], name, progress=progress)
+    if name in TORCHVISION_DATASETS and name != "cifar10":
+        from selectivity.data.torchvision_datasets import read_torchvision_dataset
+
+        return read_torchvision_dataset(
+            name,
+            _setting(settings, "source"),
+            settings.get("local_path"),
+            _setting(settings, "download_dir"),
+            _setting(settings, "verify_checksum"),
+        )
     if name == "synthetic":
         synthetic = _setting(settings, "synthetic")
         if not isinstance(synthetic, Mapping):
@@ -42,7 +60,10 @@ def build_dataset(settings: Mapping[str, Any], progress: bool = True) -> Dataset
         sizes = {key: _setting(synthetic, key, "dataset.synthetic") for key in SYNTHETIC_SETTING_KEYS}
         return make_synthetic_dataset(**sizes, progress=progress)
     if name != "cifar10":
-        raise DatasetError(f"dataset.name must be one of {list(DATASET_NAMES)}, got {name!r}")
+        raise DatasetError(
+            f"dataset.name must be one of {list(DATASET_NAMES)} or an image folder's name "
+            f"(with dataset.image_folder), got {name!r}"
+        )
     source = _setting(settings, "source")
     verify_checksum = _setting(settings, "verify_checksum")
     if not isinstance(verify_checksum, bool):

@@ -25,9 +25,10 @@ from selectivity.config import (
     ConfigError,
     ablation_layers,
     causal_networks,
+    configured_dataset,
     external_layer_roles,
     invariance_layers,
-    model_layer_names,
+    layer_names,
     networks,
     saved_epochs,
 )
@@ -35,6 +36,10 @@ from selectivity.networks.architectures import VGG16_INPUT_SIZE, VGG16_LAYERS
 
 #: The one checkpoint of a given network: its weights (tables say checkpoint "published").
 GIVEN_CHECKPOINT = "weights"
+#: A user's given network is also tuned untrained: its constructor's own random initialisation,
+#: seeded by the weights file's position (tables say checkpoint "untrained", epoch 0), the
+#: comparison of claim C1 (docs/method.md §1.7).
+UNTRAINED_CHECKPOINT = "untrained"
 #: The name the ``vgg16`` config section gives the published VGG16.
 VGG16_NAME = "vgg16_imagenet"
 #: Constructor of the built-in VGG16 (torchvision's VGG16 analysed with the paper's layer names).
@@ -114,7 +119,12 @@ def causal_checkpoint_name(config: Mapping[str, Any]) -> str:
 
 def dataset_evaluation(config: Mapping[str, Any]) -> EvaluationImages:
     name = config["dataset"]["name"]
-    return EvaluationImages("dataset", name, test_set=f"results/data/{name}_test.npz", image_size=32)
+    return EvaluationImages(
+        "dataset",
+        name,
+        test_set=f"results/data/{name}_test.npz",
+        image_size=configured_dataset(config).image_size,
+    )
 
 
 def trained_networks(config: Mapping[str, Any]) -> list[AnalysedNetwork]:
@@ -132,7 +142,7 @@ def trained_networks(config: Mapping[str, Any]) -> list[AnalysedNetwork]:
                 origin="trained",
                 checkpoint_files={name: checkpoint_path(network.path, name) for name in names},
                 causal_checkpoint=causal_checkpoint_name(config),
-                layers=tuple(model_layer_names(network.model)),
+                layers=tuple(layer_names(config, network.model)),
                 ablation_layers=tuple(ablation_layers(config, network.model)),
                 invariance_ablated=tuple(ablated),
                 invariance_measured=tuple(measured),
@@ -147,6 +157,7 @@ def trained_networks(config: Mapping[str, Any]) -> list[AnalysedNetwork]:
                     },
                 },
                 gets_causal_tests=network.path in causal,
+                input_size=evaluation.image_size,
             )
         )
     return result
@@ -234,12 +245,15 @@ def given_networks(config: Mapping[str, Any]) -> list[AnalysedNetwork]:
         layers = tuple(entry["layers"])
         for index, weights in enumerate(weights_list(entry)):
             path = f"{name}/{evaluation.name}/weights{index}"
+            checkpoints = {GIVEN_CHECKPOINT: weights_file(entry, weights)}
+            if name in config["external_networks"]:
+                checkpoints[UNTRAINED_CHECKPOINT] = None
             result.append(
                 AnalysedNetwork(
                     path=path,
                     model=name,
                     origin="given",
-                    checkpoint_files={GIVEN_CHECKPOINT: weights_file(entry, weights)},
+                    checkpoint_files=checkpoints,
                     causal_checkpoint=GIVEN_CHECKPOINT,
                     layers=layers,
                     ablation_layers=tuple(entry.get("ablation_layers") or layers),
@@ -303,6 +317,33 @@ def folder_sets(config: Mapping[str, Any]) -> dict[str, EvaluationImages]:
                 "another name (test_images.name) or the same settings"
             )
     return sets
+
+
+#: Why a given network's claims that need a training history cannot be tested.
+NO_TRAINING_HISTORY = (
+    "a given network has no training history (no saved epochs, no label-corruption levels); the claim "
+    "needs one"
+)
+NO_TEST_IMAGES = "the entry has no test images (test_images: none), so no ablation or shift invariance"
+
+
+def given_network_claims(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What the claims of users' given networks need: each entry's lower and higher layers, and the
+    claims its networks cannot be tested on, with the reason (docs/method.md §6).
+
+    Every weights file of an entry is one network of its claims. C2 and C3 need a training history;
+    C4-C6 need test images. The published VGG16 (section ``vgg16``) is one network without an
+    untrained comparison and gets no claims.
+    """
+    layers, not_applicable = {}, {}
+    for name, entry in config["external_networks"].items():
+        roles = external_layer_roles(entry)
+        layers[name] = {"lower_layers": list(roles.lower), "higher_layers": list(roles.higher)}
+        reasons = {"C2": NO_TRAINING_HISTORY, "C3": NO_TRAINING_HISTORY}
+        if not evaluation_of(config, name, entry).available:
+            reasons.update({claim: NO_TEST_IMAGES for claim in ("C4", "C5", "C6")})
+        not_applicable[name] = reasons
+    return {"layers": layers, "not_applicable": not_applicable}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ A checkpoint is a ``torch.save``'d dict (written atomically)::
     network         {"model", "dataset", "label_corruption", "seed"}
     precision       "fp32" or "bf16": the arithmetic the network was trained in, which its
                     analyses use too (files written before it existed hold fp32 networks)
+    architecture    only for a user's own architecture: {"constructor", "arguments",
+                    "class_argument", "layers", "source_digest"}, what rebuilds the module whose
+                    state_dict this is (:mod:`selectivity.networks.user_architectures`)
     content_digest  "sha256:<hex>" of everything above (:func:`content_digest`)
     metrics         that epoch's row of the metrics table (may be empty for epoch 0)
     provenance      see :func:`selectivity.provenance.provenance`
@@ -91,6 +94,9 @@ DIGESTED_KEYS = (
     "network",
     "precision",
 )
+#: Covered by the content digest where present (a user architecture's checkpoints): a built-in
+#: model's checkpoint lacks it and keeps the digest it always had.
+OPTIONAL_DIGESTED_KEYS = ("architecture",)
 #: What the record digest covers: what the run recorded beside the weights.
 RECORD_KEYS = ("metrics", "provenance")
 CHECKPOINT_KINDS = ("epoch", "best")
@@ -139,8 +145,10 @@ def save_checkpoint(
     num_classes: int = 10,
     checkpoint: str = "epoch",
     precision: str = numerics.DEFAULT_PRECISION,
+    architecture: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write a checkpoint with its content digest (``checkpoint``: "epoch" or "best")."""
+    """Write a checkpoint with its content digest (``checkpoint``: "epoch" or "best";
+    ``architecture``: a user architecture's description, None for a built-in model)."""
     if checkpoint not in CHECKPOINT_KINDS:
         raise ValueError(f"checkpoint must be one of {CHECKPOINT_KINDS}, got {checkpoint!r}")
     # contiguous: a channels-last model saves the same bytes as one in the default layout
@@ -159,9 +167,17 @@ def save_checkpoint(
         "metrics": dict(metrics or {}),
         "provenance": dict(provenance or {}),
     }
-    blob["content_digest"] = content_digest(blob)
+    if architecture is not None:
+        blob["architecture"] = dict(architecture)
+    blob["content_digest"] = content_digest(blob, digested_keys(blob))
     blob["record_digest"] = content_digest(blob, RECORD_KEYS)
     save_torch(blob, path, "checkpoint")
+
+
+def digested_keys(blob: Mapping[str, Any]) -> tuple[str, ...]:
+    """The keys a checkpoint's content digest covers: :data:`DIGESTED_KEYS` and those of
+    :data:`OPTIONAL_DIGESTED_KEYS` it holds."""
+    return DIGESTED_KEYS + tuple(key for key in OPTIONAL_DIGESTED_KEYS if key in blob)
 
 
 def stored_identity(blob: Mapping[str, Any]) -> dict[str, Any]:
@@ -226,7 +242,7 @@ def verify_checkpoint(blob: Any, path: str | os.PathLike, expected: Mapping[str,
             f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (format {blob.get('format')!r}; missing keys "
             f"{missing}): a torch file of another kind?"
         )
-    for name, keys in (("content", DIGESTED_KEYS), ("record", RECORD_KEYS)):
+    for name, keys in (("content", digested_keys(blob)), ("record", RECORD_KEYS)):
         recorded, actual = blob[f"{name}_digest"], content_digest(blob, keys)
         if recorded != actual:
             raise CheckpointError(
@@ -249,15 +265,45 @@ def load_checkpoint(
     checkpoint name; the file must agree with it.
     """
     blob = read_checkpoint(path, expected)
-    model = build_model(blob["model"], num_classes=blob["num_classes"], input_size=blob["input_size"])
-    model.load_state_dict(blob["state_dict"])
+    if "architecture" in blob:
+        model = _user_architecture_model(blob, path)
+    else:
+        model = build_model(blob["model"], num_classes=blob["num_classes"], input_size=blob["input_size"])
+        model.load_state_dict(blob["state_dict"])
     model.to(device).eval()
     precision = checkpoint_precision(blob, path)
     model.set_numerics(
         precision, numerics.prefers_channels_last(blob["model"], device, precision, training=False)
     )
     info = {k: v for k, v in blob.items() if k not in ("state_dict", "input_mean")}
-    return LoadedNetwork(model, blob["input_mean"].to(device), int(blob["epoch"]), info)
+    network = LoadedNetwork(model, blob["input_mean"].to(device), int(blob["epoch"]), info)
+    if "architecture" in blob:
+        from selectivity.networks.hooked import check_layers_are_cuts
+
+        generator = torch.Generator().manual_seed(0)
+        size = int(blob["input_size"])
+        check_layers_are_cuts(
+            model, network.prepare_inputs(torch.rand(4, 3, size, size, generator=generator).to(device))
+        )
+    return network
+
+
+def _user_architecture_model(blob: Mapping[str, Any], path) -> AnalysableNetwork:
+    """A user architecture's module with the checkpoint's weights, hooked for the analyses."""
+    from selectivity.networks.user_models import build_user_module, hooked_user_network
+
+    architecture, key = blob["architecture"], f"{path}: architecture"
+    with torch.random.fork_rng(devices=[]):  # its initialisation is overwritten at once
+        module = build_user_module(architecture, int(blob["num_classes"]), key)
+    try:
+        module.load_state_dict(blob["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{path}: its weights do not fit {architecture['constructor']} with arguments "
+            f"{architecture.get('arguments')} (was the architecture's code changed?): "
+            f"{str(error).strip().splitlines()[-1]}"
+        ) from None
+    return hooked_user_network(blob["model"], module, architecture["layers"], int(blob["input_size"]), key)
 
 
 def checkpoint_precision(blob: Mapping[str, Any], path: str | os.PathLike) -> str:

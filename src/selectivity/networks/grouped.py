@@ -34,6 +34,7 @@ Output: logits ``(B, K, classes)``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from typing import Sequence
 
@@ -58,6 +59,8 @@ from selectivity.networks.models import (
     build_vgg_net,
     keras_batch_norm,
 )
+
+logger = logging.getLogger(__name__)
 
 #: What any stacked network is built from: the spec of one of the trainable architectures.
 Spec = ConvNetSpec | ResNetSpec | VGGNetSpec
@@ -378,9 +381,19 @@ def _classes(model: AnalysableNetwork) -> int:
 
 
 def stack_networks(models: Sequence[AnalysableNetwork]) -> StackedNetwork:
-    """One stacked network holding copies of ``models`` (same architecture), on their device."""
+    """One stacked network holding copies of ``models`` (same architecture), on their device.
+
+    A user's own architecture (plain ``nn.Module``s, not a built-in model) is stacked with
+    ``torch.func`` instead (:class:`selectivity.networks.user_models.FunctionalStack`), where the
+    controller found that it can be (one network per job otherwise).
+    """
     if not models:
         raise ValueError("stack_networks needs at least one network")
+    if not isinstance(models[0], AnalysableNetwork):
+        from selectivity.networks.user_models import FunctionalStack
+
+        logger.info("stacking %d networks of a user architecture with torch.func (vmap)", len(models))
+        return FunctionalStack(models)
     spec = _spec_of(models[0])
     for model in models[1:]:
         if _spec_of(model) != spec:
@@ -406,6 +419,8 @@ def stack_networks(models: Sequence[AnalysableNetwork]) -> StackedNetwork:
 
 def unstack_networks(grouped: StackedNetwork) -> list[AnalysableNetwork]:
     """Plain, independent copies of the stacked networks (loadable by ``load_checkpoint``)."""
+    if not isinstance(grouped, StackedNetwork):  # a FunctionalStack of a user architecture
+        return grouped.unstack()
     reference = next(grouped.parameters())
     networks = []
     for index in range(grouped.copies):

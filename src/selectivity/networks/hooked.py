@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -81,12 +82,30 @@ class ExternalNetworkSpec:
         return f"external_networks.{self.name}"
 
 
+def import_constructor_module(module_name: str):
+    """Import ``module_name`` from the installed packages or, failing that, the working directory.
+
+    The working directory (where the workflow runs) is searched last, so a user's module beside
+    the config works in the controller and in every job without installing it.
+    """
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        working_directory = os.getcwd()
+        top_level = module_name.split(".")[0]
+        if error.name != top_level or working_directory in sys.path:
+            raise
+        sys.path.append(working_directory)
+        return importlib.import_module(module_name)
+
+
 def resolve_constructor(constructor: str) -> Callable[..., nn.Module]:
-    """``package.module:function`` (any importable callable), or a torchvision model name."""
+    """``package.module:function`` (any importable callable, from the installed packages or the
+    working directory), or a torchvision model name."""
     if ":" in constructor:
         module_name, _, attribute = constructor.partition(":")
         try:
-            target: Any = importlib.import_module(module_name)
+            target: Any = import_constructor_module(module_name)
             for part in attribute.split("."):
                 target = getattr(target, part)
         except (ImportError, AttributeError) as error:
@@ -303,10 +322,19 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return dict(blob)
 
 
-def build_external_network(spec: ExternalNetworkSpec, device: torch.device | str = "cpu") -> HookedNetwork:
-    """The user's module, its weights loaded (all keys must match), wrapped for analysis in eval mode."""
+def build_external_network(
+    spec: ExternalNetworkSpec, device: torch.device | str = "cpu", untrained_seed: int | None = None
+) -> HookedNetwork:
+    """The user's module, its weights loaded (all keys must match), wrapped for analysis in eval mode.
+
+    With ``untrained_seed`` no weights are loaded: the module keeps the constructor's own random
+    initialisation, drawn with the global RNG seeded by ``untrained_seed`` (and restored after).
+    """
     try:
-        network = resolve_constructor(spec.constructor)(**spec.arguments)
+        with torch.random.fork_rng(devices=[]):
+            if untrained_seed is not None:
+                torch.manual_seed(untrained_seed)
+            network = resolve_constructor(spec.constructor)(**spec.arguments)
     except ExternalNetworkError as error:
         raise ExternalNetworkError(f"{spec.key}.constructor: {error}") from None
     except TypeError as error:
@@ -317,15 +345,17 @@ def build_external_network(spec: ExternalNetworkSpec, device: torch.device | str
         raise ExternalNetworkError(
             f"{spec.key}.constructor: {spec.constructor} returned a {type(network).__name__}"
         )
-    state = load_state_dict(spec.weights)
-    try:
-        result = network.load_state_dict(state, strict=False)
-    except RuntimeError as error:  # a parameter of the wrong shape
-        detail = str(error).strip().splitlines()
-        raise ExternalNetworkError(
-            f"{spec.key}.weights: {spec.weights} does not fit {spec.constructor}: {detail[-1].strip()}"
-        ) from None
-    if result.missing_keys or result.unexpected_keys:
+    result = None
+    if untrained_seed is None:
+        state = load_state_dict(spec.weights)
+        try:
+            result = network.load_state_dict(state, strict=False)
+        except RuntimeError as error:  # a parameter of the wrong shape
+            detail = str(error).strip().splitlines()
+            raise ExternalNetworkError(
+                f"{spec.key}.weights: {spec.weights} does not fit {spec.constructor}: {detail[-1].strip()}"
+            ) from None
+    if result is not None and (result.missing_keys or result.unexpected_keys):
         raise ExternalNetworkError(
             f"{spec.key}.weights: {spec.weights} does not fit {spec.constructor}: missing keys "
             f"{result.missing_keys[:5]}, unexpected keys {result.unexpected_keys[:5]}"
@@ -338,9 +368,12 @@ def build_external_network(spec: ExternalNetworkSpec, device: torch.device | str
     return model.eval()
 
 
-def load_external_network(spec: ExternalNetworkSpec, device: torch.device | str = "cpu") -> LoadedNetwork:
-    """The network ready for the analyses: hooked model, its normalisation, layers checked as cuts."""
-    model = build_external_network(spec, device)
+def load_external_network(
+    spec: ExternalNetworkSpec, device: torch.device | str = "cpu", untrained_seed: int | None = None
+) -> LoadedNetwork:
+    """The network ready for the analyses: hooked model, its normalisation, layers checked as cuts
+    (``untrained_seed``: the constructor's random initialisation instead of the weights)."""
+    model = build_external_network(spec, device, untrained_seed)
     generator = torch.Generator().manual_seed(0)
     probe = torch.rand(4, 3, spec.input_size, spec.input_size, generator=generator).to(device)
     mean = torch.tensor(spec.mean, dtype=torch.float32, device=device).view(3, 1, 1)
@@ -349,7 +382,11 @@ def load_external_network(spec: ExternalNetworkSpec, device: torch.device | str 
         model=model,
         input_mean=mean,
         epoch=None,
-        info={"model": spec.name, "constructor": spec.constructor, "weights": spec.weights},
+        info={
+            "model": spec.name,
+            "constructor": spec.constructor,
+            "weights": spec.weights if untrained_seed is None else f"untrained (seed {untrained_seed})",
+        },
         input_std=std,
     )
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -14,8 +14,9 @@ from selectivity.training.settings import (
     TrainingSettings,
 )
 
-# Independent random streams of one network, derived from its seed (see derive_seed).
-SEED_STREAMS = {"initialisation": 1, "shuffling": 2, "augmentation": 3}
+# Independent random streams of one network, derived from its seed (see derive_seed). "forward"
+# seeds the global RNG of a user architecture whose forward pass draws random numbers (dropout).
+SEED_STREAMS = {"initialisation": 1, "shuffling": 2, "augmentation": 3, "forward": 4}
 
 
 def derive_seed(seed: int, stream: str) -> int:
@@ -34,15 +35,33 @@ def stream_generator(seed: int, stream: str) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(seed, stream))
 
 
-def initial_network(model: str, seed: int, num_classes: int = 10, input_size: int = 32) -> AnalysableNetwork:
-    """The network's initialisation (Keras' Glorot-uniform), determined by ``seed`` alone.
+def initial_network(
+    model: str,
+    seed: int,
+    num_classes: int = 10,
+    input_size: int = 32,
+    architecture: Mapping[str, Any] | None = None,
+) -> AnalysableNetwork:
+    """The network's initialisation, determined by ``seed`` alone: Keras' Glorot-uniform for the
+    built-in models; a user ``architecture``'s own (its constructor's, docs/method.md §1.8).
 
     The global CPU RNG is forked, seeded from the ``initialisation`` stream and
     restored, so the result does not depend on, and does not change, global state.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "initialisation"))
+        return blank_network(model, num_classes, input_size, architecture)
+
+
+def blank_network(
+    model: str, num_classes: int, input_size: int, architecture: Mapping[str, Any] | None = None
+) -> torch.nn.Module:
+    """A network of the model with whatever initialisation the global RNG gives (to load weights into)."""
+    if architecture is None:
         return build_model(model, num_classes=num_classes, input_size=input_size)
+    from selectivity.networks.user_models import build_user_module
+
+    return build_user_module(architecture, num_classes, f"architectures.{model}")
 
 
 def _draw_corruption(

@@ -18,7 +18,7 @@ from selectivity import numerics
 from selectivity.networks.checkpoints import CheckpointError, read_checkpoint, save_checkpoint
 from selectivity.data.dataset import Dataset, Split
 from selectivity.io import UnsafeFileError, atomic_path, load_torch, save_table, save_torch
-from selectivity.networks.models import TRAINABLE_MODELS, AnalysableNetwork, build_model
+from selectivity.networks.models import TRAINABLE_MODELS, AnalysableNetwork
 from selectivity.provenance import config_hash, provenance
 from selectivity.tables import NETWORK_COLUMNS
 from selectivity.versions import source_digest
@@ -29,6 +29,8 @@ from selectivity.training.settings import (
     NetworkOutputs,
 )
 from selectivity.training.randomness import (
+    blank_network,
+    derive_seed,
     stream_generator,
     initial_network,
     corrupt_labels,
@@ -141,10 +143,13 @@ def _check_request(
             f"networks trained together must share model and dataset, got models {sorted(models)} "
             f"and datasets {sorted(datasets)}"
         )
-    if networks[0].model not in TRAINABLE_MODELS:
+    if networks[0].architecture is None and networks[0].model not in TRAINABLE_MODELS:
         raise ValueError(
-            f"model {networks[0].model!r} cannot be trained; trainable: {', '.join(TRAINABLE_MODELS)}"
+            f"model {networks[0].model!r} cannot be trained; trainable: {', '.join(TRAINABLE_MODELS)} "
+            "or a user architecture (NetworkSpec.architecture)"
         )
+    if len({config_hash({"architecture": n.architecture}) for n in networks}) > 1:
+        raise ValueError("networks trained together must share their architecture description")
     identities = [(n.label_corruption, n.seed) for n in networks]
     if len(set(identities)) != len(identities):
         raise ValueError(f"the same network is listed twice: {[n.path_fragment() for n in networks]}")
@@ -188,6 +193,13 @@ class _GroupRun:
             "CPU threads": torch.get_num_threads() if device.type == "cpu" else None,
             "torch": str(torch.__version__),
         }
+        architecture = specs[0].architecture
+        if architecture is not None:  # a user architecture: its description is part of what is trained
+            self.run_identity["architecture"] = dict(architecture)
+        # A user architecture trained alone may draw random numbers in its forward pass (dropout):
+        # they come from the global RNG, seeded from the network's own "forward" stream and saved
+        # with the resume state, so the network is the same whatever else the job trains.
+        self.seeds_global_rng = architecture is not None and self.copies == 1
         self.name = (
             specs[0].path_fragment()
             if self.copies == 1
@@ -200,7 +212,11 @@ class _GroupRun:
         self.shuffle_generators = [stream_generator(s.seed, "shuffling") for s in specs]
         self.augmentation_generators = [stream_generator(s.seed, "augmentation") for s in specs]
         input_size = int(data.train_images.shape[-1])
-        networks = [initial_network(s.model, s.seed, data.num_classes, input_size) for s in specs]
+        networks = [
+            initial_network(s.model, s.seed, data.num_classes, input_size, s.architecture) for s in specs
+        ]
+        if self.seeds_global_rng:
+            torch.manual_seed(derive_seed(specs[0].seed, "forward"))
         self.trainer = LockstepTrainer(
             networks, data.train_images, torch.as_tensor(np.stack(corrupted)), settings, device
         )
@@ -210,11 +226,10 @@ class _GroupRun:
 
         self.provenances = []
         for spec in specs:
-            record = provenance(
-                spec.seed,
-                {**settings.as_dict(), **spec.identifiers(), "split_seed": split.split_seed},
-                device,
-            )
+            described = {**settings.as_dict(), **spec.identifiers(), "split_seed": split.split_seed}
+            if spec.architecture is not None:
+                described["architecture"] = dict(spec.architecture)
+            record = provenance(spec.seed, described, device)
             record["training_group_size"] = self.copies  # grouped kernels round differently
             record["memory_format"] = memory_format  # so does another layout
             self.provenances.append(record)
@@ -244,10 +259,22 @@ class _GroupRun:
                 "augmentation_generators": [g.get_state() for g in self.augmentation_generators],
                 "rows": self.rows,
                 "best": self.best,
+                **({"global_rng": self._global_rng_state()} if self.seeds_global_rng else {}),
             },
             self.state_path,
             "training state",
         )
+
+    def _global_rng_state(self) -> dict[str, torch.Tensor]:
+        state = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _restore_global_rng(self, state: dict[str, torch.Tensor]) -> None:
+        torch.set_rng_state(state["cpu"])
+        if "cuda" in state:
+            torch.cuda.set_rng_state(state["cuda"], self.device)
 
     def _discard_state(self, reason: str) -> None:
         if self.folder.exists():
@@ -303,6 +330,8 @@ class _GroupRun:
         for generator, saved in zip(self.augmentation_generators, state["augmentation_generators"]):
             generator.set_state(saved)
         self.rows, self.best, self.completed_epoch = state["rows"], state["best"], completed
+        if self.seeds_global_rng and "global_rng" in state:
+            self._restore_global_rng(state["global_rng"])
         log.info("%s: resuming after epoch %d from %s", self.name, completed, self.state_path)
         return True
 
@@ -447,6 +476,7 @@ class _GroupRun:
             num_classes=self.data.num_classes,
             checkpoint=checkpoint,
             precision=self.settings.precision,
+            architecture=spec.architecture,
         )
 
     def _write_outputs(self) -> None:
@@ -469,7 +499,7 @@ class _GroupRun:
                     f"(losses: {[r['validation_loss'] for r in self.rows[k]]})"
                 )
             with torch.random.fork_rng(devices=[]):  # the blank model's own init is overwritten
-                network = build_model(spec.model, num_classes=self.data.num_classes, input_size=input_size)
+                network = blank_network(spec.model, self.data.num_classes, input_size, spec.architecture)
             network.load_state_dict(best["state_dict"])
             self._save_network_checkpoint(
                 Path(output.best_checkpoint), k, network, best["epoch"], best["metrics"], checkpoint="best"

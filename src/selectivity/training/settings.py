@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -18,12 +18,18 @@ class TrainingDivergedError(RuntimeError):
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """Which network: architecture, dataset, fraction of corrupted labels, seed."""
+    """Which network: architecture, dataset, fraction of corrupted labels, seed.
+
+    ``architecture`` describes a user's own architecture (constructor, arguments, class argument,
+    layers: :func:`selectivity.networks.user_architectures.architecture_record`); None for a
+    built-in model, which ``model`` names.
+    """
 
     model: str
     dataset: str
     label_corruption: float
     seed: int
+    architecture: Mapping[str, Any] | None = field(default=None, hash=False)
 
     def __post_init__(self):
         corruption = float(self.label_corruption)

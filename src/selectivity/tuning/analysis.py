@@ -545,12 +545,14 @@ def curves_of_checkpoint(arrays: dict[str, np.ndarray], checkpoint_name: str) ->
 
 
 def rows_of_checkpoint(table: pd.DataFrame, checkpoint_name: str) -> pd.DataFrame:
-    """A network's tuning rows of one checkpoint file: ``epoch<E>``, ``best`` or a given network's
-    ``weights`` (whose rows say checkpoint "published")."""
+    """A network's tuning rows of one checkpoint: ``epoch<E>``, ``best``, or a given network's
+    ``weights`` (whose rows say checkpoint "published") or ``untrained``."""
     if checkpoint_name == "best":
         rows = table[table["checkpoint"] == "best"]
     elif checkpoint_name.startswith("epoch") and checkpoint_name[5:].isdigit():
         rows = table[(table["checkpoint"] == "epoch") & (table["epoch"] == int(checkpoint_name[5:]))]
+    elif checkpoint_name == "untrained":  # a given network's untrained comparison
+        rows = table[table["checkpoint"] == "untrained"]
     else:
         rows = table[table["checkpoint"] == "published"]
     if rows.empty:
