@@ -609,7 +609,12 @@ def test_given_networks_get_the_claims_that_need_no_training_history(tmp_path):
         ]
     )  # fmt: skip
     table = evaluate_claims(
-        summary, pd.DataFrame(), pd.DataFrame(), ClaimSettings(), claims["layers"], claims["not_applicable"]
+        summary,
+        pd.DataFrame(),
+        pd.DataFrame(),
+        ClaimSettings(),
+        claims["layers"],
+        not_applicable=claims["not_applicable"],
     )
     headline = table[table["headline"]].set_index("claim")
     assert headline.loc["C1", "verdict"] == "supported" and headline.loc["C1", "n_networks"] == 6

@@ -163,7 +163,7 @@ class LockstepTrainer:
         self.device = torch.device(device)
         if channels_last is None:
             channels_last = numerics.prefers_channels_last(
-                networks[0].name, self.device, settings.precision, training=True
+                getattr(networks[0], "name", None), self.device, settings.precision, training=True
             )
         self.channels_last = bool(channels_last)
         model = networks[0] if copies == 1 else stack_networks(networks)
