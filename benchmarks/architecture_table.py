@@ -1,4 +1,4 @@
-"""Print the README's comparison of architectures from a finished run's tables.
+"""Print the comparison of architectures from a finished run's tables.
 
     python benchmarks/architecture_table.py [run directory, default .]
 
@@ -73,7 +73,7 @@ def verdict_rows(claims: pd.DataFrame) -> list[str]:
 
 
 def tables(run: Path) -> str:
-    """The three README tables of the run in directory ``run``, as Markdown."""
+    """The three tables (docs/results.md) of the run in directory ``run``, as Markdown."""
     metrics = pd.read_csv(run / "results/aggregate/training_metrics.csv")
     summary = pd.read_csv(run / "results/aggregate/selectivity_summary.csv")
     claims = pd.read_csv(run / "results/claims.csv")

@@ -6,8 +6,8 @@ draws seeded studies with known truth and runs the same rule the claims use
 null truth the "supported" column is the false-positive rate, which the rules promise to
 keep at most 1 - confidence = 0.05; "coverage" is how often the reported bounds hold the
 truth. Beside each shipped rule, the mean rule it replaced (claims method version 2: t
-interval + exact sign-flip test, null at a mean of 0 or of the margin). The README's
-calibration tables are this script's output::
+interval + exact sign-flip test, null at a mean of 0 or of the margin). The calibration
+tables of docs/results.md are this script's output::
 
     python benchmarks/calibration.py --repetitions 2000 --correlation-repetitions 1000
 """

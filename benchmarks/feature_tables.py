@@ -1,4 +1,4 @@
-"""Print the README's tables of the low-level features from a finished run (Markdown).
+"""Print the tables of the low-level features from a finished run (Markdown, for docs/results.md).
 
 Reads a run directory's ``results/aggregate/feature_summary.csv``, ``results/claims.csv``,
 ``results/aggregate/half_ablation.csv`` and ``results/aggregate/feature_half_ablation.csv`` (made

@@ -54,7 +54,7 @@ MARGINS: dict[str, tuple[float, str]] = {
     "accuracy": (
         0.02,
         "test accuracy: 2 points, about the seed-to-seed range of cnn7 after 10 epochs on this subset "
-        "(0.598-0.634 in README 'Three architectures')",
+        "(0.598-0.634 in docs/results.md 'Three architectures')",
     ),
     "gosi": (
         0.03,

@@ -10,7 +10,7 @@ timed in interleaved rounds with the machine's peak matmul rate (fp32 and bf16) 
 the same rounds (benchmarks/numerics_timing.py says how). It prints steps/s, the ratio to fp32,
 and the fraction of the peak of the variant's precision that the step's convolutions and matrix
 products reach (FLOPs per step counted by torch's FlopCounterMode, forward and backward), plus
-the 1-minute load average before and after, as a Markdown table for the README.
+the 1-minute load average before and after, as a Markdown table for docs/development.md.
 
 ``--paths`` instead times, for ``--model``, (a) ``naive``, a straight port of the author's
 Keras script (a DataLoader over images augmented one by one by torchvision transforms,

@@ -706,7 +706,7 @@ def test_networks_needed_table_per_level(tmp_path):
         networks_needed_table(table.drop(columns=["networks_needed"]))
     path = tmp_path / "claims.csv"
     table.to_csv(path, index=False)
-    main([str(path)])  # the command of README "How many networks would decide"
+    main([str(path)])  # the command of docs/results.md "How many networks would decide"
 
 
 def test_claims_figure_marks_each_rows_detectable_effect_and_networks_needed(tmp_path):

@@ -1,6 +1,6 @@
 """Bad configurations stop the workflow before any job, with a message naming key and value.
 
-Each case is a row of the README table "Bad input"; the same config fragment is checked
+Each case is a row of the table "Bad input" (docs/development.md); the same config fragment is checked
 by the package functions and by a real ``snakemake -n`` of the workflow.
 """
 

@@ -1,7 +1,7 @@
 """The conventions a Snakemake user expects, and the files that say how to install and cite.
 
-What this file protects (issue 31; README "Two commands", "Running the paper-scale study",
-"Rerunning only what changed"; docs/architecture.md "Workflow conventions"):
+What this file protects (issue 31; README "Two commands", docs/usage.md "The paper-scale study" and
+"SLURM", docs/development.md "Rerunning only what changed"; docs/architecture.md "Workflow conventions"):
 
 - the workflow runs from any directory with its default configuration (the config.yaml beside
   the Snakefile), and ``--configfile`` extends it;

@@ -202,3 +202,58 @@ def test_architecture_lists_every_package_module():
     assert modules, f"no modules found under {package}"
     missing = sorted(modules - listed)
     assert not missing, f"docs/architecture.md does not list the modules {missing}"
+
+
+MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+MARKDOWN_HEADING = re.compile(r"^#{1,6} +(.+?) *#*$", re.MULTILINE)
+
+
+def heading_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"`|\*\*|\*|_(?=\W)|(?<=\W)_", "", heading).strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def _prose(markdown: str) -> str:
+    """Markdown without its fenced code blocks (whose "# comments" are no headings, "[x](y)" no links)."""
+    return re.sub(r"^```.*?^```", "", markdown, flags=re.MULTILINE | re.DOTALL)
+
+
+def broken_links(root: Path, name: str, text: str) -> list[str]:
+    """Relative Markdown links in ``text`` (the file ``name``) to a missing file or heading."""
+    problems = []
+    prose = _prose(text)
+    for target in MARKDOWN_LINK.findall(prose):
+        if re.match(r"[a-z]+:", target):
+            continue  # https:, mailto: ...
+        path, _, anchor = target.partition("#")
+        file = ((root / name).parent / path).resolve()
+        if path and not file.exists():
+            problems.append(f"{name}: link to {target!r}: no file {path!r}")
+        elif anchor and (not path or file.suffix == ".md"):
+            linked = _prose(file.read_text(encoding="utf-8")) if path else prose
+            if anchor not in {heading_anchor(heading) for heading in MARKDOWN_HEADING.findall(linked)}:
+                problems.append(f"{name}: link to {target!r}: {path or name} has no heading #{anchor}")
+    return problems
+
+
+def test_relative_links_of_the_markdown_files_name_existing_files_and_headings():
+    problems = []
+    for name in repository_files(REPO):
+        if name.endswith(".md"):
+            problems += broken_links(REPO, name, (REPO / name).read_text(encoding="utf-8"))
+    assert not problems, "\n".join(problems)
+
+
+def test_the_link_check_finds_broken_links(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A page\n\n## §2 Data and `training`\n")
+    assert heading_anchor("§2 Data and `training`") == "2-data-and-training"
+    good = "[a](docs/a.md) [b](docs/a.md#2-data-and-training) [c](#top) [d](https://example.org/x#y)\n# Top\n"
+    assert broken_links(tmp_path, "README.md", good) == []
+    bad = "[a](docs/b.md) [b](docs/a.md#performance) [c](#code)\n```\n# code\n[ignored](nowhere.md)\n```\n"
+    assert [problem.split(": ")[2][:7] for problem in broken_links(tmp_path, "README.md", bad)] == [
+        "no file",
+        "docs/a.",
+        "README.",
+    ]

@@ -448,7 +448,7 @@ def test_the_feature_figures_are_a_report_category_of_their_own():
 def test_the_readme_tables_script_prints_every_table_from_a_runs_files(
     tmp_path, tables, summaries, claims, capsys
 ):
-    """benchmarks/feature_tables.py (README, the real-subset features run) on fabricated results."""
+    """benchmarks/feature_tables.py (docs/results.md, the real-subset features run) on fabricated results."""
     import importlib.util
 
     from conftest import REPO

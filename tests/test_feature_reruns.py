@@ -1,5 +1,5 @@
 """Reruns of the low-level feature analyses: a feature added to tuning.features reruns only what
-reads its index (README "Rerunning only what changed"; docs/method.md §4.6).
+reads its index (docs/development.md "Rerunning only what changed"; docs/method.md §4.6).
 
 What this file protects:
 

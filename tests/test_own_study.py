@@ -1,5 +1,5 @@
-"""Your own study (README "Your own study"): your architecture trained by the workflow, your dataset,
-and claims for networks you bring.
+"""Your own study (README and docs/usage.md "Your own study"): your architecture trained by the
+workflow, your dataset, and claims for networks you bring.
 
 The architectures are the constructors of tests/own_models.py. Unit tests check the controller's
 probe (layers that cannot be analysed are refused before any job, naming the key), that stacked

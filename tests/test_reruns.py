@@ -1,6 +1,6 @@
 """Reruns: after a finished run, Snakemake plans exactly the jobs that a change invalidates.
 
-What this file protects (README "Rerunning only what changed"):
+What this file protects (docs/development.md "Rerunning only what changed"):
 
 - a training job is named by the networks it trains: adding a seed or a corruption level plans
   training only for the new networks, dropping one plans none, and with ``group_size`` K only

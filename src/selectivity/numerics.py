@@ -40,7 +40,7 @@ DEFAULT_PRECISION = "fp32"
 #: (device type, precision, pass) -> architectures whose passes run channels-last; the pass is
 #: "training" (forward and backward in training mode) or "analysis" (evaluation-mode forward
 #: passes). Chosen by measurement on this project's 2-core CPU (AMD EPYC with AVX-512 and
-#: AVX512-BF16, no AMX; README "Performance": benchmarks/training_throughput.py, batch 32, and
+#: AVX512-BF16, no AMX; docs/development.md "Performance": benchmarks/training_throughput.py, batch 32, and
 #: benchmarks/forward_throughput.py, batch 500), subject to changing results by rounding only:
 #:
 #: - bf16 training: channels-last was faster for every architecture (1.04-1.26x over bf16 in the
@@ -54,7 +54,7 @@ DEFAULT_PRECISION = "fp32"
 #: - analysis passes: channels-last logits are as close to exact as the default layout's, and it
 #:   was never slower (fp32 1.35-1.8x, resnet20 once equal; bf16 1.3-2.2x over bf16).
 #:
-#: Timings on the shared machine were noisy (see README); a quiet rerun may move an entry. cnn11
+#: Timings on the shared machine were noisy (see docs/development.md); a quiet rerun may move an entry. cnn11
 #: was not measured and keeps the default layout; so does CUDA until benchmarks/gpu_check.sh has
 #: measured it there.
 CHANNELS_LAST: dict[tuple[str, str, str], frozenset[str]] = {

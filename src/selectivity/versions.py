@@ -6,7 +6,7 @@ A change that alters what a stage computes must therefore bump that stage's entr
 :data:`METHOD_VERSIONS`: the version enters the params of the stage's rules, so the
 next run reruns the stage and, through the changed files, everything downstream.
 
-The rule for maintainers (README "Rerunning only what changed"): bump the version of
+The rule for maintainers (docs/development.md "Rerunning only what changed"): bump the version of
 the *earliest* stage whose results your change alters; never bump for refactoring,
 comments, logging or speed-ups that leave the numbers unchanged.
 

@@ -35,8 +35,8 @@ def scored_inputs(analysis):
     carried by the test's key (made by causal_key), an ordinary input made from everything else
     the result depends on: the test's own params, the grating settings and tuning method version
     that shape the indices it reads, its test images and weights. Snakemake does not re-check a
-    job downstream of a rerunning job whose link to it is ancient (README, "Rerunning only what
-    changed"), so the key must not depend on the tuning job, and it does not.
+    job downstream of a rerunning job whose link to it is ancient (docs/development.md,
+    "Rerunning only what changed"), so the key must not depend on the tuning job, and it does not.
     """
 
     def inputs(wildcards):

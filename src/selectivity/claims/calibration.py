@@ -17,7 +17,7 @@ margin for C6). ``verdict_rule="mean"`` runs instead the rule of claims method v
 ``"mean_and_sign"`` that rule with the sign test required to agree, to show why the
 claims were restated instead (docs/method.md §6.2).
 
-``benchmarks/calibration.py`` prints the table the README quotes; the test suite
+``benchmarks/calibration.py`` prints the tables docs/results.md quotes; the test suite
 checks the promises at the 5 and 8 networks of a default study per corruption level.
 """
 

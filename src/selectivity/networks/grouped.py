@@ -4,7 +4,7 @@ Every trainable architecture has its stacked form: the plain CNNs (:class:`Group
 ResNet-20 (:class:`GroupedResNet`) and vgg8bn (:class:`GroupedVGGNet`). This hand-built
 stacking was measured against ``torch.func`` (``stack_module_state`` + ``functional_call`` +
 ``vmap`` over the plain model) and kept as the one mechanism because it was the faster of the
-two (benchmarks/grouped_mechanisms.py; README "Performance").
+two (benchmarks/grouped_mechanisms.py; docs/development.md "Performance").
 
 A small CNN at batch 32 keeps a GPU mostly idle: each step is a few hundred tiny
 kernel launches. Stacking K independent networks makes every launch do K networks'

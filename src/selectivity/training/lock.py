@@ -104,7 +104,7 @@ def _acquire(path: Path, network: str, networks: Sequence[str], wait_seconds: fl
                 "Two trainings of one network would share its resume state, so this one stops. If no other "
                 "Snakemake runs in this directory, that process is an orphan of a killed Snakemake: let it "
                 "finish, or stop it (kill <pid>; its last finished epoch is kept and the rerun resumes "
-                "from it), then rerun (README, Interrupted runs)."
+                "from it), then rerun (docs/development.md, Interrupted runs)."
             )
         if not logged:
             log.info("waiting up to %g s for %s, which holds %s", wait_seconds, holder, path)

@@ -104,7 +104,7 @@ def train_networks(
     if settings.precision != "fp32":
         log.warning(
             "training in %s: these networks are other draws than fp32 ones, and on the real CIFAR-10 "
-            "subset bf16 networks were not shown to be draws of the same distribution (README, "
+            "subset bf16 networks were not shown to be draws of the same distribution (docs/results.md, "
             "'bf16 networks against fp32 networks'); the paper's setting is fp32",
             settings.precision,
         )
