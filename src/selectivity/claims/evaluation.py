@@ -655,6 +655,7 @@ def evaluate_claims(
                 rows_of(half_ablation, model, dataset),
                 model_settings,
                 feature_tables.features,
+                reasons,
             ):
                 record = dict(model=model, dataset=dataset, **record)
                 record.setdefault(

@@ -44,6 +44,7 @@ from selectivity.claims.table import (
     layers_present,
     make_claim_row,
     make_test_row,
+    not_applicable_row,
     mean_over_layers,
     missing_row,
     reference_networks,
@@ -215,15 +216,19 @@ def evaluate_feature_claims(
     orientation_half_ablation: pd.DataFrame,
     settings: ClaimSettings,
     features: Sequence[str],
+    not_applicable: Mapping[str, str] | None = None,
 ) -> list[dict]:
     """The records (claims-table rows without model and dataset) of every ranked feature's C1-C5
-    and of CF, for one model and dataset.
+    and of CF, for one model and dataset. ``not_applicable`` (claim -> why) names the claims the
+    model's networks cannot be tested on (a given network's C2 and C3: no training history; its
+    C4, C5 and CF without test images): each gets one "not applicable" headline row.
 
     ``summary`` is the feature summary (:func:`selectivity.tuning.feature_summaries.feature_summary`),
     ``half_ablation`` and ``invariance`` the feature causal tables, ``orientation_half_ablation``
     the paper's half-ablation table (gOSI's top half, for CF); ``features`` the ranked features.
     """
     records = []
+    reasons = dict(not_applicable or {})
     functions = {
         "C1": ("summary", claim_selective_units_exist),
         "C2": ("summary", claim_selectivity_rises_with_accuracy),
@@ -241,7 +246,11 @@ def evaluate_feature_claims(
         statements, rules = feature_statements(feature), feature_rules(feature, settings)
         for claim, (table_name, evaluate) in functions.items():
             logger.info("evaluating %s for %s", claim, feature)
-            for row in evaluate(tables[table_name], settings, view):
+            if claim in reasons:
+                rows = [not_applicable_row(reasons[claim])]
+            else:
+                rows = evaluate(tables[table_name], settings, view)
+            for row in rows:
                 records.append(
                     dict(
                         claim=claim,
@@ -251,6 +260,18 @@ def evaluate_feature_claims(
                         **row.record(),
                     )
                 )
+    if "C4" in reasons:  # CF compares the features' ablations
+        row = not_applicable_row(reasons["C4"])
+        records.append(
+            dict(
+                claim=COMPARISON,
+                feature="all",
+                statement=COMPARISON_STATEMENT,
+                rule=COMPARISON_RULE,
+                **row.record(),
+            )
+        )
+        return records
     tops = _top_loss_increases(half_ablation, orientation_half_ablation, settings, features)
     present = {layer for top in tops.values() for layer in top.index.get_level_values("layer")}
     lower = [
