@@ -355,9 +355,13 @@ def test_outputs_have_the_permissions_of_the_umask_not_owner_only(prepared_data)
 
 
 def cifar10_local_config(local_path: Path, **dataset) -> dict:
+    """The tiny config on a local CIFAR-10 copy as small as cifar_like_arrays' (20 training and
+    10 test images): sizes that fit it, so that only the file itself can be wrong."""
     return merged_config(
         TINY_CONFIG,
         {
+            "training": {"batch_size": 8},
+            "causal": {"test_images": None, "invariance": {"test_images": None}},
             "dataset": {
                 "name": "cifar10",
                 "source": "local",
