@@ -641,7 +641,7 @@ FEATURE_SUMMARY = TableSchema(
     )
     + tuple(
         _number_column(
-            name, f"{name.replace('_', ' ')} of the checkpoint's epoch (metrics)", **bounds, nan=PUBLISHED
+            name, f"{name.replace('_', ' ')} of the checkpoint's epoch (metrics)", **bounds, nan=GIVEN_WEIGHTS
         )
         for name, bounds in _METRIC_MEANINGS.items()
     ),
