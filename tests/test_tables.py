@@ -44,6 +44,7 @@ from selectivity.tuning.summaries import (
 )
 from selectivity.tables import SCHEMAS, TableError, read_table, validate_table
 from selectivity.training import METRICS_COLUMNS
+from selectivity.tuning.feature_summaries import feature_summary
 from selectivity.tuning.analysis import STIMULUS_SETS, TUNING_COLUMNS, TuningSettings, analyse_tuning
 from selectivity.claims.verdicts import NOT_APPLICABLE, VERDICTS
 
@@ -285,6 +286,28 @@ def test_nan_is_allowed_only_where_the_schema_says(produced):
         TableError, match=r"column preferred_orientation_deg has .*allowed: only where dead is true"
     ):
         validate_table(tuning, "tuning")
+
+
+@pytest.mark.parametrize("kind", ["selectivity_summary", "feature_summary"])
+def test_summaries_allow_empty_metrics_only_for_a_given_networks_checkpoints(produced, kind):
+    """A given network's published weights and its untrained constructor have no training history."""
+    summary = produced["selectivity_summary"]
+    if kind == "feature_summary":
+        summary = feature_summary(
+            produced["tuning"], produced["metrics"], {"orientation": 0.2}, ["orientation"]
+        )
+    metric = "test_accuracy"
+    for checkpoint in ("published", "untrained"):
+        given = summary.copy()
+        given["checkpoint"], given[metric] = checkpoint, np.nan
+        given["epoch"] = np.nan if checkpoint == "published" else 0
+        validate_table(given, kind)
+    trained = summary.copy()
+    trained[metric] = np.nan
+    with pytest.raises(
+        TableError, match=rf"column {metric} has .*allowed: only where checkpoint is published"
+    ):
+        validate_table(trained, kind)
 
 
 def test_rows_must_be_unique_and_obey_the_kinds_rules(produced):
