@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from selectivity.claims.evaluation import headline_claims
+from selectivity.claims.table import CLAIM_IDS
 from selectivity.tuning.summaries import select_checkpoint
 
 
@@ -56,8 +57,15 @@ def gosi_rows(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
-def verdict_rows(claims: pd.DataFrame) -> list[str]:
+def paper_claims(claims: pd.DataFrame) -> pd.DataFrame:
+    """The headline rows of the paper's claims C1-C6 about orientation (the other features' rows and
+    the comparison across features are the feature tables' subject, docs/results.md)."""
     headline = headline_claims(claims)
+    return headline[headline["claim"].isin(CLAIM_IDS) & (headline["feature"] == "orientation")]
+
+
+def verdict_rows(claims: pd.DataFrame) -> list[str]:
+    headline = paper_claims(claims)
     models = list(dict.fromkeys(headline["model"]))
     lines = ["| claim | " + " | ".join(models) + " |", "| --- |" + " --- |" * len(models)]
     for claim, rows in headline.groupby("claim", sort=True):

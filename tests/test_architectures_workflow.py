@@ -22,7 +22,6 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from conftest import REPO, TINY_CONFIG, merged_config, run_snakemake, write_config
 from selectivity.networks.architectures import DEFAULT_LAYER_ROLES, trainable_layer_units
 from selectivity.networks.checkpoints import load_checkpoint
-from selectivity.claims.evaluation import headline_claims
 from selectivity.figures.catalogue import figures_of
 from selectivity.tuning.stimuli import grating_stimuli
 from selectivity.tuning.summaries import select_checkpoint
@@ -215,7 +214,7 @@ def test_the_readme_tables_of_architectures_are_the_runs_numbers(architectures_r
     metrics = pd.read_csv(architectures_run / "results/aggregate/training_metrics.csv")
     summary = pd.read_csv(architectures_run / "results/aggregate/selectivity_summary.csv")
     best = select_checkpoint(summary, "best").set_index(["model", "layer", "stimulus_set"])["mean_gosi"]
-    headline = headline_claims(pd.read_csv(architectures_run / "results/claims.csv"))
+    headline = architecture_table.paper_claims(pd.read_csv(architectures_run / "results/claims.csv"))
     for model in MODELS:
         rows = metrics[metrics["model"] == model]
         last_accuracy = rows.loc[rows["epoch"] == rows["epoch"].max(), "test_accuracy"].iloc[0]
