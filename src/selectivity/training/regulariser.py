@@ -252,16 +252,17 @@ class SelectivityRegulariser:
 def _readout(response: torch.Tensor, kind: str, readout: str) -> torch.Tensor:
     """(N, units) float64: the spatial mean of a conv/pool map (§1.4) or its centre value (§3.8); an
     fc layer's values. A map that is not square has no centre: NaN without gradient."""
-    response = response.to(torch.float64)
     if kind == "fc":
-        return response.flatten(1)
+        return response.flatten(1).to(torch.float64)
     if response.dim() != 4:
         raise ValueError(
             f"a {kind} layer should give (batch, channels, H, W) maps, got {tuple(response.shape)}"
         )
-    if readout == "mean":
-        return response.mean(dim=(2, 3))
+    if readout == "mean":  # in fp32 (of a bf16 map too) as the tuning analysis averages it; float64 stays
+        return (
+            response.to(torch.promote_types(response.dtype, torch.float32)).mean(dim=(2, 3)).to(torch.float64)
+        )
     height, width = response.shape[-2:]
     if height != width:
-        return torch.full(response.shape[:2], float("nan"), dtype=response.dtype, device=response.device)
-    return response[:, :, height // 2, width // 2]
+        return torch.full(response.shape[:2], float("nan"), dtype=torch.float64, device=response.device)
+    return response[:, :, height // 2, width // 2].to(torch.float64)
