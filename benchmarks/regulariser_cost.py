@@ -53,7 +53,11 @@ def trainer(model: str, every: int | None, feature: str, images, labels) -> Lock
         [initial_network(model, 0)], images, labels, settings, torch.device("cpu"), regulariser=regulariser
     )
     plan = draw_epoch_plan(
-        [stream_generator(0, "shuffling")], [stream_generator(0, "augmentation")], len(images), settings, (32, 32)
+        [stream_generator(0, "shuffling")],
+        [stream_generator(0, "augmentation")],
+        len(images),
+        settings,
+        (32, 32),
     )
     result.set_plan(plan)
     return result
@@ -111,13 +115,17 @@ def measure(model, every_list, feature, rounds, steps, images_per_epoch, evaluat
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", default="cnn7,resnet20,vgg8bn")
     parser.add_argument("--feature", default="orientation")
     parser.add_argument("--every", default="1,10", help="comma-separated k of 'every k-th step'")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=20, help="steps per variant and round (a multiple of every k)")
+    parser.add_argument(
+        "--steps", type=int, default=20, help="steps per variant and round (a multiple of every k)"
+    )
     parser.add_argument("--images", type=int, default=10_000, help="training images per epoch")
     parser.add_argument("--evaluated", type=int, default=17_500, help="images evaluated per epoch")
     arguments = parser.parse_args()
@@ -129,7 +137,13 @@ def main() -> None:
     rows = []
     for model in arguments.models.split(","):
         rows += measure(
-            model, every_list, arguments.feature, arguments.rounds, arguments.steps, arguments.images, arguments.evaluated
+            model,
+            every_list,
+            arguments.feature,
+            arguments.rounds,
+            arguments.steps,
+            arguments.images,
+            arguments.evaluated,
         )
     print(
         f"CPU, {arguments.threads} thread(s), torch {torch.__version__}; feature {arguments.feature}; medians of "
