@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 import torch
 
-import own_models  # noqa: F401  (the user architectures' constructors, imported by name)
 from selectivity.networks.checkpoints import (
     CheckpointError,
     load_checkpoint,
@@ -23,7 +22,6 @@ from selectivity.networks.checkpoints import (
 from selectivity.networks.grouped import stack_networks
 from selectivity.networks.loaded import LoadedNetwork
 from selectivity.networks.models import TRAINABLE_MODELS
-from selectivity.networks.user_models import build_user_module
 from selectivity.regularisation import RegularisationSettings
 from selectivity.training import (
     LockstepTrainer,
@@ -49,7 +47,6 @@ from selectivity.tuning.features import (
     spatial_frequency_curves,
     spatial_frequency_selectivity_index,
 )
-from selectivity.tuning.stimuli import grating_stimuli
 
 FEATURES = ("orientation", "spatial_frequency", "phase", "colour")
 ORIENTATIONS = np.arange(12) * 15.0
