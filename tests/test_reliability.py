@@ -368,7 +368,7 @@ def cifar10_local_config(local_path: Path, **dataset) -> dict:
                 "local_path": str(local_path),
                 "validation_size": 10,
                 **dataset,
-            }
+            },
         },
     )
 
