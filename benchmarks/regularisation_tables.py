@@ -1,4 +1,4 @@
-"""Print the README's tables of the selectivity regulariser from a finished run (Markdown).
+"""Print the tables of the selectivity regulariser from a finished run (Markdown, for docs/results.md).
 
 Reads a run directory's ``results/aggregate/feature_summary.csv``, ``results/claims.csv`` and the
 training jobs' benchmark files ``results/benchmarks/training/*.tsv`` (made by e.g.
