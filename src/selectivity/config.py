@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +39,19 @@ from selectivity.networks.architectures import (
     LayerRoles,
     trainable_layer_units,
 )
+from selectivity.identity import architecture_of, is_regularised, regularised_model_name
 from selectivity.networks.user_architectures import (
     SECTION as ARCHITECTURES_SECTION,
     is_user_architecture,
     used_architectures,
     user_architectures,
+)
+from selectivity.regularisation import (
+    KEY as REGULARISATION_KEY,
+    SECTION as REGULARISATION_SECTION,
+    RegularisationSettings,
+    RegularisationStudy,
+    check_regularisable,
 )
 from selectivity.tuning.features import THRESHOLD_SETTINGS, check_feature_settings
 from selectivity.tuning.stimuli import max_spatial_frequencies
@@ -221,7 +230,9 @@ def model_layer_names(model: str) -> list[str]:
 
 
 def model_layer_units(model: str) -> dict[str, int]:
-    """Analysed layer -> number of units (channels or fc units) of a built-in model, shallow to deep."""
+    """Analysed layer -> number of units (channels or fc units) of a built-in model (or of a regularised
+    variant of one), shallow to deep."""
+    model = architecture_of(model)
     units = trainable_layer_units(model)
     if units is not None:
         return units
@@ -236,6 +247,7 @@ def architecture_probe(config: Mapping[str, Any], model: str):
     from selectivity.networks.hooked import ExternalNetworkError
     from selectivity.networks.user_models import probe_architecture
 
+    model = architecture_of(model)
     shape = configured_dataset(config)
     try:
         return probe_architecture(user_architectures(config)[model], shape.num_classes, shape.image_size)
@@ -244,7 +256,9 @@ def architecture_probe(config: Mapping[str, Any], model: str):
 
 
 def layer_names(config: Mapping[str, Any], model: str) -> list[str]:
-    """The analysed layers of any trained model (built-in or the config's own), shallow to deep."""
+    """The analysed layers of any trained model (built-in or the config's own, or a regularised
+    variant of either), shallow to deep."""
+    model = architecture_of(model)
     if is_user_architecture(config, model):
         return list(config[ARCHITECTURES_SECTION][model]["layers"])
     return model_layer_names(model)
@@ -252,6 +266,7 @@ def layer_names(config: Mapping[str, Any], model: str) -> list[str]:
 
 def layer_units(config: Mapping[str, Any], model: str) -> dict[str, int]:
     """Analysed layer -> units of any trained model (a user architecture's from the probe)."""
+    model = architecture_of(model)
     if is_user_architecture(config, model):
         return dict(architecture_probe(config, model).layer_units)
     return model_layer_units(model)
@@ -276,7 +291,7 @@ def model_input_size(config: Mapping[str, Any], model: str) -> int:
     """The square input size of a model's images in pixels: the dataset's (224 for VGG16)."""
     if model == "vgg16_imagenet":
         return VGG16_INPUT_SIZE
-    spec = CONV_NET_SPECS.get(model)
+    spec = CONV_NET_SPECS.get(architecture_of(model))
     size = configured_dataset(config).image_size
     if spec is not None:
         try:
@@ -378,6 +393,7 @@ def configured_layers(config: Mapping[str, Any], key: str, model: str) -> list[s
     """The layers one of :data:`LAYER_ROLE_KEYS` names for ``model``."""
     section, name, role = LAYER_ROLE_KEYS[key]
     value = _section(config, section)[name]
+    model = architecture_of(model)  # a regularised variant has its architecture's layers
     if isinstance(value, Mapping):
         value = value.get(model, "default")
     if value == "default" and is_user_architecture(config, model):
@@ -436,6 +452,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     _check_sizes(config)
     _check_invariance(config)
     _check_causal_networks(config)
+    _check_regularisation(config)
     _check_external_networks(config)
     vgg = config["vgg16"]
     if vgg["enabled"]:
@@ -485,6 +502,7 @@ def _check_architectures(config: Mapping[str, Any]) -> None:
 
 def architecture_grouping(config: Mapping[str, Any], model: str) -> tuple[bool, str]:
     """Whether networks of ``model`` can train stacked in one job, and how or why not."""
+    model = architecture_of(model)
     if not is_user_architecture(config, model):
         return True, "stacked (selectivity.networks.grouped)"
     probe = architecture_probe(config, model)
@@ -496,6 +514,7 @@ def architecture_record_of(config: Mapping[str, Any], model: str) -> dict[str, A
     None for a built-in model."""
     from selectivity.networks.user_architectures import architecture_record
 
+    model = architecture_of(model)
     if not is_user_architecture(config, model):
         return None
     return architecture_record(
@@ -837,14 +856,38 @@ class TrainingGroup:
 
     @property
     def name(self) -> str:
-        """What the job trains, e.g. ``cnn7_synthetic_c0p50_s0_1_2``: never a position in a list."""
+        """What the job trains, e.g. ``cnn7_synthetic_c0p50_s0_1_2``: never a position in a list.
+
+        A regularised variant's name is spelt with rule-name characters only:
+        ``cnn7+orientation-0.5`` -> ``cnn7_orientation_m0p5``, ``+2`` -> ``p2``.
+        """
         corruption = corruption_label(self.label_corruption).replace(".", "p")
         seeds = "_".join(str(n.seed) for n in self.networks)
-        return f"{self.model}_{self.dataset}_c{corruption}_s{seeds}"
+        return f"{rule_name_of_model(self.model)}_{self.dataset}_c{corruption}_s{seeds}"
 
 
-def networks(config: Mapping[str, Any]) -> list[Network]:
-    """Every network of the config, ordered by model, label corruption, seed."""
+def rule_name_of_model(model: str) -> str:
+    """A model name in rule-name characters (a regularised variant's "+", "-" and "." spelt out)."""
+    if not is_regularised(model):
+        return model
+    architecture, _, rest = model.partition("+")
+    sign = "m" if "-" in rest else "p"
+    feature, coefficient = re.split(r"[+-]", rest, maxsplit=1)
+    return f"{architecture}_{feature}_{sign}{coefficient.replace('.', 'p')}"
+
+
+def _levels_of(config: Mapping[str, Any], levels) -> list[float]:
+    """Label-corruption levels named as "clean", "all" or a list (of networks.label_corruption)."""
+    trained = sorted(float(level) for level in config["networks"]["label_corruption"])
+    if levels == "all":
+        return trained
+    if levels == "clean":
+        return [level for level in trained if level == 0.0]
+    return [level for level in trained if any(math.isclose(level, float(other)) for other in levels)]
+
+
+def plain_networks(config: Mapping[str, Any]) -> list[Network]:
+    """The networks of networks.models x label corruption x seeds (no regularised variants)."""
     return [
         Network(model, config["dataset"]["name"], float(fraction), int(seed))
         for model in config["networks"]["models"]
@@ -853,16 +896,156 @@ def networks(config: Mapping[str, Any]) -> list[Network]:
     ]
 
 
+def networks(config: Mapping[str, Any]) -> list[Network]:
+    """Every network of the config, ordered by model, label corruption, seed; each model's regularised
+    variants (training.selectivity_regularisation, docs/method.md §2.10) follow it, in coefficient order."""
+    levels = _levels_of(config, regularisation_section(config)["label_corruption"])
+    result = []
+    for model in config["networks"]["models"]:
+        plain = [network for network in plain_networks(config) if network.model == model]
+        result += plain
+        for variant in regularised_models(config, model):
+            result += [
+                dataclasses.replace(network, model=variant)
+                for network in plain
+                if any(math.isclose(network.label_corruption, level) for level in levels)
+            ]
+    return result
+
+
 def causal_networks(config: Mapping[str, Any]) -> list[Network]:
-    """The networks that get the causal tests (``causal.label_corruption``: "clean", "all" or levels)."""
-    levels = config["causal"].get("label_corruption", "clean")
-    if levels == "all":
-        return networks(config)
-    if levels == "clean":
-        levels = [0.0]
+    """The networks that get the causal tests (``causal.label_corruption``: "clean", "all" or levels).
+
+    Regularised variants get none: claim C7 needs their tuning and metrics only (docs/method.md §2.10).
+    """
+    levels = _levels_of(config, config["causal"].get("label_corruption", "clean"))
     return [
-        n for n in networks(config) if any(math.isclose(n.label_corruption, float(level)) for level in levels)
+        n for n in plain_networks(config) if any(math.isclose(n.label_corruption, level) for level in levels)
     ]
+
+
+# ------------------------------------------------------------------ selectivity regularisation
+
+
+def regularisation_section(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``training.selectivity_regularisation`` with its defaults (off)."""
+    defaults = {
+        "coefficients": [],
+        "feature": "orientation",
+        "layers": "default",
+        "every_steps": 1,
+        "label_corruption": "clean",
+    }
+    return {**defaults, **(config["training"].get(REGULARISATION_SECTION) or {})}
+
+
+def regularisation_coefficients(config: Mapping[str, Any]) -> list[float]:
+    """The non-zero coefficients, sorted (0 is the unregularised model itself)."""
+    return sorted({float(c) for c in regularisation_section(config)["coefficients"] if float(c) != 0.0})
+
+
+def regularised_models(config: Mapping[str, Any], model: str) -> list[str]:
+    """The regularised variants of ``model`` (one per non-zero coefficient; none when off)."""
+    feature = regularisation_section(config)["feature"]
+    return [regularised_model_name(model, feature, c) for c in regularisation_coefficients(config)]
+
+
+def regularisation_layers(config: Mapping[str, Any], model: str) -> list[str]:
+    """The layers whose mean index the regulariser of ``model`` averages ("default": its claims' lower layers)."""
+    value = regularisation_section(config)["layers"]
+    model = architecture_of(model)
+    if isinstance(value, Mapping):
+        value = value.get(model, "default")
+    if value == "default":
+        return configured_layers(config, "claims.lower_layers", model)
+    return list(value)
+
+
+def regularisation_settings(config: Mapping[str, Any], model: str) -> RegularisationSettings | None:
+    """How the networks of ``model`` are regularised (a param of their training jobs); None for a
+    model that is not a regularised variant."""
+    from selectivity.tuning.stimuli import spatial_frequency_count
+
+    if not is_regularised(model):
+        return None
+    section, tuning = regularisation_section(config), config["tuning"]
+    return RegularisationSettings(
+        feature=section["feature"],
+        layers=tuple(regularisation_layers(config, model)),
+        every_steps=int(section["every_steps"]),
+        orientations=int(tuning["orientations"]),
+        phases=int(tuning["phases"]),
+        spatial_frequencies=int(
+            tuning["spatial_frequencies"] or spatial_frequency_count(model_input_size(config, model))
+        ),
+    )
+
+
+def regularisation_study(config: Mapping[str, Any]) -> RegularisationStudy | None:
+    """What claim C7 and the regularisation figures need; None when the regulariser is off."""
+    coefficients = regularisation_coefficients(config)
+    if not coefficients:
+        return None
+    models = list(config["networks"]["models"])
+    return RegularisationStudy(
+        feature=regularisation_section(config)["feature"],
+        coefficients=tuple(coefficients),
+        layers={model: tuple(regularisation_layers(config, model)) for model in models},
+        models={model: tuple(regularised_models(config, model)) for model in models},
+    )
+
+
+def _check_regularisation(config: Mapping[str, Any]) -> None:
+    """The regulariser's settings fit the run: finite coefficients, a regularisable and measured
+    feature, existing layers, trained label-corruption levels, unique network and job names."""
+    section = regularisation_section(config)
+    for index, coefficient in enumerate(section["coefficients"]):
+        if not math.isfinite(float(coefficient)):
+            raise ConfigError(
+                f"{REGULARISATION_KEY}.coefficients[{index}]: {coefficient!r} is not a finite number"
+            )
+    if not regularisation_coefficients(config):
+        return
+    try:
+        check_regularisable(section["feature"], config["tuning"]["features"])
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    value = section["layers"]
+    models = list(config["networks"]["models"])
+    if isinstance(value, Mapping):
+        strangers = sorted(set(value) - set(models))
+        if strangers:
+            raise ConfigError(f"{REGULARISATION_KEY}.layers: {strangers} are not in networks.models {models}")
+    for model in models:
+        layers = regularisation_layers(config, model)
+        _check_layers(config, f"{REGULARISATION_KEY}.layers", layers, [model])
+        if not layers or len(set(layers)) != len(layers):
+            raise ConfigError(
+                f"{REGULARISATION_KEY}.layers: {layers} for {model} must name layers, each once"
+            )
+    levels = section["label_corruption"]
+    if levels not in ("all", "clean"):
+        trained = [float(level) for level in config["networks"]["label_corruption"]]
+        for index, level in enumerate(levels):
+            if not any(math.isclose(float(level), other) for other in trained):
+                raise ConfigError(
+                    f"{REGULARISATION_KEY}.label_corruption[{index}]: {level!r} is not a trained level; "
+                    f"networks.label_corruption is {trained}"
+                )
+    if not _levels_of(config, levels):
+        raise ConfigError(
+            f"{REGULARISATION_KEY}.label_corruption: {levels!r} selects no trained level (networks.label_corruption "
+            f"is {config['networks']['label_corruption']}); add 0 to it or list trained levels"
+        )
+    names = [
+        rule_name_of_model(model) for base in models for model in [base, *regularised_models(config, base)]
+    ]
+    clashing = sorted({name for name in names if names.count(name) > 1})
+    if clashing:
+        raise ConfigError(
+            f"{REGULARISATION_KEY}.coefficients: the training jobs of {clashing} would share a name with another "
+            "model's; rename the architecture"
+        )
 
 
 def training_groups(config: Mapping[str, Any]) -> list[TrainingGroup]:

@@ -8,6 +8,14 @@ folder still says which network it is; :func:`identity_differences` finds where 
 An identity is a plain dict with any of the keys ``model, dataset, label_corruption, seed``
 (the network), ``checkpoint`` (``"epoch"`` or ``"best"``) and ``epoch`` (None: any epoch, as
 for ``best``, whose epoch is whatever the file says). Torch-free and pandas-free.
+
+A network trained with the selectivity regulariser (docs/method.md §2.10) is a *regularised
+variant* of its architecture, named ``<architecture>+<feature><signed coefficient>`` in the
+``model`` field (and so in its folder and every table's ``model`` column), e.g.
+``cnn7+orientation-0.5`` or ``cnn7+spatial_frequency+2``. A network without the regulariser
+(coefficient 0) keeps its architecture's plain name, so its path and the params of its jobs are
+what they always were. :func:`regularised_model_name` builds the name, :func:`model_regularisation`
+reads it back, :func:`architecture_of` gives the architecture of any model name.
 """
 
 from __future__ import annotations
@@ -15,14 +23,72 @@ from __future__ import annotations
 import math
 import os
 import re
+from decimal import Decimal
 from pathlib import PurePath
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 IDENTITY_KEYS = ("model", "dataset", "label_corruption", "seed", "checkpoint", "epoch")
 _NETWORK = r"(?P<model>[^/]+)/(?P<dataset>[^/]+)/corruption(?P<label_corruption>\d+\.\d\d)/seed(?P<seed>\d+)"
 NETWORK_PATH = re.compile(rf"^{_NETWORK}$")
 NETWORK_IN_PATH = re.compile(rf"(?:^|/){_NETWORK}(?:/|$)")
 CHECKPOINT_NAME = re.compile(r"^(?:epoch(?P<epoch>\d+)|best)$")
+
+
+#: A regularised variant's model name (module docstring): architecture names are lower-case words
+#: with digits and underscores (the config schema's pattern), so "+" cannot occur in them.
+REGULARISED_MODEL = re.compile(
+    r"^(?P<architecture>[a-z][a-z0-9_]*)\+(?P<feature>[a-z][a-z_]*)(?P<coefficient>[+-](?:0|[1-9]\d*)(?:\.\d*[1-9])?)$"
+)
+
+
+class Regularisation(NamedTuple):
+    """What a regularised variant's name says: its architecture, the feature and the coefficient."""
+
+    architecture: str
+    feature: str
+    coefficient: float
+
+
+def coefficient_label(coefficient: float) -> str:
+    """A coefficient as it appears in a model name: signed, positional, the shortest digits that
+    read back as the same float (-0.5 -> "-0.5", 2 -> "+2", 1e-5 -> "+0.00001")."""
+    value = float(coefficient)
+    if not math.isfinite(value) or value == 0:
+        raise ValueError(f"a regularisation coefficient must be finite and not 0, got {coefficient!r}")
+    digits = format(Decimal(repr(abs(value))), "f")
+    if "." in digits:
+        digits = digits.rstrip("0").rstrip(".")
+    return ("-" if value < 0 else "+") + digits
+
+
+def regularised_model_name(architecture: str, feature: str, coefficient: float) -> str:
+    """The model name of ``architecture`` trained with ``coefficient`` x mean ``feature`` index added
+    to its loss; coefficient 0 is the architecture itself (its plain name)."""
+    if float(coefficient) == 0:
+        return architecture
+    name = f"{architecture}+{feature}{coefficient_label(coefficient)}"
+    if REGULARISED_MODEL.match(name) is None:
+        raise ValueError(f"{architecture!r} and {feature!r} do not make a regularised model name ({name!r})")
+    return name
+
+
+def model_regularisation(model: str) -> Regularisation | None:
+    """The architecture, feature and coefficient a regularised variant's name says; None for a plain model."""
+    match = REGULARISED_MODEL.match(str(model))
+    if match is None:
+        return None
+    return Regularisation(match["architecture"], match["feature"], float(match["coefficient"]))
+
+
+def architecture_of(model: str) -> str:
+    """The architecture of a model name: itself, or a regularised variant's architecture."""
+    regularisation = model_regularisation(model)
+    return str(model) if regularisation is None else regularisation.architecture
+
+
+def is_regularised(model: str) -> bool:
+    """Whether ``model`` names a regularised variant (module docstring)."""
+    return model_regularisation(model) is not None
 
 
 def corruption_label(fraction: float) -> str:

@@ -658,10 +658,11 @@ CLAIMS = TableSchema(
     columns=(
         _text("model", "architecture"),
         _text("dataset", "dataset"),
-        _text("claim", "claim of docs/method.md §6", CLAIM_IDS + ("CF",)),
+        _text("claim", "claim of docs/method.md §6", CLAIM_IDS + ("CF", "C7")),
         _text(
             "feature",
-            "the low-level feature the claim is about (`orientation` for C1-C6; `all` for CF's pairwise rows)",
+            "the low-level feature the claim is about (`orientation` for C1-C6; `all` for CF's pairwise rows; "
+            "the regularised feature for C7)",
         ),
         _text("test", "the test"),
         _text("layer", "the layers tested: a layer, or a group (`lower`, `higher`, `pooled`, ...)"),

@@ -2,7 +2,7 @@
 import hashlib
 import json
 
-from selectivity.config import layer_roles
+from selectivity.config import layer_roles, regularisation_study
 from selectivity.figures.catalogue import CATEGORIES
 from selectivity.tuning.features import THRESHOLD_SETTINGS
 from selectivity.networks.catalogue import given_network_claims
@@ -96,13 +96,22 @@ def feature_thresholds():
     return thresholds
 
 
+# The networks trained with the selectivity regulariser (docs/method.md §2.10); None when it is off.
+REGULARISATION = regularisation_study(config)
+
+
 def claim_layers():
-    """Each trained model's lower and higher layers for the claims."""
-    return {
+    """Each trained model's lower and higher layers for the claims; with the selectivity regulariser,
+    its regularised variants too, under the same layers (their rows reach claim C7 of their model; they
+    are no models of their own)."""
+    layers = {
         model: {"lower_layers": list(roles.lower), "higher_layers": list(roles.higher)}
         for model in TRAINED_MODELS
         for roles in [layer_roles(config, model)]
     }
+    for model in TRAINED_MODELS if REGULARISATION is not None else ():
+        layers.update({variant: layers[model] for variant in REGULARISATION.variants_of(model)})
+    return layers
 
 
 def given_claims():
@@ -128,6 +137,12 @@ def claim_settings():
             for feature, threshold in feature_thresholds().items()
             if feature != "orientation"
         },
+        # claim C7, only with the selectivity regulariser (so that a run without it keeps its params)
+        **(
+            {"accuracy_margin": claims["accuracy_margin"], "regularisation": REGULARISATION.record()}
+            if REGULARISATION is not None
+            else {}
+        ),
     }
 
 

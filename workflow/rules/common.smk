@@ -20,6 +20,7 @@ from selectivity.config import (
     gpus_per_network_job,
 )
 from selectivity.networks.catalogue import analysed_networks, folder_sets, models_of
+from selectivity.identity import is_regularised
 from selectivity.figures.catalogue import ACROSS_ARCHITECTURES
 from selectivity.versions import method_version
 
@@ -60,7 +61,10 @@ def alternatives(names):
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
-MODELS = models_of(list(ANALYSED.values()))
+# The models of the study, each with its networks; a model's regularised variants (its networks
+# trained with the selectivity regulariser, docs/method.md §2.10) are not models of their own: they
+# get the regularisation figures and claim C7 of their model.
+MODELS = models_of([network for network in ANALYSED.values() if not is_regularised(network.model)])
 TRAINED_MODELS = list(config["networks"]["models"])
 GIVEN_MODELS = [group.model for group in MODELS if group.origin == "given"]
 

@@ -8,7 +8,9 @@
 include: "figures_inputs.smk"
 
 
-for figure_group in FIGURE_GROUPS:
+# A group without figures in this run (the regularisation figures of a run without regularised
+# networks) gets no rule.
+for figure_group in (g for g in FIGURE_GROUPS if figures_in_group(g, HAS_FEATURES, HAS_REGULARISATION)):
 
     rule:
         name:

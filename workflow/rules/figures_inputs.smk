@@ -9,6 +9,7 @@ from selectivity.figures.catalogue import (
     figures_in_group,
     groups_of,
 )
+from selectivity.config import regularisation_layers
 from selectivity.tuning.stimuli import spatial_frequency_count
 
 # Caption files of the figures (relative to the rule files), one per figure entry.
@@ -18,6 +19,9 @@ CAPTIONS = "../report/figures"
 GIVEN_WITH_TEST_IMAGES = {group.model: group.has_causal_tests for group in MODELS if group.origin == "given"}
 # Whether tuning.features lists a low-level feature besides orientation (the feature figures).
 HAS_FEATURES = bool(FEATURES_RANKED)
+# Whether the run trains networks with the selectivity regulariser (the regularisation figures;
+# REGULARISATION: claims_inputs.smk).
+HAS_REGULARISATION = REGULARISATION is not None
 
 
 def group_models(group):
@@ -30,13 +34,18 @@ def group_models(group):
         for models in MODELS
         if group
         in groups_of(
-            models.origin == "trained", models.has_causal_tests or models.origin == "trained", HAS_FEATURES
+            models.origin == "trained",
+            models.has_causal_tests or models.origin == "trained",
+            HAS_FEATURES,
+            HAS_REGULARISATION,
         )
     ]
 
 
 def entry_of(model, figure):
-    return figure_entry(model, figure, TRAINED_MODELS, GIVEN_WITH_TEST_IMAGES, HAS_FEATURES)
+    return figure_entry(
+        model, figure, TRAINED_MODELS, GIVEN_WITH_TEST_IMAGES, HAS_FEATURES, HAS_REGULARISATION
+    )
 
 
 def example_network(model):
@@ -57,7 +66,7 @@ def figure_files(group):
                 name: pattern.format(**fields)
                 for name, pattern in entry_of(wildcards.model, figure).inputs.items()
             }
-            for figure in figures_in_group(group, HAS_FEATURES)
+            for figure in figures_in_group(group, HAS_FEATURES, HAS_REGULARISATION)
         }
 
     return files
@@ -87,6 +96,12 @@ def figure_options(model, figure):
     if kind == "example":
         return {"checkpoint": network.causal_checkpoint}
     tuning = config["tuning"]
+    if kind == "regularisation":
+        return {
+            "feature": REGULARISATION.feature,
+            "layers": regularisation_layers(config, model),
+            "checkpoint": config["causal"]["checkpoint"],
+        }
     if kind == "stimuli":
         # the count itself (null in the config means the input size's default), for the caption too
         count = tuning["spatial_frequencies"] or spatial_frequency_count(network.input_size)
@@ -120,7 +135,7 @@ def figure_group_options(group):
     def options(wildcards):
         return {
             figure: figure_options(wildcards.model, figure)
-            for figure in figures_in_group(group, HAS_FEATURES)
+            for figure in figures_in_group(group, HAS_FEATURES, HAS_REGULARISATION)
         }
 
     return options
@@ -147,7 +162,7 @@ def figure_labels(figure):
 def figure_outputs(group):
     """PDF and PNG of each figure of a group; the PNGs go into the report with their captions."""
     outputs = {}
-    for figure in figures_in_group(group, HAS_FEATURES):
+    for figure in figures_in_group(group, HAS_FEATURES, HAS_REGULARISATION):
         caption = next(
             entry.caption for entry in FIGURE_TABLE if entry.figure == figure and entry.group == group
         )
@@ -167,5 +182,5 @@ def figure_targets():
         f"results/figures/{model}/{figure}.png"
         for group in FIGURE_GROUPS
         for model in group_models(group)
-        for figure in figures_in_group(group, HAS_FEATURES)
+        for figure in figures_in_group(group, HAS_FEATURES, HAS_REGULARISATION)
     ]

@@ -4,6 +4,7 @@ from snakemake.resources import Resource, Resources
 from selectivity.config import (
     architecture_grouping,
     architecture_record_of,
+    regularisation_settings,
     saved_epochs,
     training_groups,
     training_settings,
@@ -43,15 +44,23 @@ def training_outputs(group):
 
 
 def training_params(group):
-    """What a training job computes: its networks, their settings, the training method version."""
+    """What a training job computes: its networks, their settings, the training method version.
+
+    A regularised variant's settings add the regulariser's (docs/method.md §2.10); every other
+    group's params are what they were before the regulariser existed, so nothing retrains.
+    """
     record = architecture_record_of(config, group.model)  # a user architecture's; None for built-ins
+    settings = training_settings(config["training"])
+    regularisation = regularisation_settings(config, group.model)  # None unless a regularised variant
+    if regularisation is not None:
+        settings["selectivity_regularisation"] = regularisation.record()
     return {
         "networks": [
             {"model": n.model, "dataset": n.dataset, "label_corruption": n.label_corruption, "seed": n.seed}
             | ({"architecture": record} if record is not None else {})
             for n in group.networks
         ],
-        "settings": training_settings(config["training"]),
+        "settings": settings,
         "method_version": method_version("training"),
     }
 

@@ -35,6 +35,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from selectivity.identity import is_regularised
 from selectivity.statistics import correlation
 from selectivity.tuning.summaries import (
     NETWORK_COLUMNS,
@@ -535,13 +536,15 @@ _CLAIMS: dict[str, tuple[str, Callable[[pd.DataFrame, ClaimSettings], list[TestR
 
 
 def model_dataset_pairs(tables: dict[str, pd.DataFrame]) -> list[tuple[str | None, str | None]]:
+    """The (model, dataset) pairs of the tables' rows; regularised variants (``cnn7+orientation-0.5``)
+    are not models of their own: their networks enter claim C7 of their model only."""
     pairs: set[tuple[str, str]] = set()
     for name, table in tables.items():
         if table.empty:
             continue
         require_columns(table, ["model", "dataset"], name.replace("_", " "))
         pairs |= set(map(tuple, table[["model", "dataset"]].drop_duplicates().to_numpy().tolist()))
-    return sorted(pairs) or [(None, None)]
+    return sorted(pair for pair in pairs if not is_regularised(pair[0])) or [(None, None)]
 
 
 def rows_of(table: pd.DataFrame, model, dataset) -> pd.DataFrame:
@@ -612,9 +615,12 @@ def evaluate_claims(
     Columns: :data:`CLAIM_COLUMNS`; exactly one row per claim, feature and model has ``headline``
     True. With ``feature_tables``, the C1-C5 analogues of each ranked feature and the comparison
     across features follow the paper's claims
-    (:func:`selectivity.claims.features.evaluate_feature_claims`).
+    (:func:`selectivity.claims.features.evaluate_feature_claims`). With ``settings.regularisation``
+    (networks trained with the selectivity regulariser), claim C7 follows for each regularised model
+    (:mod:`selectivity.claims.regularisation`), from the rows of the model's regularised variants.
     """
     from selectivity.claims.features import evaluate_feature_claims
+    from selectivity.claims.regularisation import evaluate_regularisation_claims
 
     tables = {"summary": summary, "half_ablation": half_ablation, "invariance": invariance}
     if feature_tables is not None:
@@ -662,6 +668,12 @@ def evaluate_claims(
                     "reading", row_reading(SimpleNamespace(**{"unit": None, **record}), model_settings)
                 )
                 records.append(record)
+    records += evaluate_regularisation_claims(
+        summary,
+        feature_tables.summary if feature_tables is not None else None,
+        settings,
+        layers_by_model,
+    )
     return pd.DataFrame.from_records(records, columns=list(CLAIM_COLUMNS))
 
 

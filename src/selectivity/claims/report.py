@@ -213,7 +213,17 @@ def claims_html(
         "decide the observed effect with 80% power (docs/method.md §6.2). A verdict needs at least "
         f"{settings.minimum_networks} networks; {_layers_description(claims, settings, layers_by_model)}; "
         f"gOSI threshold {settings.selectivity_threshold:g}; C6 equivalence margin "
-        f"{settings.equivalence_margin:g} nats per image.</p>"
+        f"{settings.equivalence_margin:g} nats per image."
+        + (
+            " C7 (networks trained with the selectivity regulariser, docs/method.md §6.3): one value per seed "
+            "(the least-squares slope on the coefficient over that seed's networks, or its difference from the "
+            "unregularised network), decided by the same sign test over seeds; its networks needed count every "
+            "coefficient's network of each seed needed; the accuracy margin of its comparisons is "
+            f"{settings.accuracy_margin:g}."
+            if "C7" in claim_ids
+            else ""
+        )
+        + "</p>"
         + _legend_html()
         + "<h3>Verdicts</h3><table>"
         + verdict_header

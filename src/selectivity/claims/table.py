@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from selectivity.claims.power import SIGN_TEST, Power, combined_power, power_of
+from selectivity.regularisation import RegularisationStudy
 from selectivity.tuning.features import DEFAULT_THRESHOLDS, THRESHOLD_RANGES
 from selectivity.statistics import CORRELATION_METHODS, minimum_networks
 from selectivity.tuning.summaries import (
@@ -109,8 +110,16 @@ class ClaimSettings:
     #: each other feature's threshold for "selective" (tuning.<feature threshold>; docs/method.md
     #: §3.9), as a mapping or (feature, threshold) pairs; missing ones take the defaults
     feature_thresholds: tuple[tuple[str, float], ...] = ()
+    #: C7 (docs/method.md §6.3): the accuracy margin of "no worse" (claims.accuracy_margin) and the
+    #: regularised networks (a RegularisationStudy or its record); None: no regulariser, no C7
+    accuracy_margin: float = 0.01
+    regularisation: RegularisationStudy | None = None
 
     def __post_init__(self):
+        if isinstance(self.regularisation, Mapping):
+            object.__setattr__(self, "regularisation", RegularisationStudy(**self.regularisation))
+        if not 0.0 <= self.accuracy_margin <= 1.0:
+            raise ValueError(f"accuracy_margin must lie in [0, 1], got {self.accuracy_margin!r}")
         # Settings read from YAML arrive as lists; keep the dataclass hashable and frozen.
         object.__setattr__(self, "lower_layers", tuple(self.lower_layers))
         object.__setattr__(self, "higher_layers", tuple(self.higher_layers))

@@ -176,6 +176,21 @@ def not_worse_than(values, margin: float, rule: VerdictRule) -> Decision:
     return decide_below_margin(test, margin, rule)
 
 
+def not_lower_than(values, margin: float, rule: VerdictRule) -> Decision:
+    """Is the effect above ``-margin`` in most networks? ("no worse than" for a quantity where lower is
+    worse, e.g. test accuracy: C7.) Median of ``values``, exact sign test against ``-margin``."""
+    if not margin >= 0:
+        raise ValueError(f"the margin must be at least 0, got {margin!r}")
+    test = median_test(values, rule.confidence, -margin)
+    if test.n < rule.minimum_networks:
+        return Decision(test, TOO_FEW)
+    if _above(test, -margin, rule):
+        return Decision(test, SUPPORTED)
+    if _below(test, -margin, rule):
+        return Decision(test, NOT_SUPPORTED)
+    return Decision(test, INCONCLUSIVE)
+
+
 def all_of(verdicts: Iterable[str]) -> str:
     """The verdict of a claim that needs every one of its tests (an intersection-union test).
 

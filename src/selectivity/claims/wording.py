@@ -315,10 +315,13 @@ def _claim_phrases(claim: str, settings) -> tuple[str, str]:
     }.get(claim, ("the claim holds", "it does not"))
 
 
-def _sentence(verdict: str, claimed: str, opposite: str, row, settings, scope: str) -> str:
+def _sentence(
+    verdict: str, claimed: str, opposite: str, row, settings, scope: str, most: str | None = None
+) -> str:
     """One verdict in words; ``scope`` starts the claim ('in layer conv1, '), correlations have no
-    'in most networks' (they are one value over all networks)."""
-    most = "" if row.claim in _CORRELATION_CLAIMS else "in most networks, "
+    'in most networks' (they are one value over all networks); ``most`` replaces those words."""
+    if most is None:
+        most = "" if row.claim in _CORRELATION_CLAIMS else "in most networks, "
     where = f"{scope}{most}"
     if row.n_networks == 0 or pd.isna(row.effect_size):
         return f"Inconclusive: not measured (the statistic says why), so it is not known whether {where}{claimed}."
@@ -393,6 +396,17 @@ def row_reading(row, settings) -> str:
             text = "For comparison (decides no verdict). " + text
         elif row.test in SPECIFICITY_TESTS.get(row.claim, ()):
             text = f"Specificity test of {row.claim}. " + text + _specificity_consequence(row)
+    why = interval_disagreement(row, settings)
+    return text + (f" {why}" if why else "")
+
+
+def reading_from_phrases(
+    row, settings, claimed: str, opposite: str, most: str, prefix: str = "", suffix: str = ""
+) -> str:
+    """A row in words from what its verdict shows either way, for claims whose tests are named by
+    their settings (C7, :mod:`selectivity.claims.regularisation`): the sentence of
+    :func:`row_reading`, ``most`` for its 'in most networks, ', and the interval's disagreement."""
+    text = prefix + _sentence(row.verdict, claimed, opposite, row, settings, "", most) + suffix
     why = interval_disagreement(row, settings)
     return text + (f" {why}" if why else "")
 

@@ -23,9 +23,10 @@ ACROSS_ARCHITECTURES = "architectures"
 #: report's workflow page says so; the depth-profile table is still written).
 MINIMUM_ARCHITECTURES = 2
 #: What a figure may need beyond tuning: a training history (trained networks: epochs,
-#: accuracies, label corruption), evaluation images (networks with causal tests), or a low-level
-#: feature besides orientation in tuning.features (its index, summary and causal tables).
-NEEDS = ("training", "test_images", "features")
+#: accuracies, label corruption), evaluation images (networks with causal tests), a low-level
+#: feature besides orientation in tuning.features (its index, summary and causal tables), or
+#: networks trained with the selectivity regulariser (training.selectivity_regularisation).
+NEEDS = ("training", "test_images", "features", "regularisation")
 
 CATEGORIES = {
     "claims": "1. Claims",
@@ -35,6 +36,7 @@ CATEGORIES = {
     "given": "5. Given networks (published and your own)",
     "provenance": "6. Provenance",
     "features": "7. Low-level features",
+    "regularisation": "8. Selectivity regularisation",
 }
 
 # Placeholders of input patterns, besides {model}: filled in by the workflow from the config.
@@ -60,8 +62,9 @@ class FigureEntry:
     # Which config-derived settings the drawing gets (the workflow builds them):
     # "none", "stimuli" (grating settings and image size), "distributions" (checkpoint and
     # gOSI threshold), "feature_distributions" (checkpoint and the other features' thresholds),
-    # "checkpoint" (the causal-tests checkpoint) or "example" (the example network's causal
-    # checkpoint).
+    # "checkpoint" (the causal-tests checkpoint), "example" (the example network's causal
+    # checkpoint) or "regularisation" (the regularised feature, the model's regularised layers and
+    # the claims' checkpoint).
     options: str = "none"
     needs: frozenset[str] = frozenset()
 
@@ -79,23 +82,34 @@ class FigureEntry:
         """The figure group: figures drawn by one job per model (the figures rule of that group)."""
         if self.scope == "across":
             return "across"
+        if "regularisation" in self.needs:
+            return "regularisation"
         if "training" in self.needs:
             return "training"
         return "causal" if "test_images" in self.needs else "tuning"
 
-    def drawn_for(self, trained: bool, has_test_images: bool, has_features: bool = True) -> bool:
+    def drawn_for(
+        self,
+        trained: bool,
+        has_test_images: bool,
+        has_features: bool = True,
+        has_regularisation: bool = False,
+    ) -> bool:
         """Whether a model (trained or given, with or without test images) gets this figure, in a
-        run with (or without) a low-level feature besides orientation."""
+        run with (or without) a low-level feature besides orientation and regularised networks."""
         return (
             self.scope == "model"
             and (trained or "training" not in self.needs)
             and (has_test_images or "test_images" not in self.needs)
-            and (has_features or "features" not in self.needs)
+            and self.drawn_in_run(has_features, has_regularisation)
         )
 
-    def drawn_in_run(self, has_features: bool) -> bool:
-        """Whether a run with (or without) a feature besides orientation has this figure at all."""
-        return has_features or "features" not in self.needs
+    def drawn_in_run(self, has_features: bool, has_regularisation: bool = False) -> bool:
+        """Whether a run with (or without) a feature besides orientation and regularised networks has
+        this figure at all."""
+        return (has_features or "features" not in self.needs) and (
+            has_regularisation or "regularisation" not in self.needs
+        )
 
 
 def _figure(figure, label, category, caption, options="none", needs=(), **inputs) -> FigureEntry:
@@ -105,6 +119,7 @@ def _figure(figure, label, category, caption, options="none", needs=(), **inputs
 
 
 TRAINING, TEST_IMAGES, FEATURES = ("training",), ("test_images",), ("features",)
+REGULARISATION = ("regularisation",)
 
 FIGURE_TABLE: tuple[FigureEntry, ...] = (
     _figure(
@@ -177,6 +192,16 @@ FIGURE_TABLE: tuple[FigureEntry, ...] = (
         "feature_depth_profiles", "across", "claims by feature and relative depth", CATEGORIES["features"],
         "feature_depth_profiles", {"table": f"{AGGREGATE}/depth_profiles.csv"}, needs=frozenset(FEATURES),
     ),
+    _figure(
+        "selectivity_vs_coefficient", "selectivity against the regularisation coefficient", "regularisation",
+        "selectivity_vs_coefficient", options="regularisation", needs=TRAINING + REGULARISATION,
+        table=f"{AGGREGATE}/feature_summary.csv",
+    ),
+    _figure(
+        "accuracy_vs_selectivity", "generalization against achieved selectivity", "regularisation",
+        "accuracy_vs_selectivity", options="regularisation", needs=TRAINING + REGULARISATION,
+        table=f"{AGGREGATE}/feature_summary.csv",
+    ),
 )  # fmt: skip
 
 
@@ -187,8 +212,9 @@ def figure_names() -> list[str]:
 
 #: Figures drawn together, by one job per model (one process: one start-up for several figures):
 #: "tuning" for every model, "training" for trained models, "causal" for models with test
-#: images, "across" once for all trained models (when there are several: :func:`across_drawn`).
-FIGURE_GROUPS = ("tuning", "training", "causal", "across")
+#: images, "regularisation" for trained models in a run with regularised networks, "across" once
+#: for all trained models (when there are several: :func:`across_drawn`).
+FIGURE_GROUPS = ("tuning", "training", "causal", "regularisation", "across")
 
 
 def across_drawn(trained_models) -> bool:
@@ -226,22 +252,27 @@ def caption_facts(networks, trained: bool) -> dict:
     }
 
 
-def figures_in_group(group: str, has_features: bool = True) -> list[str]:
-    """The figures of a group, in a run with (or without) a low-level feature besides orientation."""
+def figures_in_group(group: str, has_features: bool = True, has_regularisation: bool = False) -> list[str]:
+    """The figures of a group, in a run with (or without) a low-level feature besides orientation and
+    regularised networks."""
     if group not in FIGURE_GROUPS:
         raise ValueError(f"figure group must be one of {FIGURE_GROUPS}, got {group!r}")
     return [
-        entry.figure for entry in FIGURE_TABLE if entry.group == group and entry.drawn_in_run(has_features)
+        entry.figure
+        for entry in FIGURE_TABLE
+        if entry.group == group and entry.drawn_in_run(has_features, has_regularisation)
     ]
 
 
-def groups_of(trained: bool, has_test_images: bool, has_features: bool = True) -> list[str]:
+def groups_of(
+    trained: bool, has_test_images: bool, has_features: bool = True, has_regularisation: bool = False
+) -> list[str]:
     """The figure groups a model gets (trained or given, with or without test images)."""
     return [
         group
         for group in FIGURE_GROUPS[:-1]
         if any(
-            entry.drawn_for(trained, has_test_images, has_features)
+            entry.drawn_for(trained, has_test_images, has_features, has_regularisation)
             for entry in FIGURE_TABLE
             if entry.group == group
         )
@@ -249,21 +280,34 @@ def groups_of(trained: bool, has_test_images: bool, has_features: bool = True) -
 
 
 def figures_of(
-    scope: str, trained: bool = True, has_test_images: bool = True, has_features: bool = True
+    scope: str,
+    trained: bool = True,
+    has_test_images: bool = True,
+    has_features: bool = True,
+    has_regularisation: bool = False,
 ) -> list[str]:
     """The figures of a scope; for "model", those a trained/given model with(out) test images gets
-    (in a run with or without a low-level feature besides orientation)."""
+    (in a run with or without a low-level feature besides orientation and regularised networks)."""
     if scope == "across":
         return [
             entry.figure
             for entry in FIGURE_TABLE
-            if entry.scope == "across" and entry.drawn_in_run(has_features)
+            if entry.scope == "across" and entry.drawn_in_run(has_features, has_regularisation)
         ]
-    return [entry.figure for entry in FIGURE_TABLE if entry.drawn_for(trained, has_test_images, has_features)]
+    return [
+        entry.figure
+        for entry in FIGURE_TABLE
+        if entry.drawn_for(trained, has_test_images, has_features, has_regularisation)
+    ]
 
 
 def figure_entry(
-    model: str, figure: str, trained_models, given_models=(), has_features: bool = True
+    model: str,
+    figure: str,
+    trained_models,
+    given_models=(),
+    has_features: bool = True,
+    has_regularisation: bool = False,
 ) -> FigureEntry:
     """The table row of ``figure`` for ``model``; ValueError if that model has no such figure.
 
@@ -273,10 +317,16 @@ def figure_entry(
     for entry in FIGURE_TABLE:
         if entry.figure != figure:
             continue
-        if model == ACROSS_ARCHITECTURES and entry.scope == "across" and entry.drawn_in_run(has_features):
+        if (
+            model == ACROSS_ARCHITECTURES
+            and entry.scope == "across"
+            and entry.drawn_in_run(has_features, has_regularisation)
+        ):
             return entry
-        if model in trained_models and entry.drawn_for(True, True, has_features):
+        if model in trained_models and entry.drawn_for(True, True, has_features, has_regularisation):
             return entry
-        if model in given_models and entry.drawn_for(False, given_models[model], has_features):
+        if model in given_models and entry.drawn_for(
+            False, given_models[model], has_features, has_regularisation
+        ):
             return entry
     raise ValueError(f"there is no figure {figure!r} for model {model!r}; figures are {figure_names()}")

@@ -250,6 +250,24 @@ def _feature_depth_profiles(inputs, model, options, pdf_path, png_path) -> None:
     plot_feature_depth_profiles(read_table(inputs["table"], "depth_profiles"), pdf_path, png_path)
 
 
+def _regularisation(name: str) -> Callable:
+    def draw(inputs, model, options, pdf_path, png_path) -> None:
+        from selectivity.figures import regularisation_figures
+
+        plot = getattr(regularisation_figures, f"plot_{name}")
+        plot(
+            read_table(inputs["table"], "feature_summary"),
+            pdf_path,
+            png_path,
+            model=model,
+            feature=options["feature"],
+            layers=options["layers"],
+            checkpoint=options["checkpoint"],
+        )
+
+    return draw
+
+
 FIGURES: dict[str, Callable] = {
     "claims": _claims,
     "stimuli": _stimuli,
@@ -269,6 +287,8 @@ FIGURES: dict[str, Callable] = {
     "feature_claims": _feature_claims,
     "feature_ablation": _feature_ablation,
     "feature_depth_profiles": _feature_depth_profiles,
+    "selectivity_vs_coefficient": _regularisation("selectivity_vs_coefficient"),
+    "accuracy_vs_selectivity": _regularisation("accuracy_vs_selectivity"),
 }
 
 

@@ -17,6 +17,10 @@ A checkpoint is a ``torch.save``'d dict (written atomically)::
     architecture    only for a user's own architecture: {"constructor", "arguments",
                     "class_argument", "layers", "source_digest"}, what rebuilds the module whose
                     state_dict this is (:mod:`selectivity.networks.user_architectures`)
+    selectivity_regularisation
+                    only for a regularised variant (``model`` cnn7+orientation-0.5, docs/method.md
+                    §2.10): the regulariser's settings and the coefficient; its model name must say
+                    the same feature and coefficient
     content_digest  "sha256:<hex>" of everything above (:func:`content_digest`)
     metrics         that epoch's row of the metrics table (may be empty for epoch 0)
     provenance      see :func:`selectivity.provenance.provenance`
@@ -52,7 +56,13 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import torch
 
 from selectivity import numerics
-from selectivity.identity import describe_identity, identity_differences, identity_from_path
+from selectivity.identity import (
+    architecture_of,
+    describe_identity,
+    identity_differences,
+    identity_from_path,
+    model_regularisation,
+)
 from selectivity.io import UnsafeFileError, load_torch, save_torch
 from selectivity.networks.loaded import LoadedNetwork
 from selectivity.networks.models import AnalysableNetwork, build_model
@@ -96,7 +106,7 @@ DIGESTED_KEYS = (
 )
 #: Covered by the content digest where present (a user architecture's checkpoints): a built-in
 #: model's checkpoint lacks it and keeps the digest it always had.
-OPTIONAL_DIGESTED_KEYS = ("architecture",)
+OPTIONAL_DIGESTED_KEYS = ("architecture", "selectivity_regularisation")
 #: What the record digest covers: what the run recorded beside the weights.
 RECORD_KEYS = ("metrics", "provenance")
 CHECKPOINT_KINDS = ("epoch", "best")
@@ -146,9 +156,11 @@ def save_checkpoint(
     checkpoint: str = "epoch",
     precision: str = numerics.DEFAULT_PRECISION,
     architecture: Mapping[str, Any] | None = None,
+    selectivity_regularisation: Mapping[str, Any] | None = None,
 ) -> None:
     """Write a checkpoint with its content digest (``checkpoint``: "epoch" or "best";
-    ``architecture``: a user architecture's description, None for a built-in model)."""
+    ``architecture``: a user architecture's description, None for a built-in model;
+    ``selectivity_regularisation``: a regularised variant's settings and coefficient)."""
     if checkpoint not in CHECKPOINT_KINDS:
         raise ValueError(f"checkpoint must be one of {CHECKPOINT_KINDS}, got {checkpoint!r}")
     # contiguous: a channels-last model saves the same bytes as one in the default layout
@@ -169,6 +181,8 @@ def save_checkpoint(
     }
     if architecture is not None:
         blob["architecture"] = dict(architecture)
+    if selectivity_regularisation is not None:
+        blob["selectivity_regularisation"] = dict(selectivity_regularisation)
     blob["content_digest"] = content_digest(blob, digested_keys(blob))
     blob["record_digest"] = content_digest(blob, RECORD_KEYS)
     save_torch(blob, path, "checkpoint")
@@ -268,12 +282,15 @@ def load_checkpoint(
     if "architecture" in blob:
         model = _user_architecture_model(blob, path)
     else:
-        model = build_model(blob["model"], num_classes=blob["num_classes"], input_size=blob["input_size"])
+        model = build_model(
+            architecture_of(blob["model"]), num_classes=blob["num_classes"], input_size=blob["input_size"]
+        )
         model.load_state_dict(blob["state_dict"])
     model.to(device).eval()
     precision = checkpoint_precision(blob, path)
     model.set_numerics(
-        precision, numerics.prefers_channels_last(blob["model"], device, precision, training=False)
+        precision,
+        numerics.prefers_channels_last(architecture_of(blob["model"]), device, precision, training=False),
     )
     info = {k: v for k, v in blob.items() if k not in ("state_dict", "input_mean")}
     network = LoadedNetwork(model, blob["input_mean"].to(device), int(blob["epoch"]), info)
@@ -358,6 +375,24 @@ def provenance_table(paths: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _check_regularisation(blob: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """A regularised variant's checkpoint records the regulariser its name says; no other does."""
+    named = model_regularisation(str(blob["model"]))
+    record = blob.get("selectivity_regularisation")
+    if named is None and record is None:
+        return
+    if named is None or not isinstance(record, Mapping):
+        raise CheckpointError(
+            f"{path}: model {blob['model']!r} and its selectivity_regularisation entry {record!r} disagree "
+            "(a regularised variant's name and record go together, docs/method.md §2.10)"
+        )
+    if record.get("feature") != named.feature or record.get("coefficient") != named.coefficient:
+        raise CheckpointError(
+            f"{path}: model {blob['model']!r} says {named.feature} at coefficient {named.coefficient:g}, but the "
+            f"checkpoint was trained with {record.get('feature')} at {record.get('coefficient')}"
+        )
+
+
 def _check_identity(
     blob: Mapping[str, Any], path: str | os.PathLike, expected: Mapping[str, Any] | None
 ) -> None:
@@ -365,6 +400,7 @@ def _check_identity(
     own = stored_identity(blob)
     if blob["model"] != own["model"]:
         raise CheckpointError(f"{path} names two models: {blob['model']!r} and network {own['model']!r}")
+    _check_regularisation(blob, path)
     if expected:
         differences = identity_differences(own, expected)
         if differences:

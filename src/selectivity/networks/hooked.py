@@ -198,7 +198,9 @@ class HookedNetwork(AnalysableNetwork):
         network.eval()
         try:
             with torch.no_grad():
-                network(torch.zeros(1, 3, input_size, input_size, device=_device_of(network)))
+                parameter = next(network.parameters(), None)
+                dtype = parameter.dtype if parameter is not None else torch.float32  # float64 in tests
+                network(torch.zeros(1, 3, input_size, input_size, device=_device_of(network), dtype=dtype))
         finally:
             network.train(was_training)
             for handle in handles:

@@ -143,11 +143,12 @@ def _check_request(
             f"networks trained together must share model and dataset, got models {sorted(models)} "
             f"and datasets {sorted(datasets)}"
         )
-    if networks[0].architecture is None and networks[0].model not in TRAINABLE_MODELS:
+    if networks[0].architecture is None and networks[0].architecture_model not in TRAINABLE_MODELS:
         raise ValueError(
             f"model {networks[0].model!r} cannot be trained; trainable: {', '.join(TRAINABLE_MODELS)} "
             "or a user architecture (NetworkSpec.architecture)"
         )
+    _check_regularisation(networks[0], settings)
     if len({config_hash({"architecture": n.architecture}) for n in networks}) > 1:
         raise ValueError("networks trained together must share their architecture description")
     identities = [(n.label_corruption, n.seed) for n in networks]
@@ -160,6 +161,24 @@ def _check_request(
                 f"{spec.path_fragment()}: checkpoint outputs are for epochs {sorted(output.checkpoints)}, "
                 f"but the settings save epochs {expected}"
             )
+
+
+def _check_regularisation(spec: NetworkSpec, settings: TrainingSettings) -> None:
+    """A regularised variant needs the regulariser's settings, for its own feature; a plain network none."""
+    regularisation, training = spec.regularisation, settings.selectivity_regularisation
+    if regularisation is None and training is not None:
+        raise ValueError(
+            f"{spec.model} is not a regularised variant, but the settings hold a selectivity regulariser; "
+            "its networks are named <architecture>+<feature><coefficient> (docs/method.md §2.10)"
+        )
+    if regularisation is not None and training is None:
+        raise ValueError(
+            f"{spec.model} is a regularised variant, but the settings hold no selectivity_regularisation"
+        )
+    if regularisation is not None and regularisation.feature != training.feature:
+        raise ValueError(
+            f"{spec.model} regularises {regularisation.feature}, but the settings regularise {training.feature}"
+        )
 
 
 class _GroupRun:
@@ -213,12 +232,29 @@ class _GroupRun:
         self.augmentation_generators = [stream_generator(s.seed, "augmentation") for s in specs]
         input_size = int(data.train_images.shape[-1])
         networks = [
-            initial_network(s.model, s.seed, data.num_classes, input_size, s.architecture) for s in specs
+            initial_network(s.architecture_model, s.seed, data.num_classes, input_size, s.architecture)
+            for s in specs
         ]
         if self.seeds_global_rng:
             torch.manual_seed(derive_seed(specs[0].seed, "forward"))
+        regulariser = None
+        if settings.selectivity_regularisation is not None:
+            from selectivity.training.regulariser import SelectivityRegulariser
+
+            regulariser = SelectivityRegulariser(
+                settings.selectivity_regularisation,
+                [s.regularisation.coefficient for s in specs],
+                data.input_mean,
+                device,
+                settings.precision,
+            )
         self.trainer = LockstepTrainer(
-            networks, data.train_images, torch.as_tensor(np.stack(corrupted)), settings, device
+            networks,
+            data.train_images,
+            torch.as_tensor(np.stack(corrupted)),
+            settings,
+            device,
+            regulariser=regulariser,
         )
         memory_format = numerics.memory_format_name(self.trainer.channels_last)
         # Another layout rounds differently: a run resumes bit for bit only in the same one.
@@ -409,6 +445,17 @@ class _GroupRun:
                 row["test_accuracy"],
                 seconds,
             )
+            regulariser = trainer.regulariser
+            if regulariser is not None and regulariser.last_indices is not None:
+                log.info(
+                    "%s epoch %d: mean %s index of %s at the last regularised step %.4f (coefficient %g)",
+                    spec.path_fragment(),
+                    epoch,
+                    regulariser.settings.feature,
+                    ", ".join(regulariser.settings.layers),
+                    regulariser.last_indices[k],
+                    regulariser.coefficients[k],
+                )
             # The author's ModelCheckpoint(save_best_only): strictly lower validation loss wins.
             best = self.best[k]
             if epoch >= 1 and (best is None or row["validation_loss"] < best["validation_loss"]):
@@ -477,6 +524,14 @@ class _GroupRun:
             checkpoint=checkpoint,
             precision=self.settings.precision,
             architecture=spec.architecture,
+            selectivity_regularisation=(
+                None
+                if spec.regularisation is None
+                else {
+                    **self.settings.selectivity_regularisation.record(),
+                    "coefficient": spec.regularisation.coefficient,
+                }
+            ),
         )
 
     def _write_outputs(self) -> None:
@@ -499,7 +554,9 @@ class _GroupRun:
                     f"(losses: {[r['validation_loss'] for r in self.rows[k]]})"
                 )
             with torch.random.fork_rng(devices=[]):  # the blank model's own init is overwritten
-                network = blank_network(spec.model, self.data.num_classes, input_size, spec.architecture)
+                network = blank_network(
+                    spec.architecture_model, self.data.num_classes, input_size, spec.architecture
+                )
             network.load_state_dict(best["state_dict"])
             self._save_network_checkpoint(
                 Path(output.best_checkpoint), k, network, best["epoch"], best["metrics"], checkpoint="best"

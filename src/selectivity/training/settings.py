@@ -9,7 +9,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from selectivity.identity import Regularisation, architecture_of, model_regularisation
 from selectivity.numerics import PRECISIONS
+from selectivity.regularisation import RegularisationSettings
 
 
 class TrainingDivergedError(RuntimeError):
@@ -22,7 +24,9 @@ class NetworkSpec:
 
     ``architecture`` describes a user's own architecture (constructor, arguments, class argument,
     layers: :func:`selectivity.networks.user_architectures.architecture_record`); None for a
-    built-in model, which ``model`` names.
+    built-in model, which ``model`` names. A ``model`` such as ``cnn7+orientation-0.5`` is a
+    regularised variant (:mod:`selectivity.identity`, docs/method.md §2.10): the architecture
+    cnn7 trained with -0.5 x mean gOSI added to its loss (:attr:`regularisation`).
     """
 
     model: str
@@ -39,6 +43,21 @@ class NetworkSpec:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         object.__setattr__(self, "label_corruption", corruption)
         object.__setattr__(self, "seed", int(self.seed))
+        if "+" in str(self.model) and model_regularisation(self.model) is None:
+            raise ValueError(
+                f"model {self.model!r} is neither an architecture nor a regularised variant "
+                "(<architecture>+<feature><signed non-zero coefficient>, e.g. cnn7+orientation-0.5)"
+            )
+
+    @property
+    def architecture_model(self) -> str:
+        """The architecture the network is built from (its own name, or a regularised variant's architecture)."""
+        return architecture_of(self.model)
+
+    @property
+    def regularisation(self) -> Regularisation | None:
+        """Feature and coefficient of a regularised variant; None for a network without the regulariser."""
+        return model_regularisation(self.model)
 
     def identifiers(self) -> dict:
         return {
@@ -62,7 +81,9 @@ class TrainingSettings:
     and loss; :mod:`selectivity.numerics`); it changes the trained weights. ``cuda_graphs``
     captures each training step as a CUDA graph on CUDA devices (no effect on the
     CPU). ``deterministic`` asks cuDNN for deterministic kernels on CUDA devices (the
-    CPU kernels are deterministic already).
+    CPU kernels are deterministic already). ``selectivity_regularisation``: how regularised
+    variants are trained (a :class:`~selectivity.regularisation.RegularisationSettings` or its
+    record; docs/method.md §2.10); None for networks without the regulariser.
     """
 
     epochs: int
@@ -78,8 +99,15 @@ class TrainingSettings:
     precision: str = "fp32"
     cuda_graphs: bool = False
     deterministic: bool = True
+    selectivity_regularisation: RegularisationSettings | None = None
 
     def __post_init__(self):
+        if isinstance(self.selectivity_regularisation, Mapping):
+            object.__setattr__(
+                self,
+                "selectivity_regularisation",
+                RegularisationSettings.from_record(self.selectivity_regularisation),
+            )
         # Config files give lists; normalise so that equal settings hash equally.
         object.__setattr__(self, "adam_betas", tuple(float(b) for b in self.adam_betas))
         object.__setattr__(self, "checkpoint_epochs", tuple(sorted({int(e) for e in self.checkpoint_epochs})))
@@ -118,9 +146,14 @@ class TrainingSettings:
         return sorted(set(self.checkpoint_epochs) | {self.epochs})
 
     def as_dict(self) -> dict[str, Any]:
+        """Plain values; ``selectivity_regularisation`` only where it is set, so that networks without
+        the regulariser keep the record (provenance, resume identity) they always had."""
         values = dataclasses.asdict(self)
         values["adam_betas"] = list(self.adam_betas)
         values["checkpoint_epochs"] = list(self.checkpoint_epochs)
+        del values["selectivity_regularisation"]
+        if self.selectivity_regularisation is not None:
+            values["selectivity_regularisation"] = self.selectivity_regularisation.record()
         return values
 
 

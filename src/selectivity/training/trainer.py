@@ -7,7 +7,7 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from selectivity.training.settings import (
 from selectivity.training.randomness import (
     EpochPlan,
 )
+
+if TYPE_CHECKING:
+    from selectivity.training.regulariser import SelectivityRegulariser
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,11 @@ class LockstepTrainer:
     loss is computed from fp32 logits, and the weights, gradients and Adam state stay fp32.
     ``channels_last`` (default: :func:`selectivity.numerics.prefers_channels_last` for the
     architecture, device and precision) lays out the model and its input batches channels-last.
+
+    ``regulariser`` (docs/method.md §2.10): at the steps it is due, its term (each network's
+    coefficient x mean index of its regularised layers on the gratings) is added to the summed loss
+    before the one backward pass and optimiser step; steps are counted over the whole run
+    (:attr:`completed_steps`, part of the resume state).
     """
 
     def __init__(
@@ -149,6 +157,7 @@ class LockstepTrainer:
         settings: TrainingSettings,
         device: torch.device,
         channels_last: bool | None = None,
+        regulariser: SelectivityRegulariser | None = None,
     ):
         if not networks:
             raise ValueError("LockstepTrainer needs at least one network")
@@ -186,6 +195,13 @@ class LockstepTrainer:
         self._use_graph = settings.cuda_graphs and self.device.type == "cuda"
         self._graph: torch.cuda.CUDAGraph | None = None
         self._graph_positions: torch.Tensor | None = None
+        if regulariser is not None and regulariser.copies != copies:
+            raise ValueError(
+                f"the regulariser has {regulariser.copies} coefficient(s) for {copies} network(s)"
+            )
+        self.regulariser = regulariser
+        #: optimiser steps taken so far in the run (the regulariser's schedule counts them)
+        self.completed_steps = 0
 
     def _logits(self, images: torch.Tensor) -> torch.Tensor:
         """The model's logits in the training precision and memory format, cast to fp32 for the loss."""
@@ -219,7 +235,8 @@ class LockstepTrainer:
             stop = min(start + batch_size, total)
             if start >= total:
                 raise ValueError(f"step {step} is past the end of the epoch ({self.steps_per_epoch} steps)")
-            if self._use_graph and stop - start == batch_size:
+            regularised = self.regulariser is not None and self.regulariser.due(self.completed_steps)
+            if self._use_graph and stop - start == batch_size and not regularised:
                 if self._graph is None:
                     self._capture_step_graph()
                 self._graph_positions.copy_(self._positions[start:stop])
@@ -228,9 +245,13 @@ class LockstepTrainer:
                 # With a captured graph the gradients live in its memory pool: zero them
                 # in place rather than dropping them.
                 self.optimizer.zero_grad(set_to_none=self._graph is None)
-                self._batch_loss(self._positions[start:stop]).backward()
+                loss = self._batch_loss(self._positions[start:stop])
+                if regularised:  # its steps run eagerly: the captured graph is the plain step
+                    loss = loss + self.regulariser.penalty(self.model)
+                loss.backward()
                 with _capturable_optimizer_runs_eagerly() if self._use_graph else contextlib.nullcontext():
                     self.optimizer.step()
+            self.completed_steps += 1
             if progress_bar is not None:
                 progress_bar.update(1)
 
@@ -358,11 +379,13 @@ class LockstepTrainer:
         return {
             "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
             "optimizer": _to_cpu(self.optimizer.state_dict()),
+            "completed_steps": self.completed_steps,
         }
 
     def load_training_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.completed_steps = int(state.get("completed_steps", 0))
         self._graph = None  # the optimiser state tensors were replaced: capture again
 
 
