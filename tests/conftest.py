@@ -122,6 +122,18 @@ def planned(workdir: Path, *configfiles: Path, snakefile: Path = REPO / "Snakefi
     return parse_detailed_summary(result.stdout)
 
 
+def touched_run(workdir: Path, configfile: Path) -> Path:
+    """A run of ``configfile`` whose every output is an empty file recorded as made now (``--touch
+    --forceall`` records each job's params, code and inputs, as a real run does): for tests of what a
+    change plans, which read no output, at the cost of a few dry runs instead of a workflow run."""
+    for path in planned(workdir, configfile).pending:
+        (workdir / path).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / path).touch()
+    run_snakemake(workdir, configfile, "--touch", "--forceall", "--cores", "1")
+    assert planned(workdir, configfile).pending == {}, "a touched run still plans jobs"
+    return workdir
+
+
 def run_snakemake(
     workdir: Path,
     configfile: Path,
