@@ -792,7 +792,9 @@ def test_three_given_weights_files_reach_claims_rows(own_study):
     tuning = pd.read_csv(own_study / "results/aggregate/tuning.csv")
     assert set(tuning.loc[tuning["model"] == "given_cnn", "checkpoint"]) == {"published", "untrained"}
     trained = claims[(claims["model"] == "my_cnn") & claims["headline"].astype(bool)]
-    assert set(trained["claim"]) == {f"C{n}" for n in range(1, 7)}
+    # the paper's six claims, each also per low-level feature (C1-C5), and the comparison across features
+    assert set(trained["claim"]) == {f"C{n}" for n in range(1, 7)} | {"CF"}
+    assert set(trained["feature"]) == {"orientation", "spatial_frequency", "colour", "phase"}
 
 
 @pytest.mark.slow
