@@ -135,11 +135,15 @@ def run_with_one_cancellation(
     workdir: Path, config: Path, *extra: str, timeout: float = 1500
 ) -> tuple[str, str]:
     """Run the profile to the end, cancelling the first training job seen running; (job id, output)."""
+    # Snakemake's output goes to a file, not a pipe: nobody reads a pipe while this loop polls, and
+    # once its buffer (64 KiB) is full Snakemake blocks on its next log line until the deadline.
+    log_path = workdir.parent / f"{workdir.name}.profile.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         profile_command(workdir, config, *extra),
         cwd=workdir,
         env=SNAKEMAKE_ENV,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -158,7 +162,9 @@ def run_with_one_cancellation(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             subprocess.run(["scancel", "--user", os.environ.get("USER", "root")], timeout=30)
-        output = process.communicate(timeout=60)[0].decode(errors="replace")
+        process.wait(timeout=60)
+        log.close()
+        output = log_path.read_text(errors="replace")
     assert process.returncode == 0, f"the profile run failed ({process.returncode}):\n{output[-6000:]}"
     return cancelled, output
 
