@@ -44,7 +44,8 @@ from scipy import stats as scipy_stats
 from selectivity.networks.architectures import DEFAULT_LAYER_ROLES
 from selectivity.networks.checkpoints import read_checkpoint
 from selectivity.claims.table import ClaimSettings, mean_over_layers, reference_networks
-from selectivity.claims.evaluation import headline_claims, loss_increase_by_condition
+from selectivity.claims.claim_tests import loss_increase_by_condition
+from selectivity.claims.evaluation import headline_claims
 from selectivity.statistics import correlation, mean_test
 from selectivity.tuning.summaries import layer_average, select_checkpoint
 from selectivity.claims.verdicts import NOT_SUPPORTED, SUPPORTED, TOO_FEW, VerdictRule, not_worse_than

@@ -22,13 +22,8 @@ import pandas as pd
 
 from selectivity.claims.table import ClaimSettings, FeatureView, orientation_view, reference_networks
 from selectivity.claims.wording import effect_unit, percent
-from selectivity.claims.evaluation import (
-    FeatureTables,
-    loss_increase_by_condition,
-    model_dataset_pairs,
-    rows_of,
-    settings_for_model,
-)
+from selectivity.claims.claim_tests import loss_increase_by_condition, settings_for_model
+from selectivity.claims.evaluation import FeatureTables, model_dataset_pairs, rows_of
 from selectivity.claims.features import INDEX_LABELS, feature_view
 from selectivity.config import ConfigError, model_layer_names
 from selectivity.statistics import correlation, fisher_interval, median_confidence_bounds

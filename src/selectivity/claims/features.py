@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from selectivity.claims.evaluation import (
+from selectivity.claims.claim_tests import (
     _check_half_ablation,
     claim_selective_ablation_hurts,
     claim_selective_ablation_lowers_invariance,

@@ -36,6 +36,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from selectivity.claims.claim_tests import settings_for_model
 from selectivity.claims.power import Power
 from selectivity.claims.table import (
     ClaimSettings,
@@ -435,7 +436,6 @@ def evaluate_regularisation_claims(
 ) -> list[dict]:
     """The C7 records of every regularised model and dataset (with model and dataset), or [] when the
     run trained no regularised networks (``settings.regularisation`` None)."""
-    from selectivity.claims.evaluation import settings_for_model
 
     study = settings.regularisation
     if study is None:

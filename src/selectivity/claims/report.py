@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from selectivity.claims.table import CLAIM_IDS, ClaimSettings
-from selectivity.claims.evaluation import headline_claims, settings_for_model
+from selectivity.claims.claim_tests import settings_for_model
+from selectivity.claims.evaluation import headline_claims
 from selectivity.claims.verdicts import (
     INCONCLUSIVE,
     NOT_APPLICABLE,
