@@ -61,6 +61,8 @@ NETWORK_RULES = {
     "half_ablation",
     "cumulative_ablation",
     "shift_invariance",
+    "half_ablation_by_feature",
+    "shift_invariance_by_feature",
 }
 # Tables that must not depend on where a job ran (timings and provenance do).
 COMPARED_TABLES = ["tuning", "half_ablation", "shift_invariance", "cumulative_ablation", "class_selectivity"]
