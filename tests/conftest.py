@@ -122,13 +122,14 @@ def planned(workdir: Path, *configfiles: Path, snakefile: Path = REPO / "Snakefi
     return parse_detailed_summary(result.stdout)
 
 
-def touched_run(workdir: Path, configfile: Path) -> Path:
-    """A run of ``configfile`` whose every output is an empty file recorded as made now (``--touch
-    --forceall`` records each job's params, code and inputs, as a real run does): for tests of what a
-    change plans, which read no output, at the cost of a few dry runs instead of a workflow run."""
+def touch_every_output(workdir: Path, configfile: Path) -> Path:
+    """A run of ``configfile`` whose every output is an empty file recorded as made now: for tests of
+    what a change plans, which read no output, at the cost of a few dry runs instead of a workflow run."""
     for path in planned(workdir, configfile).pending:
         (workdir / path).parent.mkdir(parents=True, exist_ok=True)
         (workdir / path).touch()
+    # --forceall: every job is recorded (its params, code and inputs), as a real run records it; without
+    # it a job whose empty outputs happened to be older than its inputs' would have no record
     run_snakemake(workdir, configfile, "--touch", "--forceall", "--cores", "1")
     assert planned(workdir, configfile).pending == {}, "a touched run still plans jobs"
     return workdir

@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from conftest import (
+    touch_every_output,
     REPO,
     SNAKEMAKE_ENV,
     TINY_CONFIG,
@@ -175,22 +176,7 @@ def test_without_train_networks_the_training_jobs_keep_their_own_resources(tmp_p
 @pytest.fixture(scope="module")
 def touched_run(tmp_path_factory) -> Path:
     """The tiny config's every output, empty, recorded by ``--touch`` as made now: plans nothing."""
-    workdir = tmp_path_factory.mktemp("touched")
-    configfile = ["--configfile", str(TINY_CONFIG_FILE)]
-    plan = parse_detailed_summary(snakemake(workdir, "--dry-run", "--detailed-summary", *configfile).stdout)
-    for path in plan.pending:
-        (workdir / path).parent.mkdir(parents=True, exist_ok=True)
-        (workdir / path).touch()
-    # --forceall: every job is recorded (its params, code and inputs), as a real run records it; without
-    # it a job whose empty outputs happened to be older than its inputs' would have no record
-    snakemake(workdir, "--touch", "--forceall", "--cores", "1", *configfile)
-    assert (
-        parse_detailed_summary(
-            snakemake(workdir, "--dry-run", "--detailed-summary", *configfile).stdout
-        ).pending
-        == {}
-    )
-    return workdir
+    return touch_every_output(tmp_path_factory.mktemp("touched"), TINY_CONFIG_FILE)
 
 
 def plan_of(workdir: Path, *args: str, change: dict | None = None):

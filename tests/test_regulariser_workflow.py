@@ -25,7 +25,7 @@ from conftest import (
     planned,
     read_yaml,
     run_snakemake,
-    touched_run,
+    touch_every_output,
     write_config,
 )
 from selectivity.config import networks, training_groups
@@ -54,7 +54,7 @@ def with_coefficients(config: dict, coefficients, **more) -> dict:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     """tests/configs/tiny.yaml without the regulariser, every output touched (the tests here only plan)."""
-    return touched_run(tmp_path_factory.mktemp("tiny"), TINY_CONFIG_FILE)
+    return touch_every_output(tmp_path_factory.mktemp("tiny"), TINY_CONFIG_FILE)
 
 
 @pytest.fixture(scope="module")
