@@ -22,7 +22,41 @@ def pytest_addoption(parser):
     parser.addoption("--run-gpu", action="store_true", help="run tests that need a CUDA device")
 
 
+# Test files that read the session's demo run (fixture ``demo_run``): one pytest-xdist worker runs
+# them all, so that the demo runs once per session (pytest_xdist_make_scheduler).
+DEMO_RUN_FILES = {"test_workflow_demo.py", "test_reruns.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist gives each test file to one worker (its module fixtures, often a workflow run, are
+    made once), and all the files that read the session's demo run to the same one."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return "demo_run" if Path(file).name in DEMO_RUN_FILES else file
+
+    return FileScheduling(config, log)
+
+
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Several test processes share the cores (pyproject.toml runs pytest-xdist workers): one torch
+        # thread each, and OpenMP threads that sleep rather than spin while they wait, in the workflow
+        # runs' jobs too; two pools spinning on the same cores slow each other down many times over.
+        import torch
+
+        torch.set_num_threads(1)
+        SNAKEMAKE_ENV["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
 def pytest_collection_modifyitems(config, items):
+    # Files with end-to-end runs first, the demo run's readers before them: pytest-xdist hands files
+    # out in this order, so no long run starts last while the other workers have nothing left to do.
+    slow_files = {item.path.name for item in items if "slow" in item.keywords}
+    items.sort(key=lambda item: (item.path.name not in DEMO_RUN_FILES, item.path.name not in slow_files))
     if config.getoption("--run-gpu"):
         return
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device; opt in with --run-gpu")

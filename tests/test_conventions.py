@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from conftest import (
+    DEMO_RUN_FILES,
     touch_every_output,
     REPO,
     SNAKEMAKE_ENV,
@@ -371,3 +372,17 @@ def test_citation_file_cites_the_software_and_both_papers():
     assert morcos["title"] == "On the importance of single directions for generalization"
     assert morcos["year"] == 2018 and "ICLR" in morcos["conference"]["name"]
     assert {"type": "other", "value": "arXiv:1803.06959"}.items() <= morcos["identifiers"][0].items()
+
+
+# ---------------------------------------------------------------- the suite's workers
+
+
+def test_every_file_that_reads_the_demo_run_shares_its_worker():
+    """pytest-xdist makes a session fixture once per worker: a file that reads ``demo_run`` outside
+    DEMO_RUN_FILES (whose files share one worker, tests/conftest.py) would run the demo a second time."""
+    readers = {
+        path.name
+        for path in (REPO / "tests").glob("test_*.py")
+        if re.search(r"def \w+\([^)]*\bdemo_run\b", path.read_text())  # a test or fixture that takes it
+    }
+    assert readers == DEMO_RUN_FILES

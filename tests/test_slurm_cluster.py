@@ -45,7 +45,9 @@ TINY = {
     },
     "networks": {"seeds": [0], "label_corruption": [0.0]},  # one network: 7 cluster jobs
     "training": {"epochs": 4, "checkpoint_epochs": [0, 4]},
-    "tuning": {"batch_size": 512},
+    # orientation and one other feature: each rule of the DAG, by-feature ones included, runs on the
+    # cluster, with half the by-feature jobs of all four features (each costs a submission and a poll)
+    "tuning": {"batch_size": 512, "features": ["orientation", "colour"]},
     "causal": {
         "test_images": 100,
         "batch_size": 100,

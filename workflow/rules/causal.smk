@@ -21,6 +21,9 @@ rule causal_key:
     wildcard_constraints:
         analysis=alternatives(SCORED_ANALYSES),
     localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
     params:
         method_version=method_version("causal"),
         network=network_description,
@@ -29,8 +32,8 @@ rule causal_key:
         test_images=analysis_test_images,
         script=analysis_script,
         scores=scores_read,
-    run:
-        write_key({"params": dict(params.items()), "inputs": list(input)}, output[0])
+    script:
+        "../scripts/causal_key.py"
 
 
 rule class_selectivity:

@@ -1,6 +1,5 @@
 # The input functions and settings of the causal stage (causal.smk).
 import hashlib
-import json
 
 from selectivity.tuning.features import RANKED_FEATURES, ranked_features
 
@@ -168,10 +167,3 @@ def scores_read(wildcards):
         **{key: config["tuning"][key] for key in GRATING_SETTINGS},
         "features_read": features_read(analysis_kind(wildcards.analysis)[1]),
     }
-
-
-def write_key(record, path):
-    """Write a key file whole or not at all (a killed job leaves no half-written file)."""
-    partial = Path(f"{path}.part")
-    partial.write_text(f"{json.dumps(record, indent=1, sort_keys=True, default=str)}\n")
-    os.replace(partial, path)
