@@ -217,6 +217,18 @@ def test_a_threshold_change_reruns_no_tuning_or_causal_job(touched_run):
     assert not {"measure_tuning", "collect_table", *CAUSAL_RULES} & plan.rules(), plan.rules()
 
 
+def test_restating_default_settings_in_a_config_file_reruns_nothing(touched_run):
+    """A config file that lists settings at their default values plans nothing: Snakemake compares a
+    dict param by its repr, key order included, and the merged config puts a config file's keys
+    before config.yaml's (here tuning.features went first, and every tuning job reran)."""
+    restated = {
+        "tuning": {key: DEFAULT_CONFIG["tuning"][key] for key in ("features", "shuffle_seed", "orientations")},
+        "causal": {"ablation": {"seed": DEFAULT_CONFIG["causal"]["ablation"]["seed"]}},
+    }
+    plan, _ = plan_of(touched_run, change=restated)
+    assert plan.rules() <= {"provenance"}, plan.rules()
+
+
 def test_dry_run_reasons_do_not_print_the_config(touched_run):
     change = {"claims": {"equivalence_margin": 0.2}}
     plan, _ = plan_of(touched_run, change=change)

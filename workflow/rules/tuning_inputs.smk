@@ -17,9 +17,20 @@ def network_checkpoint_names(wildcards):
 NOT_TUNING_SETTINGS = ("batch_size", "selectivity_threshold", *THRESHOLD_SETTINGS.values())
 
 
+# A fixed order of the tuning settings (config.yaml's, so runs made before it plan nothing new):
+# Snakemake compares a dict param by its repr, key order included, and the merged config puts a
+# config file's keys before config.yaml's, so a setting restated at its default would otherwise
+# rerun every tuning job. Settings not listed follow, by name.
+CONFIG_ORDER = ["orientations", "phases", "spatial_frequencies", "shuffle_seed", "features"]
+
+
 def tuning_settings():
-    """Tuning settings that change the tuning tables."""
-    return {key: value for key, value in config["tuning"].items() if key not in NOT_TUNING_SETTINGS}
+    """Tuning settings that change the tuning tables, in config.yaml's order (then by name)."""
+    keys = sorted(
+        (key for key in config["tuning"] if key not in NOT_TUNING_SETTINGS),
+        key=lambda key: (CONFIG_ORDER.index(key) if key in CONFIG_ORDER else len(CONFIG_ORDER), key),
+    )
+    return {key: config["tuning"][key] for key in keys}
 
 
 def tuning_runtime(wildcards, attempt):
