@@ -222,7 +222,9 @@ def test_restating_default_settings_in_a_config_file_reruns_nothing(touched_run)
     dict param by its repr, key order included, and the merged config puts a config file's keys
     before config.yaml's (here tuning.features went first, and every tuning job reran)."""
     restated = {
-        "tuning": {key: DEFAULT_CONFIG["tuning"][key] for key in ("features", "shuffle_seed", "orientations")},
+        "tuning": {
+            key: DEFAULT_CONFIG["tuning"][key] for key in ("features", "shuffle_seed", "orientations")
+        },
         "causal": {"ablation": {"seed": DEFAULT_CONFIG["causal"]["ablation"]["seed"]}},
     }
     plan, _ = plan_of(touched_run, change=restated)
