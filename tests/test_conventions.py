@@ -33,7 +33,6 @@ import yaml
 
 from conftest import (
     DEMO_RUN_FILES,
-    touch_every_output,
     REPO,
     SNAKEMAKE_ENV,
     TINY_CONFIG,
@@ -42,6 +41,7 @@ from conftest import (
     parse_detailed_summary,
     read_yaml,
     snakemake_command,
+    touch_every_output,
     write_config,
 )
 from selectivity.config import training_groups

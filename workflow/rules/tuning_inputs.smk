@@ -1,4 +1,6 @@
 # The input functions and settings of the tuning stage (tuning.smk).
+import yaml
+
 from selectivity.tuning.features import THRESHOLD_SETTINGS
 
 
@@ -17,11 +19,11 @@ def network_checkpoint_names(wildcards):
 NOT_TUNING_SETTINGS = ("batch_size", "selectivity_threshold", *THRESHOLD_SETTINGS.values())
 
 
-# A fixed order of the tuning settings (config.yaml's, so runs made before it plan nothing new):
+# A fixed order of the tuning settings, config.yaml's (so runs made before it plan nothing new):
 # Snakemake compares a dict param by its repr, key order included, and the merged config puts a
 # config file's keys before config.yaml's, so a setting restated at its default would otherwise
-# rerun every tuning job. Settings not listed follow, by name.
-CONFIG_ORDER = ["orientations", "phases", "spatial_frequencies", "shuffle_seed", "features"]
+# rerun every tuning job. Settings config.yaml lacks follow, by name.
+CONFIG_ORDER = list(yaml.safe_load((Path(workflow.basedir) / "config.yaml").read_text())["tuning"])
 
 
 def tuning_settings():
