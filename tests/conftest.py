@@ -156,6 +156,19 @@ def planned(workdir: Path, *configfiles: Path, snakefile: Path = REPO / "Snakefi
     return parse_detailed_summary(result.stdout)
 
 
+def copy_workflow(root: Path) -> Path:
+    """A copy of everything a run reads from the repository (times kept): Snakefile, config.yaml
+    (the default configuration and the tuning settings' order), rules, scripts, schemas, envs,
+    profiles and the package, so that a test may edit the copy's code."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy2(REPO / name, root / name)
+    for folder in ("workflow", "envs", "profiles", "src/selectivity"):
+        shutil.copytree(REPO / folder, root / folder, ignore=ignore)
+    return root
+
+
 def touch_every_output(workdir: Path, configfile: Path) -> Path:
     """A run of ``configfile`` whose every output is an empty file recorded as made now: for tests of
     what a change plans, which read no output, at the cost of a few dry runs instead of a workflow run."""

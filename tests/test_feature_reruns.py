@@ -33,6 +33,7 @@ from conftest import (
     REPO,
     SNAKEMAKE_ENV,
     TINY_CONFIG_FILE,
+    copy_workflow,
     parse_detailed_summary,
     snakemake_command,
     write_config,
@@ -147,13 +148,7 @@ def test_a_feature_threshold_reruns_summaries_and_claims_only(finished_run):
 @pytest.fixture(scope="module")
 def workflow_copy(tmp_path_factory) -> Path:
     """The workflow and the package copied, so that a test may bump a method version."""
-    root = tmp_path_factory.mktemp("workflow")
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    shutil.copy2(REPO / "Snakefile", root / "Snakefile")
-    shutil.copy2(REPO / "config.yaml", root / "config.yaml")
-    for folder in ("workflow", "envs", "profiles", "src/selectivity"):
-        shutil.copytree(REPO / folder, root / folder, ignore=ignore)
-    return root
+    return copy_workflow(tmp_path_factory.mktemp("workflow"))
 
 
 def test_a_tuning_method_version_bump_reruns_the_scored_causal_tests(finished_run, workflow_copy):

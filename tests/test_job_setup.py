@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
-from conftest import REPO, TINY_CONFIG, run_snakemake, write_config
+from conftest import TINY_CONFIG, copy_workflow, run_snakemake, write_config
 
 
 def test_a_copied_workflow_runs_its_own_package(tmp_path):
-    copy = tmp_path / "workflow_copy"
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    copy.mkdir()
-    shutil.copy2(REPO / "Snakefile", copy / "Snakefile")
-    for folder in ("workflow", "envs", "src", "profiles"):
-        shutil.copytree(REPO / folder, copy / folder, ignore=ignore)
+    copy = copy_workflow(tmp_path / "workflow_copy")
     workdir = tmp_path / "run"
     workdir.mkdir()
     config = write_config(workdir, TINY_CONFIG)

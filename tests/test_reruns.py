@@ -32,6 +32,7 @@ from conftest import (
     REPO,
     TINY_CONFIG,
     Plan,
+    copy_workflow,
     merged_config,
     planned,
     run_snakemake,
@@ -94,12 +95,7 @@ def copy_of_run(run: Path, directory: Path) -> Path:
 @pytest.fixture(scope="module")
 def workflow_copy(tmp_path_factory) -> Path:
     """The workflow and the package copied (times kept), so that tests may edit their code."""
-    root = tmp_path_factory.mktemp("workflow")
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    shutil.copy2(REPO / "Snakefile", root / "Snakefile")
-    for folder in ("workflow", "envs", "src/selectivity"):
-        shutil.copytree(REPO / folder, root / folder, ignore=ignore)
-    return root
+    return copy_workflow(tmp_path_factory.mktemp("workflow"))
 
 
 GROUPED = merged_config(TINY_CONFIG, {"networks": {"seeds": [0, 1, 2]}, "training": {"group_size": 2}})
