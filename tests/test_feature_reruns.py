@@ -23,7 +23,6 @@ tests/configs/tiny.yaml without the colour feature is created empty and ``snakem
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 

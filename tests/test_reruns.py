@@ -29,7 +29,6 @@ import pytest
 from conftest import (
     DEMO_CONFIG,
     DEMO_CONFIG_FILE,
-    REPO,
     TINY_CONFIG,
     Plan,
     copy_workflow,
