@@ -4,6 +4,9 @@ Reads a run directory's ``results/aggregate/feature_summary.csv``, ``results/cla
 ``results/aggregate/half_ablation.csv`` and ``results/aggregate/feature_half_ablation.csv`` (made
 by e.g. ``config/cifar10_subset_features.yaml``) and prints, per trained model:
 
+0. the paper's claims C1-C6 (orientation): each verdict row with the tests behind it, their effect
+   (median over networks, or the estimate of C3), interval and verdict, and the networks the
+   verdict would need (§6.2);
 1. per feature and layer, the clean networks at the causal checkpoint: the median over networks of
    the fraction of selective units for gratings, for the shuffled control and at epoch 0 (for F1/F0
    also the fraction of phase-invariant units, F1/F0 below its threshold, which its C1 counts), and
@@ -100,6 +103,50 @@ def selectivity_table(summary: pd.DataFrame, model: str, checkpoint: str) -> pd.
                         median_over_networks(gratings, "mean_index_measured")
                     ),
                     "networks": gratings.groupby(["label_corruption", "seed"]).ngroups,
+                }
+            )
+    return pd.DataFrame(records)
+
+
+ORIENTATION_CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6")
+
+
+def verdict_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """A claim's rows that carry its verdicts: the combined "claim" rows, or its headline test."""
+    combined = rows[rows["test"] == "claim"]
+    return combined if len(combined) else rows[rows["headline"].astype(bool)]
+
+
+def tests_behind(rows: pd.DataFrame, verdict) -> pd.DataFrame:
+    """The tests of a claim decided on the verdict row's layer(s) ("lower+higher" has two); a
+    headline test that is itself the verdict (C6) comes first, then the comparisons beside it."""
+    layers = set(str(verdict.layer).split("+"))
+    tests = rows[(rows["test"] != "claim") & rows["layer"].astype(str).isin(layers)]
+    return pd.concat([tests[tests.index == verdict.Index], tests[tests.index != verdict.Index]])
+
+
+def orientation_claims_table(claims: pd.DataFrame, model: str) -> pd.DataFrame:
+    records = []
+    for claim in ORIENTATION_CLAIMS:
+        rows = claims[
+            (claims["model"] == model) & (claims["claim"] == claim) & (claims["feature"] == "orientation")
+        ]
+        for verdict in verdict_rows(rows).itertuples():
+            tests = "; ".join(
+                f"{test.test} [{test.layer}] {number(test.effect_size)} "
+                f"[{number(test.ci_low)}, {number(test.ci_high)}] {test.verdict}"
+                for test in tests_behind(rows, verdict).itertuples()
+            )
+            records.append(
+                {
+                    "claim": claim,
+                    "layer": verdict.layer,
+                    "headline": "yes" if bool(verdict.headline) else "",
+                    "tests behind the verdict (effect [interval] verdict)": tests
+                    or f"{number(verdict.effect_size)} [{number(verdict.ci_low)}, {number(verdict.ci_high)}]",
+                    "networks": verdict.n_networks,
+                    "networks needed": number(verdict.networks_needed),
+                    "verdict": verdict.verdict,
                 }
             )
     return pd.DataFrame(records)
@@ -217,6 +264,8 @@ def main(argv=None) -> None:
     models = [args.model] if args.model else list(dict.fromkeys(claims["model"]))
     for model in models:
         print(f"## {model}\n")
+        print("### The paper's claims C1-C6 (orientation)\n")
+        print(markdown(orientation_claims_table(claims, model)) + "\n")
         print(
             f"### Selective units per feature and layer (clean networks, {args.checkpoint} checkpoint; medians over networks)\n"
         )
