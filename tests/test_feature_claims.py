@@ -469,7 +469,9 @@ def test_the_readme_tables_script_prints_every_table_from_a_runs_files(
     printed = capsys.readouterr().out
     assert printed.count("\n### ") + printed.startswith("### ") == 5 and "## cnn7" in printed
     paper = printed.split("### The paper's claims C1-C6 (orientation)")[1].split("###")[0]
-    assert paper.count("\n| C") >= 6 and "| C1 | lower+higher | yes | gratings_minus_shuffled [lower]" in paper
+    assert (
+        paper.count("\n| C") >= 6 and "| C1 | lower+higher | yes | gratings_minus_shuffled [lower]" in paper
+    )
     assert "| F1/F0 | conv1 | 1 |" in printed  # phase rows with their threshold
     assert "| CF | colour | claim [pooled] |" in printed and "supported" in printed
     assert "| colour selectivity | conv1 | 0.75 | 0 of 12 |" in printed  # 6 networks x 2 matched draws
