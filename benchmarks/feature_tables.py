@@ -4,19 +4,19 @@ Reads a run directory's ``results/aggregate/feature_summary.csv``, ``results/cla
 ``results/aggregate/half_ablation.csv`` and ``results/aggregate/feature_half_ablation.csv`` (made
 by e.g. ``config/cifar10_subset_features.yaml``) and prints, per trained model:
 
-0. the paper's claims C1-C6 (orientation): each verdict row with the tests behind it, their effect
+1. the paper's claims C1-C6 (orientation): each verdict row with the tests behind it, their effect
    (median over networks, or the estimate of C3), interval and verdict, and the networks the
    verdict would need (§6.2);
-1. per feature and layer, the clean networks at the causal checkpoint: the median over networks of
+2. per feature and layer, the clean networks at the causal checkpoint: the median over networks of
    the fraction of selective units for gratings, for the shuffled control and at epoch 0 (for F1/F0
    also the fraction of phase-invariant units, F1/F0 below its threshold, which its C1 counts), and
    of the layer's mean index over measured units (docs/method.md §6.4);
-2. the verdict of every claim by feature (headline rows: C1-C5 per feature, CF per feature), with
+3. the verdict of every claim by feature (headline rows: C1-C5 per feature, CF per feature), with
    the effect, its interval and the networks (§6.3);
-3. per layer, each feature's top-half ablation cost beyond a random half (median over clean
+4. per layer, each feature's top-half ablation cost beyond a random half (median over clean
    networks with its one-sided order-statistic bounds) and, per lower layer and pooled, the CF
    verdict of each feature ("costs more than every other feature");
-4. the matched control's collapse: per feature and layer, the mean share of a matched draw's units
+5. the matched control's collapse: per feature and layer, the mean share of a matched draw's units
    that are top units and the fraction of matched draws equal to the top half (§4.6).
 
     python benchmarks/feature_tables.py RUN_DIRECTORY [--model cnn7] [--checkpoint best]
