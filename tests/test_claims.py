@@ -622,11 +622,12 @@ def test_each_row_says_what_it_could_detect_and_how_many_networks_its_effect_nee
     values = np.array([0.1 + 0.1 * s for s in range(5)])
     sd = values.std(ddof=1)
     # 5 networks: the sign test rejects only with all 5 on the claimed side, so 80% power needs
-    # P(value > 0) = 0.8 ** (1 / 5) under the normal model with the run's SD
+    # P(value > 0) = 0.8 ** (1 / 5) under the normal model with the run's SD (the detectable effect's)
     assert row["detectable_effect"] == pytest.approx(sd * scipy_stats.norm.ppf(0.8 ** (1 / 5)))
     assert row["detectable_effect"] == pytest.approx(sign_test_detectable_shift(5, 0.05) * sd)
-    # median 0.3 = 1.9 SDs: the fewest networks from which the sign test's power stays >= 0.8
-    p = scipy_stats.norm.cdf(0.3 / sd)
+    # all 5 networks above 0: each lies there with probability (5 + 1/2) / (5 + 1) by the add-one-half
+    # rule; the fewest networks from which the sign test's power stays >= 0.8 at that probability
+    p = 5.5 / 6
     powers = {}
     for n in range(1, 60):
         critical = min(c for c in range(n + 2) if c > n or scipy_stats.binom.sf(c - 1, n, 0.5) <= 0.05)

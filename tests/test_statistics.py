@@ -262,6 +262,51 @@ def test_networks_needed_are_the_fewest_from_which_power_stays_at_80_percent():
         sign_test_networks_needed(0.0, 0.05)
 
 
+def test_networks_needed_of_a_sign_test_come_from_the_networks_on_each_side_of_the_null():
+    from selectivity.claims.power import sign_test_networks_needed_at, sign_test_power, sign_test_power_of
+
+    def needed_by_brute_force(probability):
+        powers = sign_test_power(np.arange(1, 2000), probability, 0.05)
+        return 1 + int(np.flatnonzero(powers < 0.8)[-1]) + 1
+
+    # 4 of 5 above 0: (4 + 1/2) / 6 = 0.75, whatever the sizes of the values (a skewed run included)
+    for values in ([0.1, 0.2, 0.3, 0.4, -0.1], [0.01, 0.02, 0.03, 50.0, -0.1]):
+        test = median_test(values)
+        assert (test.above, test.below) == (4, 1)
+        power = sign_test_power_of(test.estimate, 0.0, test.spread, 5, "greater", 0.05, test.above, test.below)
+        assert power.networks_needed == needed_by_brute_force(0.75) == sign_test_networks_needed_at(0.75, 0.05)
+        assert not power.against_claim
+    # the claimed side "less" (C6) and an observed effect against the claim
+    power = sign_test_power_of(0.3, 0.1, 0.2, 5, "less", 0.05, above=5, below=0)
+    assert power.against_claim and power.networks_needed == needed_by_brute_force(5.5 / 6)
+    assert "against the claim" in power.note
+    # as many on each side, or most at the null: no number decides
+    assert np.isnan(sign_test_power_of(0.0, 0.0, 1.0, 6, "greater", 0.05, above=3, below=3).networks_needed)
+    assert np.isnan(sign_test_power_of(0.0, 0.0, 1.0, 6, "greater", 0.05, above=2, below=0).networks_needed)
+    with pytest.raises(ValueError, match="do not fit"):
+        sign_test_power_of(0.1, 0.0, 1.0, 5, "greater", 0.05, above=4, below=3)
+    with pytest.raises(ValueError, match=r"\(1/2, 1\]"):
+        sign_test_networks_needed_at(0.5, 0.05)
+
+
+def test_a_supported_sign_test_never_needs_many_more_networks_than_it_had():
+    """The networks needed agree with the verdict's evidence for any shape of values: a supported
+    sign test (at least c(n) of n on the claimed side) has an estimated side probability of at
+    least (c + 1/2) / (n + 1), however far one network lies from the others."""
+    from selectivity.claims.power import power_of
+    from selectivity.claims.verdicts import SUPPORTED, VerdictRule, positive_effect
+
+    generator, rule = np.random.default_rng(11), VerdictRule()
+    for n in (5, 8, 15):
+        worst = 0.0
+        for _ in range(40):
+            values = generator.lognormal(0.0, 2.0, n) - 0.2  # strongly skewed, mostly positive
+            decision = positive_effect(values, rule)
+            if decision.verdict == SUPPORTED:
+                worst = max(worst, power_of(decision, rule).networks_needed)
+        assert 0 < worst <= 4 * n
+
+
 def test_correlation_power_by_the_fisher_formula():
     from selectivity.claims.power import correlation_detectable, correlation_networks_needed
 

@@ -50,6 +50,9 @@ class TestResult:
     effect (exact for the order-statistic bounds of a median, nominal for the others).
     ``mean``, ``mean_ci_low``, ``mean_ci_high`` (two-sided t interval) and ``spread``
     (SD, ddof 1) describe the per-network values of a median test; they decide nothing.
+    ``above`` and ``below`` count the values strictly above and below ``null_value`` (a median
+    test's; -1 for the others): the sign test's own statistic, which its power model reads
+    (:mod:`selectivity.claims.power`).
     """
 
     estimate: float
@@ -64,6 +67,8 @@ class TestResult:
     mean_ci_low: float = float("nan")
     mean_ci_high: float = float("nan")
     spread: float = float("nan")
+    above: int = -1
+    below: int = -1
 
 
 def _finite_1d(values, name: str = "values") -> np.ndarray:
@@ -315,6 +320,8 @@ def median_test(values, confidence: float = 0.95, null_value: float = 0.0) -> Te
         mean_ci_low=mean_low,
         mean_ci_high=mean_high,
         spread=float(finite.std(ddof=1)) if finite.size > 1 else float("nan"),
+        above=int((finite > null_value).sum()),
+        below=int((finite < null_value).sum()),
     )
 
 

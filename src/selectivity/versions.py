@@ -41,7 +41,9 @@ METHOD_VERSIONS: dict[str, int] = {
     #    matched test); columns control, null_value, claimed_side, unit, reading; statements and rules
     #    from the settings; depth profiles' unit column; a feature column, the C1-C5 analogues of the
     #    other low-level features and the comparison across features (CF); orientation rows unchanged.
-    "claims": 4,
+    # 5: a sign test's networks needed from the share of networks on each side of the null (the
+    #    test's own statistic) instead of a normal model with the run's SD; verdicts unchanged.
+    "claims": 5,
     # 2: bands are the tables' t intervals; the claims figure.
     # 3: claims figure with controls, units, margin and verdict words, the paper's claims
     #    (orientation rows); matched condition in the causal figures; intervals at

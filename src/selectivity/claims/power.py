@@ -11,12 +11,20 @@ For each test of the claims table, from that run's own values:
 
 Models (stated in docs/method.md §6.2):
 
-* Medians (the sign test of C1, C2, C4-C6): per-network values normal with the run's
-  own SD, shifted. The power of the exact one-sided sign test at level alpha with n
-  networks is then exactly P(Binomial(n, p) >= c(n)), p = Phi(shift / SD) and c(n) its
-  critical count. The sign test's power is not monotone in n (the critical count
-  moves in steps), so the networks needed are the fewest from which the power stays at
-  least 80% (checked up to :data:`MAXIMUM_NETWORKS`).
+* Medians (the sign test of C1, C2, C4-C6): the power of the exact one-sided sign test
+  at level alpha with n networks, when each network lies on the claimed side with
+  probability p, is exactly P(Binomial(n, p) >= c(n)), c(n) its critical count.
+  The sign test's power is not monotone in n (the critical count moves in steps), so
+  the networks needed are the fewest from which the power stays at least 80% (checked
+  up to :data:`MAXIMUM_NETWORKS`).
+
+  - *Networks needed*: p is estimated from the sign test's own statistic, the count k
+    of the run's n networks on the observed side of the null: (k + 1/2) / (n + 1)
+    (the add-one-half rule, which keeps 5 of 5 networks from reading as certainty).
+    Distribution-free like the test, so it cannot contradict the verdict's evidence the
+    way a normal model with a skewed run's SD did (claims method version 5).
+  - *Detectable effect*: an effect on the scale of the values needs a scale, so here the
+    values are taken as normal with the run's own SD, shifted: p = Phi(shift / SD).
 * Correlations across networks (C3): Fisher's z with the standard error the interval
   uses (Bonett & Wright's for Spearman); a verdict needs the two-sided interval above 0,
   so atanh(r) must exceed (z_{(1+confidence)/2} + z_{power}) standard errors. Within
@@ -99,8 +107,19 @@ def sign_test_networks_needed(shift: float, alpha: float, power: float = POWER) 
     """
     if not shift > 0:
         raise ValueError(f"the shift must be positive, got {shift!r}")
+    return sign_test_networks_needed_at(float(scipy_stats.norm.cdf(shift)), alpha, power)
+
+
+def sign_test_networks_needed_at(probability_in_direction: float, alpha: float, power: float = POWER) -> float:
+    """The fewest networks from which the sign test's power stays at least ``power`` when each
+    network lies on the claimed side with ``probability_in_direction`` (> 1/2).
+
+    Infinite beyond :data:`MAXIMUM_NETWORKS`.
+    """
+    if not 0.5 < probability_in_direction <= 1.0:
+        raise ValueError(f"the probability must lie in (1/2, 1], got {probability_in_direction!r}")
     networks = np.arange(1, MAXIMUM_NETWORKS + 1)
-    powers = sign_test_power(networks, float(scipy_stats.norm.cdf(shift)), alpha)
+    powers = sign_test_power(networks, probability_in_direction, alpha)
     short = np.flatnonzero(powers < power)
     if not short.size:
         return 1.0
@@ -109,10 +128,26 @@ def sign_test_networks_needed(shift: float, alpha: float, power: float = POWER) 
     return float(networks[short[-1] + 1])
 
 
+def estimated_side_probability(count: int, n: int) -> float:
+    """The probability that a network lies on a side of the null, from ``count`` of ``n`` networks
+    that did: (count + 1/2) / (n + 1)."""
+    if not 0 <= count <= n:
+        raise ValueError(f"a count of networks must lie in [0, {n}], got {count!r}")
+    return (count + 0.5) / (n + 1)
+
+
 def sign_test_power_of(
-    estimate: float, null_value: float, spread: float, n: int, claimed: str, alpha: float
+    estimate: float,
+    null_value: float,
+    spread: float,
+    n: int,
+    claimed: str,
+    alpha: float,
+    above: int,
+    below: int,
 ) -> Power:
-    """:class:`Power` of a median's sign test from the run's median, SD and number of networks."""
+    """:class:`Power` of a median's sign test from the run's median, SD, number of networks and the
+    counts of networks ``above`` and ``below`` the null (module docstring)."""
     direction = 1.0 if claimed == "greater" else -1.0
     if n < 2 or not np.isfinite(spread) or not np.isfinite(estimate):
         return Power(note=f"{n} networks: a spread needs at least 2")
@@ -125,12 +160,20 @@ def sign_test_power_of(
         detectable = null_value + direction * shift * spread
     if spread == 0:
         notes.append("the networks' values do not vary")
-    difference = estimate - null_value
-    if difference == 0:
-        notes.append("the observed median is the null value: no number of networks decides a zero effect")
+    if not (0 <= above and 0 <= below and above + below <= n):
+        raise ValueError(f"counts above ({above}) and below ({below}) the null do not fit {n} networks")
+    in_direction, against_direction = (above, below) if direction > 0 else (below, above)
+    if in_direction == against_direction:
+        notes.append(
+            f"as many networks on each side of the null ({in_direction}): no number of networks decides it"
+        )
         return Power(detectable, float("nan"), "; ".join(notes))
-    against = np.sign(difference) != direction
-    needed = sign_test_networks_needed(abs(difference) / spread if spread > 0 else math.inf, alpha)
+    against = against_direction > in_direction
+    probability = estimated_side_probability(max(in_direction, against_direction), n)
+    if probability <= 0.5:  # values at the null count against both sides (e.g. 1 above, 0 below of 2)
+        notes.append("most networks lie at the null: no number of networks decides it")
+        return Power(detectable, float("nan"), "; ".join(notes))
+    needed = sign_test_networks_needed_at(probability, alpha)
     if math.isinf(needed):
         notes.append(f"more than {MAXIMUM_NETWORKS} networks needed")
     if against:
@@ -208,7 +251,14 @@ def power_of(decision, rule) -> Power:
     test = decision.test
     if decision.kind == SIGN_TEST:
         return sign_test_power_of(
-            test.estimate, test.null_value, test.spread, test.n, decision.claimed, rule.alpha
+            test.estimate,
+            test.null_value,
+            test.spread,
+            test.n,
+            decision.claimed,
+            rule.alpha,
+            test.above,
+            test.below,
         )
     if decision.kind in (CORRELATION, WITHIN_STRATA):
         return correlation_power_of(
