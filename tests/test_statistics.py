@@ -273,8 +273,12 @@ def test_networks_needed_of_a_sign_test_come_from_the_networks_on_each_side_of_t
     for values in ([0.1, 0.2, 0.3, 0.4, -0.1], [0.01, 0.02, 0.03, 50.0, -0.1]):
         test = median_test(values)
         assert (test.above, test.below) == (4, 1)
-        power = sign_test_power_of(test.estimate, 0.0, test.spread, 5, "greater", 0.05, test.above, test.below)
-        assert power.networks_needed == needed_by_brute_force(0.75) == sign_test_networks_needed_at(0.75, 0.05)
+        power = sign_test_power_of(
+            test.estimate, 0.0, test.spread, 5, "greater", 0.05, test.above, test.below
+        )
+        assert (
+            power.networks_needed == needed_by_brute_force(0.75) == sign_test_networks_needed_at(0.75, 0.05)
+        )
         assert not power.against_claim
     # the claimed side "less" (C6) and an observed effect against the claim
     power = sign_test_power_of(0.3, 0.1, 0.2, 5, "less", 0.05, above=5, below=0)

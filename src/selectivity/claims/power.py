@@ -110,7 +110,9 @@ def sign_test_networks_needed(shift: float, alpha: float, power: float = POWER) 
     return sign_test_networks_needed_at(float(scipy_stats.norm.cdf(shift)), alpha, power)
 
 
-def sign_test_networks_needed_at(probability_in_direction: float, alpha: float, power: float = POWER) -> float:
+def sign_test_networks_needed_at(
+    probability_in_direction: float, alpha: float, power: float = POWER
+) -> float:
     """The fewest networks from which the sign test's power stays at least ``power`` when each
     network lies on the claimed side with ``probability_in_direction`` (> 1/2).
 
