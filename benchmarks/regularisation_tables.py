@@ -128,32 +128,54 @@ def claim_table(claims: pd.DataFrame, model: str) -> pd.DataFrame:
     )
 
 
+def dataset_of(job: str, model: str) -> str:
+    """The dataset of a training job's name: <model>_<dataset> or <model>_<feature>_<m|p><coefficient>_<dataset>."""
+    for feature in LABELS:
+        prefix = f"{model}_{feature}_"
+        if job.startswith(prefix):
+            return job[len(prefix) :].split("_", 1)[1]
+    return job[len(model) + 1 :]
+
+
 def cpu_table(run: Path, model: str) -> pd.DataFrame:
-    """CPU seconds per network of ``model``'s training jobs (their benchmark files), per coefficient."""
+    """CPU seconds per network of ``model``'s training jobs (their benchmark files), per coefficient
+    and label-corruption level: median [min, max] over the jobs' networks, and the ratio of medians to
+    the jobs without the regulariser at the same level (a directory may hold other configs' jobs)."""
     result = []
     for path in sorted((run / "results" / "benchmarks" / "training").glob("*.tsv")):
         group = path.stem  # <rule name of the model>_<dataset>_c<corruption>_s<seeds>
-        seeds = group.rsplit("_s", 1)[1].split("_")
-        benchmark = pd.read_csv(path, sep="\t")
-        name = group.rsplit("_c", 1)[0]
+        job, seeds = group.rsplit("_s", 1)
+        name, corruption = job.rsplit("_c", 1)
         if not name.startswith(f"{model}_"):
             continue  # another model's job
-        result.append({"job": name, "networks": len(seeds), "cpu_s": float(benchmark["cpu_time"].iloc[-1])})
+        networks = len(seeds.split("_"))
+        cpu_s = float(pd.read_csv(path, sep="\t")["cpu_time"].iloc[-1])
+        result.append(
+            {"job": name, "corruption": corruption, "per_network": cpu_s / networks, "networks": networks}
+        )
     table = pd.DataFrame(result)
     if table.empty:
         return table
-    per_network = table.groupby("job").apply(
-        lambda jobs: jobs["cpu_s"].sum() / jobs["networks"].sum(), include_groups=False
+    summary = table.groupby(["corruption", "job"]).agg(
+        networks=("networks", "sum"),
+        median=("per_network", "median"),
+        low=("per_network", "min"),
+        high=("per_network", "max"),
     )
-    plain = [job for job in per_network.index if job.startswith(f"{model}_") and job.count("_") == 1]
-    base = float(per_network[plain[0]]) if plain else float("nan")
-    return pd.DataFrame(
-        {
-            "training job (model, dataset)": per_network.index,
-            "CPU s per network": per_network.map(lambda v: f"{v:.0f}").to_numpy(),
-            "ratio to no regulariser": (per_network / base).map(lambda v: number(v, 3)).to_numpy(),
-        }
-    )
+    rows = []
+    for (corruption, job), row in summary.iterrows():
+        plain = (corruption, f"{model}_{dataset_of(job, model)}")
+        base = float(summary.loc[plain, "median"]) if plain in summary.index else float("nan")
+        rows.append(
+            {
+                "training job (model, dataset)": job,
+                "label corruption": corruption.replace("p", "."),
+                "networks": int(row["networks"]),
+                "CPU s per network, median [min, max]": f"{row['median']:.0f} [{row['low']:.0f}, {row['high']:.0f}]",
+                "ratio of medians to no regulariser": number(row["median"] / base, 3),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def regularised_layers(run: Path, rows: pd.DataFrame) -> list[str]:
