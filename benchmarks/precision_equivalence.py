@@ -13,15 +13,16 @@ the precision), then reads from each run ``results/aggregate/training_metrics.cs
   best-validation checkpoint), and the per-network statistic behind each claim's headline test
   (computed as :mod:`selectivity.claims.evaluation` computes it; C3 is a correlation across networks and
   has none, so the lower-layer mean gOSI it correlates is given instead);
-- fp32 and bf16 mean (SD) over networks, the mean of the per-seed difference bf16 - fp32 (a seed
-  fixes initialisation, data order and augmentation in both runs, so networks pair by seed) with
-  its 95% t interval, and an equivalence verdict against the quantity's stated margin
-  (:data:`MARGINS`): two one-sided tests, each the project's "not worse than" rule
-  (:func:`selectivity.claims.verdicts.not_worse_than`: t interval bound and exact sign-flip p-value at
-  alpha = 0.05, calibrated by benchmarks/calibration.py), one for d < margin and one for
-  -d < margin. "equivalent" needs both; "different" means a difference beyond the margin was
-  shown; otherwise "inconclusive", with the number of networks that would decide at the observed
-  mean and SD of the differences;
+- fp32 and bf16 mean (SD) over networks, the median of the per-seed difference bf16 - fp32 (a
+  seed fixes initialisation, data order and augmentation in both runs, so networks pair by seed)
+  with its one-sided 95% order-statistic bounds, and an equivalence verdict against the quantity's
+  stated margin (:data:`MARGINS`): two one-sided tests, each the claims' "not worse than" rule
+  (:func:`selectivity.claims.verdicts.not_worse_than`: exact sign test at alpha = 0.05 with the
+  bound that inverts it, level kept for any shape of values, docs/method.md §6.2), one for
+  d < margin and one for -d < margin. "equivalent" needs both; "different" means a difference
+  beyond the margin was shown; otherwise "inconclusive", with the networks that would decide: for
+  each one-sided test the claims' sign-test model (:mod:`selectivity.claims.power`: the share of
+  seeds on its side of the margin, (k + 1/2) / (n + 1)), the more of the two;
 - a control with a known difference, to show what the test says when networks do differ: the
   same fp32 networks at the middle saved epoch against the last (test accuracy, lower-layer mean
   gOSI);
@@ -39,14 +40,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from selectivity.networks.architectures import DEFAULT_LAYER_ROLES
 from selectivity.networks.checkpoints import read_checkpoint
 from selectivity.claims.table import ClaimSettings, mean_over_layers, reference_networks
 from selectivity.claims.claim_tests import loss_increase_by_condition
 from selectivity.claims.evaluation import headline_claims
-from selectivity.statistics import correlation, mean_test
+from selectivity.statistics import correlation, median_test
+from selectivity.claims.power import estimated_side_probability, sign_test_networks_needed_at
 from selectivity.tuning.summaries import layer_average, select_checkpoint
 from selectivity.claims.verdicts import NOT_SUPPORTED, SUPPORTED, TOO_FEW, VerdictRule, not_worse_than
 
@@ -226,16 +227,18 @@ def per_network_quantities(tables: dict[str, pd.DataFrame], settings: ClaimSetti
     return quantities
 
 
-def networks_needed(differences: np.ndarray, margin: float, confidence: float) -> str:
-    """Networks at which both one-sided tests would pass at the observed mean and SD (>= 5)."""
-    mean, sd = float(np.mean(differences)), float(np.std(differences, ddof=1))
-    room = margin - abs(mean)
-    if room <= 0:
-        return "none (mean difference beyond the margin)"
-    for n in range(5, 1001):
-        if scipy_stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n) < room:
-            return str(n)
-    return "> 1000"
+def networks_needed(differences: np.ndarray, margin: float, alpha: float) -> str:
+    """Networks at which both one-sided sign tests (d < margin, d > -margin) would reach 80% power,
+    each network's difference on the tested side of its margin with the probability the run's
+    share estimates (the claims' model, :mod:`selectivity.claims.power`)."""
+    needed = []
+    for inside in (differences < margin, differences > -margin):
+        probability = estimated_side_probability(int(inside.sum()), int(differences.size))
+        if probability <= 0.5:
+            return "none (most differences beyond the margin)"
+        needed.append(sign_test_networks_needed_at(probability, alpha))
+    most = max(needed)
+    return "> 10000" if math.isinf(most) else f"{most:.0f}"
 
 
 def equivalence(differences: np.ndarray, margin: float, rule: VerdictRule) -> tuple[str, object]:
@@ -257,7 +260,7 @@ def compare(name: str, family: str, first: pd.Series, second: pd.Series, rule: V
     differences = b - a
     margin = MARGINS[family][0]
     verdict, test = equivalence(differences, margin, rule)
-    shown_nonzero = mean_test(differences, rule.confidence, 0.0, rule.n_permutations, rule.seed)
+    shown_nonzero = median_test(differences, rule.confidence, 0.0)
     return {
         "quantity": name,
         "networks": len(seeds),
@@ -270,19 +273,20 @@ def compare(name: str, family: str, first: pd.Series, second: pd.Series, rule: V
         "ci_high": test.ci_high,
         "margin": margin,
         "verdict": verdict,
-        "nonzero": shown_nonzero.ci_low > 0 or shown_nonzero.ci_high < 0,
+        "nonzero": (shown_nonzero.ci_low > 0 and shown_nonzero.p_greater <= rule.alpha)
+        or (shown_nonzero.ci_high < 0 and shown_nonzero.p_less <= rule.alpha),
         "networks_to_decide": (
             "-"
             if verdict in ("equivalent", "different")
-            else networks_needed(differences, margin, rule.confidence)
+            else networks_needed(differences, margin, rule.alpha)
         ),
     }
 
 
 def format_rows(rows: list[dict], first: str, second: str) -> str:
     lines = [
-        f"| quantity (per network) | networks | {first} mean (SD) | {second} mean (SD) | {second} - {first} "
-        "(95% CI) | margin | verdict | networks to decide |",
+        f"| quantity (per network) | networks | {first} mean (SD) | {second} mean (SD) | {second} - {first}, "
+        "median [one-sided 95% bounds] | margin | verdict | networks to decide |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
