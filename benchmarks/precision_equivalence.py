@@ -46,10 +46,17 @@ from selectivity.networks.checkpoints import read_checkpoint
 from selectivity.claims.table import ClaimSettings, mean_over_layers, reference_networks
 from selectivity.claims.claim_tests import loss_increase_by_condition
 from selectivity.claims.evaluation import headline_claims
-from selectivity.statistics import correlation, median_test
+from selectivity.statistics import correlation
 from selectivity.claims.power import estimated_side_probability, sign_test_networks_needed_at
 from selectivity.tuning.summaries import layer_average, select_checkpoint
-from selectivity.claims.verdicts import NOT_SUPPORTED, SUPPORTED, TOO_FEW, VerdictRule, not_worse_than
+from selectivity.claims.verdicts import (
+    NOT_SUPPORTED,
+    SUPPORTED,
+    TOO_FEW,
+    VerdictRule,
+    not_worse_than,
+    positive_effect,
+)
 
 #: Equivalence margins, fixed before the comparison was run: family -> (margin, why).
 MARGINS: dict[str, tuple[float, str]] = {
@@ -260,7 +267,8 @@ def compare(name: str, family: str, first: pd.Series, second: pd.Series, rule: V
     differences = b - a
     margin = MARGINS[family][0]
     verdict, test = equivalence(differences, margin, rule)
-    shown_nonzero = median_test(differences, rule.confidence, 0.0)
+    # differs from 0: the claims' rule for an effect above 0, "not supported" meaning below it
+    shown_nonzero = positive_effect(differences, rule).verdict in (SUPPORTED, NOT_SUPPORTED)
     return {
         "quantity": name,
         "networks": len(seeds),
@@ -273,8 +281,7 @@ def compare(name: str, family: str, first: pd.Series, second: pd.Series, rule: V
         "ci_high": test.ci_high,
         "margin": margin,
         "verdict": verdict,
-        "nonzero": (shown_nonzero.ci_low > 0 and shown_nonzero.p_greater <= rule.alpha)
-        or (shown_nonzero.ci_high < 0 and shown_nonzero.p_less <= rule.alpha),
+        "nonzero": shown_nonzero,
         "networks_to_decide": (
             "-"
             if verdict in ("equivalent", "different")

@@ -251,15 +251,14 @@ def test_detectable_shift_is_detected_80_percent_of_the_time_by_the_shipped_rule
 
 
 def test_networks_needed_are_the_fewest_from_which_power_stays_at_80_percent():
-    from selectivity.claims.power import sign_test_networks_needed, sign_test_power
+    from selectivity.claims.power import sign_test_networks_needed_at, sign_test_power
 
-    needed = int(sign_test_networks_needed(1.0, 0.05))
-    powers = sign_test_power(np.arange(1, 400), scipy_stats.norm.cdf(1.0), 0.05)
+    probability = scipy_stats.norm.cdf(1.0)
+    needed = int(sign_test_networks_needed_at(probability, 0.05))
+    powers = sign_test_power(np.arange(1, 400), probability, 0.05)
     assert powers[needed - 2] < 0.8 and (powers[needed - 1 :] >= 0.8).all()
-    assert sign_test_networks_needed(np.inf, 0.05) == 5  # values that do not vary: the minimum
-    assert np.isinf(sign_test_networks_needed(0.001, 0.05))  # beyond the 10,000 searched
-    with pytest.raises(ValueError, match="positive"):
-        sign_test_networks_needed(0.0, 0.05)
+    assert sign_test_networks_needed_at(1.0, 0.05) == 5  # every network on one side: the minimum
+    assert np.isinf(sign_test_networks_needed_at(0.5004, 0.05))  # beyond the 10,000 searched
 
 
 def test_networks_needed_of_a_sign_test_come_from_the_networks_on_each_side_of_the_null():
@@ -296,19 +295,27 @@ def test_networks_needed_of_a_sign_test_come_from_the_networks_on_each_side_of_t
 def test_a_supported_sign_test_never_needs_many_more_networks_than_it_had():
     """The networks needed agree with the verdict's evidence for any shape of values: a supported
     sign test (at least c(n) of n on the claimed side) has an estimated side probability of at
-    least (c + 1/2) / (n + 1), however far one network lies from the others."""
-    from selectivity.claims.power import power_of
+    least (c + 1/2) / (n + 1), however far one network lies from the others, so it never needs
+    more networks than that probability does (5 of 5: 11)."""
+    from selectivity.claims.power import (
+        power_of,
+        sign_test_critical_count,
+        sign_test_networks_needed_at,
+    )
     from selectivity.claims.verdicts import SUPPORTED, VerdictRule, positive_effect
 
     generator, rule = np.random.default_rng(11), VerdictRule()
     for n in (5, 8, 15):
-        worst = 0.0
+        bound = sign_test_networks_needed_at((sign_test_critical_count(n, 0.05) + 0.5) / (n + 1), 0.05)
+        supported = 0
         for _ in range(40):
             values = generator.lognormal(0.0, 2.0, n) - 0.2  # strongly skewed, mostly positive
             decision = positive_effect(values, rule)
             if decision.verdict == SUPPORTED:
-                worst = max(worst, power_of(decision, rule).networks_needed)
-        assert 0 < worst <= 4 * n
+                supported += 1
+                assert power_of(decision, rule).networks_needed <= bound
+        assert supported > 0
+    assert sign_test_networks_needed_at(5.5 / 6, 0.05) == 11
 
 
 def test_correlation_power_by_the_fisher_formula():

@@ -100,16 +100,6 @@ def sign_test_detectable_shift(n: int, alpha: float, power: float = POWER) -> fl
     return float(scipy_stats.norm.ppf(scipy_stats.beta.ppf(power, count, n - count + 1)))
 
 
-def sign_test_networks_needed(shift: float, alpha: float, power: float = POWER) -> float:
-    """The fewest networks from which the sign test detects a normal shift of ``shift`` SDs with ``power``.
-
-    ``shift`` > 0 (infinite: values that do not vary). Infinite beyond :data:`MAXIMUM_NETWORKS`.
-    """
-    if not shift > 0:
-        raise ValueError(f"the shift must be positive, got {shift!r}")
-    return sign_test_networks_needed_at(float(scipy_stats.norm.cdf(shift)), alpha, power)
-
-
 def sign_test_networks_needed_at(
     probability_in_direction: float, alpha: float, power: float = POWER
 ) -> float:
@@ -172,8 +162,10 @@ def sign_test_power_of(
         return Power(detectable, float("nan"), "; ".join(notes))
     against = against_direction > in_direction
     probability = estimated_side_probability(max(in_direction, against_direction), n)
-    if probability <= 0.5:  # values at the null count against both sides (e.g. 1 above, 0 below of 2)
-        notes.append("most networks lie at the null: no number of networks decides it")
+    if probability <= 0.5:  # values at the null count against both sides (e.g. 2 above, 1 below of 5)
+        notes.append(
+            "at most half the networks lie on either side of the null: no number of networks decides it"
+        )
         return Power(detectable, float("nan"), "; ".join(notes))
     needed = sign_test_networks_needed_at(probability, alpha)
     if math.isinf(needed):
