@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import os
 import pickle
 import struct
 import tarfile
@@ -27,6 +28,7 @@ from selectivity.data.cifar10 import (
 from selectivity.data.dataset import (
     Dataset,
     DatasetError,
+    dataset_digest,
     load_split,
     mean_image,
     preprocess,
@@ -35,7 +37,8 @@ from selectivity.data.dataset import (
     stratified_validation_counts,
     validate_arrays,
 )
-from selectivity.data.build import build_dataset
+from selectivity.config import files_newer_than
+from selectivity.data.build import build_dataset, builds_the_dataset_of
 from selectivity.data.synthetic import make_synthetic_dataset, synthetic_class_orientations_deg
 
 REAL_SUBSET = Path(__file__).resolve().parents[2] / "shared/datasets/cifar10-subset.npz"
@@ -353,6 +356,25 @@ def test_build_dataset_reads_each_local_form(batches_folder, tmp_path):
         np.testing.assert_array_equal(dataset.y_test, from_folder.y_test)
     from_npz = build_dataset(cifar10_settings(local_path=str(write_npz(tmp_path / "copy.npz"))))
     assert from_npz.description == "CIFAR-10 (local file copy.npz)"
+
+
+def test_a_local_copy_is_compared_with_the_dataset_built_from_it_by_content(tmp_path):
+    """What lets a copy made again rerun nothing (workflow/rules/data_inputs.smk)."""
+    source = write_npz(tmp_path / "copy.npz")
+    settings = cifar10_settings(local_path=str(source))
+    digest_file = tmp_path / "cifar10.sha256"
+    assert not files_newer_than([source], digest_file)  # nothing built yet
+    assert not builds_the_dataset_of(settings, digest_file)
+    digest_file.write_text(dataset_digest(build_dataset(settings)) + "\n")
+    os.utime(source, (digest_file.stat().st_mtime - 10,) * 2)
+    assert not files_newer_than([source], digest_file)
+    os.utime(source, (digest_file.stat().st_mtime + 10,) * 2)
+    assert files_newer_than([tmp_path / "missing.npz", source], digest_file)
+    assert builds_the_dataset_of(settings, digest_file)
+    write_npz(source, y_test=np.arange(10)[::-1] % 10)  # other labels
+    assert not builds_the_dataset_of(settings, digest_file)
+    source.write_bytes(b"not a zip file")  # unreadable: left to the data rule, which names it
+    assert not builds_the_dataset_of(settings, digest_file)
 
 
 def test_build_dataset_missing_local_path(tmp_path):

@@ -6,7 +6,8 @@ What this file protects (docs/development.md "Rerunning only what changed"):
   training only for the new networks, dropping one plans none, and with ``group_size`` K only
   the groups whose membership changed retrain;
 - settings without effect on a network's weights plan no training job (each is listed below),
-  and a dataset file rebuilt after being deleted reruns no network;
+  and a dataset file rebuilt after being deleted reruns no network, nor does a local copy of the
+  dataset made again with the same content;
 - an analysis setting reruns its analyses and what depends on them, never training or data;
 - a method-version bump (selectivity.versions) reruns its stage and everything after it;
 - a training setting retrains every network.
@@ -19,11 +20,12 @@ read from Snakemake's machine-readable ``--detailed-summary``.
 
 from __future__ import annotations
 
+import os
 import re
-
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import (
@@ -207,6 +209,49 @@ def test_a_rebuilt_dataset_file_reruns_no_network(finished_run, tmp_path):
         rebuilt.read_bytes() == original.read_bytes() and rebuilt.stat().st_mtime > original.stat().st_mtime
     )
     assert plan_after(run, tmp_path).pending == {}
+
+
+def write_local_cifar10(path: Path, first_label: int = 0) -> Path:
+    """A small local copy in CIFAR-10's .npz form (random images, every class in both sets)."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(300) % 10
+    labels[0] = first_label
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (300, 32, 32, 3), dtype=np.uint8),
+        y_train=labels,
+        x_test=rng.integers(0, 256, (200, 32, 32, 3), dtype=np.uint8),
+        y_test=np.arange(200) % 10,
+    )
+    return path
+
+
+def test_a_local_copy_made_again_with_the_same_content_rebuilds_nothing(tmp_path):
+    """A local copy copied, unpacked or provisioned again is newer than the dataset built from it:
+    read as unchanged while it builds the same dataset, so that no network after it retrains; a
+    copy with other content rebuilds the dataset and everything after it."""
+    source = write_local_cifar10(tmp_path / "cifar10.npz")
+    local = {"name": "cifar10", "source": "local", "local_path": str(source), "validation_size": 100}
+    configfile = write_config(tmp_path, merged_config(TINY_CONFIG, {"dataset": local}))
+    run = tmp_path / "run"
+    run.mkdir()
+    data = ("results/data/cifar10_split.npz", "results/data/cifar10_test.npz")
+    run_snakemake(run, configfile, "--cores", "1", *data)
+    # made again: the same bytes, written after the dataset
+    copy = write_local_cifar10(tmp_path / "again.npz")
+    shutil.copyfile(copy, source)
+    later = (run / "results/data/cifar10.sha256").stat().st_mtime + 60
+    os.utime(source, (later, later))
+    assert planned(run, configfile, targets=data).pending == {}
+    assert not {"prepare_dataset", "split_dataset", "extract_test_set"} & planned(run, configfile).rules()
+    # other content (one training label), the same time: the data stage reruns
+    write_local_cifar10(source, first_label=1)
+    os.utime(source, (later, later))
+    assert planned(run, configfile, targets=data).rules() == {
+        "prepare_dataset",
+        "split_dataset",
+        "extract_test_set",
+    }
 
 
 # ------------------------------------------------------------------ analysis changes

@@ -11,11 +11,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import yaml
@@ -339,6 +340,19 @@ def local_dataset_files(dataset: Mapping[str, Any]) -> list[Path]:
     if path.is_dir():
         return sorted(file for file in path.rglob("*") if file.is_file())
     return [path]
+
+
+def files_newer_than(files: Iterable[str | os.PathLike], reference: str | os.PathLike) -> bool:
+    """Whether any of ``files`` was modified after ``reference`` (False where ``reference`` is missing).
+
+    Asked at start-up of a local dataset copy against the digest of the dataset built from it
+    (workflow/rules/data_inputs.smk), so it reads the file system only.
+    """
+    reference = Path(reference)
+    if not reference.exists():
+        return False
+    made = reference.stat().st_mtime
+    return any(Path(file).exists() and Path(file).stat().st_mtime > made for file in files)
 
 
 def saved_epochs(training: Mapping[str, Any]) -> list[int]:

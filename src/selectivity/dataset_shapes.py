@@ -189,7 +189,9 @@ def image_folder_classes(path: str | os.PathLike) -> dict[str, dict[str, int]]:
 def image_folder_fingerprint(path: str | os.PathLike) -> str:
     """A digest of the folder's image files (relative path, size, modification time), read from the
     file system only: a param of the data rule, so adding, removing or editing an image rebuilds the
-    dataset (and nothing downstream if its content is unchanged)."""
+    dataset. Snakemake plans every job before any runs, so that rebuild reruns everything after it
+    even where the images are unchanged (a folder copied again with new times); unlike a local copy
+    of a dataset read by name, a folder is not read at start-up to tell (it may hold many images)."""
     root = Path(path)
     digest = hashlib.sha256()
     for split in FOLDER_SPLITS:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from pathlib import Path
 from typing import Any, Mapping
 
 from selectivity.data.cifar10 import download_cifar10, read_cifar10_batches, read_local_cifar10
-from selectivity.data.dataset import Dataset, DatasetError
+from selectivity.data.dataset import Dataset, DatasetError, dataset_digest
 from selectivity.data.synthetic import make_synthetic_dataset
 from selectivity.dataset_shapes import BUILT_IN_DATASETS, TORCHVISION_DATASETS
 
 DATASET_NAMES = BUILT_IN_DATASETS
 DATASET_SOURCES = ("download", "local")
 SYNTHETIC_SETTING_KEYS = ("train_size", "test_size", "seed")
+
+logger = logging.getLogger(__name__)
 
 
 def _setting(settings: Mapping[str, Any], key: str, prefix: str = "dataset") -> Any:
@@ -80,3 +85,25 @@ def build_dataset(settings: Mapping[str, Any], progress: bool = True) -> Dataset
             raise DatasetError("dataset.local_path must be set when dataset.source is 'local'")
         return read_local_cifar10(local_path, verify_checksum=verify_checksum)
     raise DatasetError(f"dataset.source must be one of {list(DATASET_SOURCES)}, got {source!r}")
+
+
+# A local copy made again (copied, unpacked or re-downloaded anew, a shared folder provisioned
+# again) has a new modification time. Snakemake would rebuild the dataset from it and, as it plans
+# every job before any runs, retrain every network after it, although the dataset comes out the
+# same. The data rule therefore reads such a copy as ancient when it still builds the dataset of
+# the digest file (workflow/rules/data_inputs.smk): only a copy with other content reruns anything.
+
+
+def builds_the_dataset_of(settings: Mapping[str, Any], digest_file: str | os.PathLike) -> bool:
+    """Whether ``settings`` build the dataset whose content digest ``digest_file`` holds.
+
+    Reads the whole source (seconds for CIFAR-10), so it is asked only of a local copy newer than
+    the digest. A source that cannot be read answers False: the data rule then runs and names
+    the problem.
+    """
+    try:
+        recorded = Path(digest_file).read_text().strip()
+        return dataset_digest(build_dataset(settings, progress=False)) == recorded
+    except (DatasetError, OSError, ValueError, KeyError) as error:
+        logger.info("dataset not compared with %s: %s", digest_file, error)
+        return False
