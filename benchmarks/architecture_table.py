@@ -6,7 +6,8 @@ Reads results/aggregate/training_metrics.csv, selectivity_summary.csv and result
 of a run of config/cifar10_subset_architectures.yaml (or any run with several models) and prints,
 per architecture: test accuracy (last epoch and best-validation checkpoint, mean over clean
 networks), mean gOSI per layer for gratings and for the shuffled control at the best-validation
-checkpoint, and the headline verdict of each claim with its effect and interval.
+checkpoint, and the headline verdict of each claim with its effect, interval, networks and the
+networks that would decide it (docs/method.md §6.2).
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ def paper_claims(claims: pd.DataFrame) -> pd.DataFrame:
     return headline[headline["claim"].isin(CLAIM_IDS) & (headline["feature"] == "orientation")]
 
 
+def networks_needed(row: pd.Series) -> str:
+    """The networks that would decide the row at 80% power (docs/method.md §6.2); "n/a" where
+    undefined (the claims table's power_note says why)."""
+    return "n/a" if pd.isna(row["networks_needed"]) else f"{int(row['networks_needed'])}"
+
+
 def verdict_rows(claims: pd.DataFrame) -> list[str]:
     headline = paper_claims(claims)
     models = list(dict.fromkeys(headline["model"]))
@@ -74,7 +81,8 @@ def verdict_rows(claims: pd.DataFrame) -> list[str]:
             row = rows[rows["model"] == model].iloc[0]
             cells.append(
                 f"{row['verdict']} ({row['test']} [{row['layer']}]: {row['effect_size']:.3g} "
-                f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}])"
+                f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}]; {row['n_networks']} networks, "
+                f"{networks_needed(row)} needed)"
             )
         lines.append(f"| {claim} | " + " | ".join(cells) + " |")
     return lines
