@@ -11,12 +11,16 @@ What it reads, and what it writes into ``docs/readme_figures.json`` (the last re
   current code plans for the demo; a run of another DAG (older code, a resumed run) is refused.
   With ``--run`` the script first runs the demo itself in the empty folder RUN (command 1 of the
   README: ``snakemake --cores 2 --configfile config/demo.yaml --resources gpu=0``; ``--gpus 1`` on
-  a GPU machine) and records the machine (CPU model, cores, load average before and after). The
-  time is filed under the device the run's networks were trained on (CPU or GPU);
+  a GPU machine) and records the machine (CPU model, cores, load average and speed probe before
+  and after). The time is filed under the device the run's networks were trained on (CPU or GPU);
 - ``tests OUT``: the test suite's time, counts and slowest tests, and the fast tests' time, from
   the JUnit XML files ``OUT/suite.xml`` (``python -m pytest``) and ``OUT/fast.xml`` (``python -m
   pytest -m "not slow"``); with ``--run`` the script runs both itself (from the repository root, in
-  this Python environment) and records the machine. A suite with failures or errors is refused.
+  this Python environment) and records the machine the same way. A suite with failures or errors
+  is refused;
+- ``probe``: prints the machine's speed now (cnn7 training steps per second on one thread, and the
+  seconds of a Python process that imports torch): machines of one CPU model can differ by more
+  than 1.5x from day to day, so compare times only beside their probes.
 
 Each command updates its part of the JSON file, rewrites every marked block
 (``<!-- readme_figures NAME -->`` ... ``<!-- /readme_figures NAME -->``) in README.md and docs/*.md
@@ -34,9 +38,11 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
@@ -341,6 +347,78 @@ def machine() -> dict:
     return {"cpu": model, "cores": os.cpu_count(), "load_before": [round(v, 2) for v in os.getloadavg()]}
 
 
+#: The speed probe's fixed work (command ``probe``): rounds of cnn7 training steps timed, and
+#: Python processes that import torch started. Cloud machines of one CPU model can run the same
+#: work more than 1.5x slower on one day than on another, so a time means little without the
+#: speed of the machine in that hour; a probe before and after a run gives it.
+PROBE_ROUNDS = 3
+PROBE_STEPS = 30
+PROBE_CODE = """
+import json, statistics, time
+import torch
+from selectivity.networks.models import build_model
+
+torch.manual_seed(0)
+torch.set_num_threads(1)
+network = build_model("cnn7").train()
+optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
+images, labels = torch.rand(32, 3, 32, 32), torch.randint(0, 10, (32,))
+
+def steps(count):
+    for _ in range(count):
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(network(images), labels).backward()
+        optimizer.step()
+
+steps(5)  # warm-up: the first steps allocate and choose kernels
+rates = []
+for _ in range({rounds}):
+    started = time.perf_counter()
+    steps({steps})
+    rates.append({steps} / (time.perf_counter() - started))
+print(json.dumps(statistics.median(rates)))
+"""
+
+
+def speed_probe(rounds: int = PROBE_ROUNDS) -> dict:
+    """The machine's speed now, in two numbers the workflow's time follows: cnn7 training steps per
+    second (fp32, batch 32, one thread, median of ``rounds`` rounds; a plain loop, not the trainer)
+    and the seconds a Python process takes to import torch and exit (median of ``rounds``), which
+    every job that runs a network pays once."""
+    environment = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
+    )
+    code = PROBE_CODE.format(rounds=rounds, steps=PROBE_STEPS)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=False
+    )
+    if result.returncode != 0:
+        raise FiguresError(f"the speed probe failed: {result.stderr.strip()[-2000:]}")
+    starts = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import torch"], check=True, env=environment)
+        starts.append(time.perf_counter() - started)
+    return {
+        "cnn7_steps_per_second": round(json.loads(result.stdout), 1),
+        "torch_start_seconds": round(statistics.median(starts), 2),
+    }
+
+
+def measured_machine() -> dict:
+    """:func:`machine` with the speed probe, taken before a timed run (the load average first)."""
+    record = machine()
+    record["probe_before"] = speed_probe()
+    return record
+
+
+def finish_machine(record: dict) -> None:
+    """The load average and the speed probe after a timed run, into ``record``."""
+    record["load_after"] = [round(v, 2) for v in os.getloadavg()]
+    record["probe_after"] = speed_probe()
+
+
 def demo_figures(run: Path, plan: dict[str, int], rules: list[RuleInfo]) -> dict:
     """The figures of a finished demo run that executed exactly the planned jobs ``plan``."""
     logs = sorted((run / ".snakemake" / "log").glob("*.snakemake.log"))
@@ -386,12 +464,12 @@ def run_demo(run: Path, cores: int, gpus: int = 0) -> None:
     if run.exists() and any(run.iterdir()):
         raise FiguresError(f"{run} is not empty: the demo is timed from scratch in an empty folder")
     run.mkdir(parents=True, exist_ok=True)
-    record = machine()
+    record = measured_machine()
     args = ["--cores", str(cores), "--configfile", str(REPO / DEMO_CONFIG), "--resources", f"gpu={gpus}"]
     with (run / "readme_figures_demo.log").open("w") as log:
         command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args]
         result = subprocess.run(command, cwd=run, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
-    record["load_after"] = [round(v, 2) for v in os.getloadavg()]
+    finish_machine(record)
     (run / "readme_figures_machine.json").write_text(json.dumps(record, indent=1) + "\n")
     if result.returncode != 0:
         raise FiguresError(f"the demo failed ({result.returncode}); see {run / 'readme_figures_demo.log'}")
@@ -457,7 +535,7 @@ def run_tests(out: Path) -> None:
     """Both test commands of the README, each with JUnit XML and the machine recorded, into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     for name, marker in (("suite", []), ("fast", ["-m", "not slow"])):
-        record = machine()
+        record = measured_machine()
         record["commit"] = git_commit()
         with (out / f"{name}.log").open("w") as log:
             command = [sys.executable, "-m", "pytest", *marker, f"--junitxml={out / (name + '.xml')}"]
@@ -465,7 +543,7 @@ def run_tests(out: Path) -> None:
             path = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
             environment = dict(os.environ, PYTHONPATH=path)
             result = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=environment)
-        record["load_after"] = [round(v, 2) for v in os.getloadavg()]
+        finish_machine(record)
         (out / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
         if result.returncode != 0:
             raise FiguresError(
@@ -505,13 +583,24 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes} min"
 
 
+def _probe_words(record: dict) -> str:
+    """The speed probe before (and after) a run, or nothing where it was not taken (older records)."""
+    probes = [record[key] for key in ("probe_before", "probe_after") if key in record]
+    if not probes:
+        return ""
+    steps = " / ".join(f"{probe['cnn7_steps_per_second']:g}" for probe in probes)
+    starts = " / ".join(f"{probe['torch_start_seconds']:g}" for probe in probes)
+    when = "before / after" if len(probes) == 2 else "before"
+    return f"; speed probe ({when}): cnn7 {steps} steps/s on one thread, a torch process {starts} s"
+
+
 def _machine_words(figures: dict) -> str:
     record = figures.get("machine")
     if record is None:
         cores = figures.get("cores")
         return f"{cores} cores given" if cores else "machine not recorded"
     load = record.get("load_before", ["?"])[0]
-    return f"{record['cores']} cores ({record['cpu']}), load average {load} before"
+    return f"{record['cores']} cores ({record['cpu']}), load average {load} before{_probe_words(record)}"
 
 
 def _measured(figures: dict | None, what: str) -> str:
@@ -680,6 +769,7 @@ def arguments(argv=None) -> argparse.Namespace:
     tests = commands.add_parser("tests", help="the test suite's figures from OUT/suite.xml and OUT/fast.xml")
     tests.add_argument("out", type=Path, help="folder of the JUnit XML files")
     tests.add_argument("--run", dest="execute", action="store_true", help="run both test commands first")
+    commands.add_parser("probe", help="print the speed probe of this machine now (nothing is written)")
     show = commands.add_parser("show", help="print the blocks from docs/readme_figures.json")
     show.add_argument("--check", action="store_true", help="exit 1 where a document's block differs")
     return parser.parse_args(argv)
@@ -689,6 +779,9 @@ def main(argv=None) -> int:
     options = arguments(argv)
     figures = load()
     try:
+        if options.command == "probe":
+            print(json.dumps({**machine(), "probe": speed_probe()}, indent=1))
+            return 0
         if options.command == "show":
             if "plans" not in figures:
                 raise FiguresError(f"{FIGURES_FILE.name} holds no plans yet: run the command plan first")

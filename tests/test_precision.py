@@ -214,6 +214,34 @@ def test_a_channels_last_trainer_saves_its_networks_in_the_default_layout():
     assert all(t.is_contiguous() for t in trainer.network_state_dict(0).values())
 
 
+@pytest.mark.parametrize("model", ARCHITECTURES)
+def test_evaluation_passes_take_the_analysis_layout_and_change_results_by_rounding_only(model):
+    trainer = trainer_for(model, "fp32", count=96)
+    analysis_layout = numerics.prefers_channels_last(model, "cpu", "fp32", training=False)
+    assert trainer.evaluation_channels_last == (trainer.channels_last or analysis_layout)
+    laid_out = []
+    conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d))
+    hook = conv.register_forward_pre_hook(
+        lambda module, inputs: laid_out.append(inputs[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    weights = {name: t.clone() for name, t in trainer.model.state_dict().items()}
+    labels = trainer.train_labels[0]
+    (evaluated,) = trainer.evaluate(trainer.train_images, [labels])
+    assert laid_out and all(flag == trainer.evaluation_channels_last for flag in laid_out)
+    trainer.evaluation_channels_last = trainer.channels_last  # the training layout, as before
+    (in_training_layout,) = trainer.evaluate(trainer.train_images, [labels])
+    hook.remove()
+    np.testing.assert_allclose(evaluated[0], in_training_layout[0], rtol=1e-5)  # losses
+    np.testing.assert_array_equal(evaluated[1], in_training_layout[1])  # accuracies
+    for name, tensor in trainer.model.state_dict().items():  # the weights keep their values and layout
+        assert torch.equal(tensor, weights[name]) and tensor.stride() == weights[name].stride(), name
+
+
+def test_stacked_networks_evaluate_in_their_training_layout():
+    trainer = trainer_for("cnn7", "fp32", copies=2)
+    assert not trainer.channels_last and not trainer.evaluation_channels_last
+
+
 def test_the_measured_memory_format_table_names_trainable_models_only():
     for (device_type, precision, kind), models in numerics.CHANNELS_LAST.items():
         assert device_type in ("cpu", "cuda") and precision in numerics.PRECISIONS and kind in numerics.PASSES

@@ -251,6 +251,12 @@ def test_the_blocks_show_measured_figures_and_a_lapsed_demo_time_as_not_measured
     assert "5 jobs, 2 of them run a network" in summary
     assert "5 min 48 s wall; 2 cores given; commit 0123456789ab, 2026-12-07" in summary
     assert "20 min 35 s wall; 2 cores (Some CPU), load average 0.1 before; commit abc" in summary
+    probe = {"cnn7_steps_per_second": 19.7, "torch_start_seconds": 2.35}
+    suite["machine"].update(probe_before=probe, probe_after=dict(probe, cnn7_steps_per_second=21.0))
+    assert (
+        "load average 0.1 before; speed probe (before / after): cnn7 19.7 / 21 steps/s on one thread, "
+        "a torch process 2.35 / 2.35 s; commit abc"
+    ) in figures_script.render("summary", figures)
     assert "3 passed, 1 skipped" in summary and "the fast tests" in summary
     assert "`tests/test_workflow_demo.py::test_the_demo[slow]` | 10 min 0 s" in figures_script.render(
         "slowest-tests", figures

@@ -141,7 +141,9 @@ class LockstepTrainer:
     Forward passes run in ``settings.precision`` (:func:`selectivity.numerics.autocast`); the
     loss is computed from fp32 logits, and the weights, gradients and Adam state stay fp32.
     ``channels_last`` (default: :func:`selectivity.numerics.prefers_channels_last` for the
-    architecture, device and precision) lays out the model and its input batches channels-last.
+    architecture, device and precision) lays out the model and its input batches channels-last;
+    the evaluation passes of one network lay out their input in the analysis layout (the same
+    function with ``training=False``), which changes their losses by rounding only.
 
     ``regulariser`` (docs/method.md §2.10): at the steps it is due, its term (each network's
     coefficient x mean index of its regularised layers on the gratings) is added to the summed loss
@@ -175,6 +177,15 @@ class LockstepTrainer:
                 getattr(networks[0], "name", None), self.device, settings.precision, training=True
             )
         self.channels_last = bool(channels_last)
+        # Evaluation passes are analysis passes: their input takes the analysis layout where that
+        # is faster (the weights keep the training layout; results differ by rounding only).
+        # Stacked networks keep the training layout: their analysis layout was never measured.
+        self.evaluation_channels_last = self.channels_last or (
+            copies == 1
+            and numerics.prefers_channels_last(
+                getattr(networks[0], "name", None), self.device, settings.precision, training=False
+            )
+        )
         model = networks[0] if copies == 1 else stack_networks(networks)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.model: AnalysableNetwork | StackedNetwork = model.to(
@@ -342,7 +353,7 @@ class LockstepTrainer:
         chunk = max(1, self.settings.evaluation_batch_size // copies)
         try:
             for start in range(0, count, chunk):
-                x = images[start : start + chunk]
+                x = numerics.in_memory_format(images[start : start + chunk], self.evaluation_channels_last)
                 if copies == 1:
                     logits = self._logits(x).unsqueeze(1)
                 else:
