@@ -40,9 +40,10 @@ DEFAULT_PRECISION = "fp32"
 #: (device type, precision, pass) -> architectures whose passes run channels-last; the pass is
 #: "training" (forward and backward in training mode) or "analysis" (evaluation-mode forward
 #: passes, the trainer's evaluation of a single network after each epoch included: its input
-#: takes this layout, its weights the training one). Chosen by measurement on this project's 2-core CPU (AMD EPYC with AVX-512 and
-#: AVX512-BF16, no AMX; docs/development.md "Performance": benchmarks/training_throughput.py, batch 32, and
-#: benchmarks/forward_throughput.py, batch 500), subject to changing results by rounding only:
+#: takes this layout, its weights the training one). Chosen by measurement on this project's
+#: 2-core CPU (AMD EPYC with AVX-512 and AVX512-BF16, no AMX; docs/development.md "Performance":
+#: benchmarks/training_throughput.py, batch 32, and benchmarks/forward_throughput.py, batch 500),
+#: subject to changing results by rounding only:
 #:
 #: - bf16 training: channels-last was faster for every architecture (1.04-1.26x over bf16 in the
 #:   run with the machine to itself) and its gradients are as close to exact (float64) ones as
