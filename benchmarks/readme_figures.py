@@ -380,15 +380,19 @@ print(json.dumps(statistics.median(rates)))
 """
 
 
+def checkout_environment() -> dict[str, str]:
+    """This process's environment with this checkout's package first on the path, whatever an
+    editable install elsewhere points to."""
+    path = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, PYTHONPATH=path)
+
+
 def speed_probe(rounds: int = PROBE_ROUNDS) -> dict:
     """The machine's speed now, in two numbers the workflow's time follows: cnn7 training steps per
     second (fp32, batch 32, one thread, median of ``rounds`` rounds; a plain loop, not the trainer)
     and the seconds a Python process takes to import torch and exit (median of ``rounds``), which
     every job that runs a network pays once."""
-    environment = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
-    )
+    environment = checkout_environment()
     code = PROBE_CODE.format(rounds=rounds, steps=PROBE_STEPS)
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=False
@@ -539,10 +543,9 @@ def run_tests(out: Path) -> None:
         record["commit"] = git_commit()
         with (out / f"{name}.log").open("w") as log:
             command = [sys.executable, "-m", "pytest", *marker, f"--junitxml={out / (name + '.xml')}"]
-            # this checkout's package, whatever an editable install elsewhere points to
-            path = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
-            environment = dict(os.environ, PYTHONPATH=path)
-            result = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=environment)
+            result = subprocess.run(
+                command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=checkout_environment()
+            )
         finish_machine(record)
         (out / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
         if result.returncode != 0:

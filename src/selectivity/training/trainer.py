@@ -172,9 +172,10 @@ class LockstepTrainer:
         self.copies = copies
         self.settings = settings
         self.device = torch.device(device)
+        architecture = getattr(networks[0], "name", None)
         if channels_last is None:
             channels_last = numerics.prefers_channels_last(
-                getattr(networks[0], "name", None), self.device, settings.precision, training=True
+                architecture, self.device, settings.precision, training=True
             )
         self.channels_last = bool(channels_last)
         # Evaluation passes are analysis passes: their input takes the analysis layout where that
@@ -182,9 +183,7 @@ class LockstepTrainer:
         # Stacked networks keep the training layout: their analysis layout was never measured.
         self.evaluation_channels_last = self.channels_last or (
             copies == 1
-            and numerics.prefers_channels_last(
-                getattr(networks[0], "name", None), self.device, settings.precision, training=False
-            )
+            and numerics.prefers_channels_last(architecture, self.device, settings.precision, training=False)
         )
         model = networks[0] if copies == 1 else stack_networks(networks)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
