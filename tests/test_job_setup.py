@@ -1,8 +1,13 @@
-"""Every job runs the package of the workflow it belongs to, even where another copy is installed."""
+"""Every job runs the package of the workflow it belongs to, even where another copy is installed,
+and its shortened exit keeps its log and its exit status."""
 
 from __future__ import annotations
 
-from conftest import TINY_CONFIG, copy_workflow, run_snakemake, write_config
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, TINY_CONFIG, copy_workflow, run_snakemake, write_config
 
 
 def test_a_copied_workflow_runs_its_own_package(tmp_path):
@@ -13,3 +18,36 @@ def test_a_copied_workflow_runs_its_own_package(tmp_path):
     run_snakemake(workdir, config, "--cores", "1", "results/data/synthetic.npz", snakefile=copy / "Snakefile")
     log = (workdir / "logs" / "data" / "prepare_synthetic.log").read_text()
     assert f"from {copy / 'src' / 'selectivity'}" in log, log[:2000]
+
+
+# A job's script in a process of its own: start_job with a stand-in for Snakemake's object, a
+# handler registered before start_job (so it runs after start_job's, atexit being last-in first-out)
+# that records whether the collector was frozen, then the script's body.
+JOB = """
+import atexit, gc, sys, types
+sys.path.insert(0, {scripts!r})
+atexit.register(lambda: open({frozen!r}, "w").write(str(gc.get_freeze_count())))
+from job_setup import start_job
+logger = start_job(types.SimpleNamespace(log=[{log!r}], rule="a_rule"))
+import torch
+print("printed to the log", flush=False)
+logger.info("logged %s", torch.ones(2).sum().item())
+{body}
+"""
+
+
+@pytest.mark.parametrize(
+    "body, status, last_words",
+    [("", 0, "logged 2.0"), ("raise ValueError('a bad value')", 1, "ValueError: a bad value")],
+    ids=["succeeds", "fails"],
+)
+def test_a_job_exits_with_its_own_status_and_its_whole_log_after_freezing_the_collector(
+    tmp_path, body, status, last_words
+):
+    log, frozen = tmp_path / "job.log", tmp_path / "frozen"
+    code = JOB.format(scripts=str(REPO / "workflow" / "scripts"), frozen=str(frozen), log=str(log), body=body)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == status, result.stderr
+    text = log.read_text()
+    assert "printed to the log" in text and text.strip().endswith(last_words), text
+    assert int(frozen.read_text()) > 10_000, "the collector was not frozen at exit"
