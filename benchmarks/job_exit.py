@@ -10,8 +10,9 @@ interleaved rounds (the same load for all three):
 
 - ``teardown as before``: ``gc.freeze`` unregistered, the ordinary exit;
 - ``teardown now``: the exit ``start_job`` sets up;
-- ``no teardown``: ``os._exit(0)`` after the imports, the floor (a job cannot use it: it would hide
-  a failure's exit status and skip flushing).
+- ``no teardown``: ``os._exit(0)`` after the imports, the floor. Jobs do not end that way: called at
+  exit it would turn a failed job's status into 0, and called on each script's last line it would
+  mean editing every rule script, which makes Snakemake rerun every job of every finished run.
 
 Printed per rule: the median CPU seconds (user + system, the process's own) of each, the CPU
 seconds saved per job, and the median wall seconds saved. CPU time is what a busy machine runs

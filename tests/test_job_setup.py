@@ -51,3 +51,27 @@ def test_a_job_exits_with_its_own_status_and_its_whole_log_after_freezing_the_co
     text = log.read_text()
     assert "printed to the log" in text and text.strip().endswith(last_words), text
     assert int(frozen.read_text()) > 10_000, "the collector was not frozen at exit"
+
+
+def exit_benchmark():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("job_exit", REPO / "benchmarks" / "job_exit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_exit_benchmark_imports_what_a_job_of_each_rule_imports_and_runs_every_ending(tmp_path):
+    benchmark = exit_benchmark()
+    # the script's own imports, and those of the job_setup helpers it calls, called ones included
+    assert {
+        "torch",
+        "selectivity.causal.feature_tests",
+        "selectivity.networks.loading",
+        "selectivity.devices",
+    } <= set(benchmark.job_modules("shift_invariance_by_feature"))
+    assert "torch" not in benchmark.job_modules("causal_key")
+    for ending in benchmark.ENDINGS.values():
+        code = benchmark.job_code("causal_key", tmp_path / "job.log", ending)
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
