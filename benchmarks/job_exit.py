@@ -1,22 +1,29 @@
-"""What a rule job pays to start and to exit, with and without freezing the garbage collector at exit.
+"""What a rule job and a Snakemake run pay to exit, with and without freezing the garbage collector.
 
-Every rule script starts with ``job_setup.start_job``, which registers ``gc.freeze`` to run at
-exit: Python's teardown then skips its full collections over the objects the job loaded. This
-benchmark starts, for each of a few rules, a Python process that does what that rule's job does
-before and after its work: ``start_job`` (with a stand-in for Snakemake's object), then every
-module the script and the job_setup helpers it calls import, then one small torch pass where the
-job runs a network (so torch's lazy state exists, as in a job). Three ways to end it are timed in
-interleaved rounds (the same load for all three):
+``selectivity.process_exit.freeze_collector_at_exit`` registers ``gc.freeze`` to run at exit:
+Python's teardown then skips its full collections over the objects the process loaded. Every
+job registers it in ``job_setup.start_job``, and Snakemake when it reads the workflow
+(``workflow/rules/common.smk``). This benchmark times, in interleaved rounds (the same load for
+every variant):
 
-- ``teardown as before``: ``gc.freeze`` unregistered, the ordinary exit;
-- ``teardown now``: the exit ``start_job`` sets up;
-- ``no teardown``: ``os._exit(0)`` after the imports, the floor. Jobs do not end that way: called at
-  exit it would turn a failed job's status into 0, and called on each script's last line it would
-  mean editing every rule script, which makes Snakemake rerun every job of every finished run.
+- for each of a few rules, a Python process that does what a job of that rule does before and
+  after its work: ``start_job`` (with a stand-in for Snakemake's object), then every module the
+  script and the job_setup helpers it calls import, then one small torch pass where the job runs
+  a network (so torch's lazy state exists, as in a job); ended three ways:
 
-Printed per rule: the median CPU seconds (user + system, the process's own) of each, the CPU
-seconds saved per job, and the median wall seconds saved. CPU time is what a busy machine runs
-out of, and it moves less than wall time with what else the machine does. Run from the
+  - ``teardown as before``: ``gc.freeze`` unregistered, the ordinary exit;
+  - ``teardown now``: the exit ``start_job`` sets up;
+  - ``no teardown``: ``os._exit(0)`` after the imports, the floor. Jobs do not end that way: called
+    at exit it would turn a failed job's status into 0, and called on each script's last line it
+    would mean editing every rule script, which makes Snakemake rerun every job of every finished
+    run;
+
+- ``snakemake --dry-run`` of the demo in an empty folder (what the tests run by the hundred), as
+  before (a ``sitecustomize`` on PYTHONPATH keeps ``atexit`` from registering ``gc.freeze``) and now.
+
+Printed per row: the median CPU seconds (user + system, of the process and its children) of each
+variant, the CPU seconds saved, and the median wall seconds saved. CPU time is what a busy machine
+runs out of, and it moves less than wall time with what else the machine does. Run from the
 repository root:
 
     python benchmarks/job_exit.py [--rounds 5] [--rules train_networks half_ablation ...]
@@ -46,6 +53,13 @@ DEFAULT_RULES = (
     "evaluate_claims",
     "causal_key",
 )
+DRY_RUN = "snakemake --dry-run (the demo)"
+#: Keeps the workflow's freeze_collector_at_exit from registering anything: Snakemake as before.
+ORDINARY_EXIT_SITECUSTOMIZE = """
+import atexit, gc
+_register = atexit.register
+atexit.register = lambda function, *a, **k: function if function is gc.freeze else _register(function, *a, **k)
+"""
 ENDINGS = {
     "teardown as before": "import atexit, gc; atexit.unregister(gc.freeze)",
     "teardown now": "",
@@ -115,13 +129,31 @@ def job_code(rule: str, log: Path, ending: str) -> str:
     return "\n".join(lines)
 
 
-def time_process(code: str) -> tuple[float, float]:
-    """The wall seconds and CPU seconds (user + system) of a Python process running ``code``."""
+def job_command(rule: str, log: Path, ending: str) -> tuple[list[str], dict]:
+    return [sys.executable, "-c", job_code(rule, log, ending)], {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def dry_run_command(folder: Path, ordinary_exit: bool) -> tuple[list[str], dict]:
+    """Snakemake's dry run of the demo in an empty folder, with the exit as before or as now."""
+    run = folder / "dry_run"
+    run.mkdir(exist_ok=True)
+    environment = dict(os.environ)
+    if ordinary_exit:
+        site = folder / "ordinary_exit"
+        site.mkdir(exist_ok=True)
+        (site / "sitecustomize.py").write_text(ORDINARY_EXIT_SITECUSTOMIZE)
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), environment.get("PYTHONPATH")]))
+    snakemake = Path(sys.executable).with_name("snakemake")
+    command = [str(snakemake), "--dry-run", "--quiet", "--cores", "2", "--resources", "gpu=0"]
+    command += ["--snakefile", str(REPO / "Snakefile"), "--directory", str(run)]
+    return command + ["--configfile", str(REPO / "config" / "demo.yaml")], environment
+
+
+def time_process(command: list[str], environment: dict) -> tuple[float, float]:
+    """The wall seconds and CPU seconds (user + system, children included) of ``command``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-c", code], check=True, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}
-    )
+    subprocess.run(command, check=True, cwd=REPO, env=environment, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -135,34 +167,33 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "job.log"
-        codes = {
-            (rule, name): job_code(rule, log, ending)
+        commands = {
+            (rule, name): job_command(rule, log, ending)
             for rule in arguments.rules
             for name, ending in ENDINGS.items()
         }
-        walls: dict[tuple[str, str], list[float]] = {key: [] for key in codes}
-        cpus: dict[tuple[str, str], list[float]] = {key: [] for key in codes}
+        commands[(DRY_RUN, "teardown as before")] = dry_run_command(Path(folder), ordinary_exit=True)
+        commands[(DRY_RUN, "teardown now")] = dry_run_command(Path(folder), ordinary_exit=False)
+        walls: dict[tuple[str, str], list[float]] = {key: [] for key in commands}
+        cpus: dict[tuple[str, str], list[float]] = {key: [] for key in commands}
         for round_number in range(arguments.rounds):
-            order = list(codes) if round_number % 2 == 0 else list(reversed(codes))
+            order = list(commands) if round_number % 2 == 0 else list(reversed(commands))
             for key in order:
-                wall, cpu = time_process(codes[key])
+                wall, cpu = time_process(*commands[key])
                 walls[key].append(wall)
                 cpus[key].append(cpu)
     print(f"load average after: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
-    print(f"\nmedian CPU seconds of a job's start and exit, {arguments.rounds} interleaved rounds\n")
-    header = ["rule", *ENDINGS, "CPU s saved per job", "wall s saved per job"]
+    print(f"\nmedian CPU seconds of a process's start and exit, {arguments.rounds} interleaved rounds\n")
+    header = ["process", *ENDINGS, "CPU s saved", "wall s saved"]
     print("| " + " | ".join(header) + " |")
     print("|" + " --- |" * len(header))
-    for rule in arguments.rules:
-        cpu = {name: statistics.median(cpus[(rule, name)]) for name in ENDINGS}
-        wall = {name: statistics.median(walls[(rule, name)]) for name in ENDINGS}
+    for row in [*arguments.rules, DRY_RUN]:
+        cpu = {name: statistics.median(cpus[(row, name)]) for name in ENDINGS if (row, name) in cpus}
+        wall = {name: statistics.median(walls[(row, name)]) for name in ENDINGS if (row, name) in walls}
         saved_cpu = cpu["teardown as before"] - cpu["teardown now"]
         saved_wall = wall["teardown as before"] - wall["teardown now"]
-        print(
-            f"| {rule} | "
-            + " | ".join(f"{value:.2f}" for value in cpu.values())
-            + f" | {saved_cpu:.2f} | {saved_wall:.2f} |"
-        )
+        cells = [f"{cpu[name]:.2f}" if name in cpu else "-" for name in ENDINGS]
+        print(f"| {row} | " + " | ".join(cells) + f" | {saved_cpu:.2f} | {saved_wall:.2f} |")
 
 
 if __name__ == "__main__":

@@ -189,6 +189,7 @@ def run_snakemake(
     check: bool = True,
     timeout: int = 1200,
     snakefile: Path = REPO / "Snakefile",
+    environment: dict | None = None,
 ) -> subprocess.CompletedProcess:
     """Run the repository's workflow in ``workdir`` with a config file.
 
@@ -207,7 +208,12 @@ def run_snakemake(
         str(configfile),
     ]
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, env=SNAKEMAKE_ENV, cwd=workdir
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment or SNAKEMAKE_ENV,
+        cwd=workdir,
     )
     if check and result.returncode != 0:
         raise AssertionError(

@@ -1,5 +1,5 @@
-"""Every job runs the package of the workflow it belongs to, even where another copy is installed,
-and its shortened exit keeps its log and its exit status."""
+"""Every job runs the package of the workflow it belongs to, even where another copy is installed;
+a job's and Snakemake's shortened exits (selectivity.process_exit) keep the log and the exit status."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, TINY_CONFIG, copy_workflow, run_snakemake, write_config
+from conftest import (
+    REPO,
+    SNAKEMAKE_ENV,
+    TINY_CONFIG,
+    copy_workflow,
+    merged_config,
+    run_snakemake,
+    write_config,
+)
 
 
 def test_a_copied_workflow_runs_its_own_package(tmp_path):
@@ -51,6 +59,39 @@ def test_a_job_exits_with_its_own_status_and_its_whole_log_after_freezing_the_co
     text = log.read_text()
     assert "printed to the log" in text and text.strip().endswith(last_words), text
     assert int(frozen.read_text()) > 10_000, "the collector was not frozen at exit"
+
+
+# Put on PYTHONPATH, it registers at start-up (so it runs last at exit) a handler that records
+# whether the collector was frozen by then.
+FREEZE_RECORDER = """
+import atexit, gc
+atexit.register(lambda: open({frozen!r}, "w").write(str(gc.get_freeze_count())))
+"""
+
+
+@pytest.mark.parametrize(
+    "change, status, message",
+    [({}, 0, ""), ({"device": "tpu"}, 1, "device: 'tpu' is not allowed")],
+    ids=["valid config", "invalid config"],
+)
+def test_snakemake_freezes_the_collector_at_exit_and_keeps_its_exit_status(tmp_path, change, status, message):
+    frozen = tmp_path / "frozen"
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(FREEZE_RECORDER.format(frozen=str(frozen)))
+    config = write_config(tmp_path, merged_config(TINY_CONFIG, change))
+    result = run_snakemake(
+        tmp_path,
+        config,
+        "--dry-run",
+        "--cores",
+        "1",
+        check=False,
+        environment={**SNAKEMAKE_ENV, "PYTHONPATH": str(site)},
+    )
+    assert result.returncode == status, result.stdout[-2000:] + result.stderr[-2000:]
+    assert message in result.stdout + result.stderr
+    assert int(frozen.read_text()) > 10_000, "Snakemake did not freeze the collector at exit"
 
 
 def exit_benchmark():

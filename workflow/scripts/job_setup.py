@@ -7,9 +7,7 @@ starts with ``from job_setup import start_job``.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import gc
 import logging
 import sys
 from pathlib import Path
@@ -28,14 +26,6 @@ def start_job(snakemake) -> logging.Logger:
     Snakemake itself sets OMP_NUM_THREADS and the other thread variables to the
     rule's ``threads`` before the script starts.
     """
-    # At exit Python runs full garbage collections over every object the job still holds, the
-    # hundreds of thousands of torch, scipy and pandas module objects included: most of a second
-    # of CPU per job (benchmarks/job_exit.py), for memory the process is about to give back anyway.
-    # Frozen objects are left out of those collections; the rest of the exit is unchanged (atexit
-    # handlers, the log flushed, the exit status: a failed job still fails). What frozen cycles
-    # would have held is never reached: every output is written whole and closed before the
-    # script's last line (selectivity.io).
-    atexit.register(gc.freeze)
     log_file = open(snakemake.log[0], "w", buffering=1)
     sys.stdout = sys.stderr = log_file
     logging.basicConfig(
@@ -45,6 +35,9 @@ def start_job(snakemake) -> logging.Logger:
         force=True,
     )
     import selectivity  # which code runs this job, for the log
+    from selectivity.process_exit import freeze_collector_at_exit
+
+    freeze_collector_at_exit()  # about half a second of CPU per job
 
     logger = logging.getLogger(snakemake.rule)
     logger.info("selectivity %s from %s", selectivity.__version__, Path(selectivity.__file__).parent)
