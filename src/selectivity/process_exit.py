@@ -5,11 +5,11 @@ hundreds of thousands of torch, scipy and pandas module objects it loaded, in Sn
 modules and the workflow's DAG. That is about half a second of CPU per process, for memory the
 process is about to give back anyway (benchmarks/job_exit.py: about 0.5 CPU-s per job that runs a
 network and per Snakemake dry run, a fifth to a quarter of what starting and ending either costs).
-Frozen objects are left out of those collections, and nothing else about the exit changes: atexit handlers (weakref finalizers and
-temporary folders among them) run, streams are flushed and the exit status is kept, so a failed
-job or run still fails. What the collections would have reached is only cyclic garbage, whose
-finalizers Python never promises to run at exit; every output of a job is written whole and
-closed before the job ends (selectivity.io).
+Frozen objects are left out of those collections, and nothing else about the exit changes: atexit
+handlers (weakref finalizers and temporary folders among them) run, streams are flushed and the
+exit status is kept, so a failed job or run still fails. What the collections would have reached is
+only cyclic garbage, whose finalizers Python never promises to run at exit; every output of a job
+is written whole and closed before the job ends (selectivity.io).
 """
 
 from __future__ import annotations
