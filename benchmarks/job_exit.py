@@ -78,10 +78,8 @@ def imported_modules(tree: ast.AST) -> list[str]:
     return list(dict.fromkeys(modules))
 
 
-def job_setup_helpers_used(script: ast.AST) -> set[str]:
-    """The job_setup functions a script imports, and those they call in turn."""
-    setup = ast.parse((SCRIPTS / "job_setup.py").read_text())
-    functions = {node.name: node for node in setup.body if isinstance(node, ast.FunctionDef)}
+def job_setup_helpers_used(script: ast.AST, functions: dict[str, ast.FunctionDef]) -> set[str]:
+    """The job_setup ``functions`` a script imports, and those they call in turn."""
     wanted = {
         alias.name
         for node in ast.walk(script)
@@ -104,11 +102,9 @@ def job_modules(rule: str) -> list[str]:
     """The modules a job of ``rule`` imports: its script's and those of the job_setup helpers it uses."""
     script = ast.parse((SCRIPTS / f"{rule}.py").read_text())
     setup = ast.parse((SCRIPTS / "job_setup.py").read_text())
-    helpers = [
-        node
-        for node in setup.body
-        if isinstance(node, ast.FunctionDef) and node.name in job_setup_helpers_used(script)
-    ]
+    functions = {node.name: node for node in setup.body if isinstance(node, ast.FunctionDef)}
+    used = job_setup_helpers_used(script, functions)
+    helpers = [node for name, node in functions.items() if name in used]  # in file order
     modules = imported_modules(script) + [module for node in helpers for module in imported_modules(node)]
     return [module for module in dict.fromkeys(modules) if module != "job_setup"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -16,6 +17,16 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE_ENV = dict(os.environ, PYTHONHASHSEED="0")
 SHARED_DATASET = REPO.parent / "shared" / "datasets" / "cifar10-subset.npz"
+
+
+def load_benchmark(name: str):
+    """The script ``benchmarks/<name>.py`` as a module (in ``sys.modules`` under ``name``: dataclasses
+    look their module up there)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_addoption(parser):

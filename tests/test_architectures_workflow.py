@@ -10,7 +10,6 @@ network, and the index written out here.
 
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,7 @@ import torch
 import torchvision
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from conftest import REPO, TINY_CONFIG, merged_config, run_snakemake, write_config
+from conftest import TINY_CONFIG, load_benchmark, merged_config, run_snakemake, write_config
 from selectivity.networks.architectures import DEFAULT_LAYER_ROLES, trainable_layer_units
 from selectivity.networks.checkpoints import load_checkpoint
 from selectivity.figures.catalogue import figures_of
@@ -29,9 +28,7 @@ from selectivity.tuning.analysis import rows_of_checkpoint
 
 pytestmark = pytest.mark.slow
 
-spec = importlib.util.spec_from_file_location("architecture_table", REPO / "benchmarks/architecture_table.py")
-architecture_table = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(architecture_table)
+architecture_table = load_benchmark("architecture_table")
 
 MODELS = ("resnet20", "vgg8bn")
 RESNET18_LAYERS = ["conv1", "layer1", "layer2", "layer3", "layer4"]

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import torch
 
-from conftest import REPO
+from conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location("compare_runs", REPO / "benchmarks" / "compare_runs.py")
-compare_runs = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(compare_runs)
+compare_runs = load_benchmark("compare_runs")
 
 
 def write_run(root, metrics_seconds: float, accuracy: float, weight: float, host: str):

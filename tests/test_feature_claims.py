@@ -449,13 +449,9 @@ def test_the_readme_tables_script_prints_every_table_from_a_runs_files(
     tmp_path, tables, summaries, claims, capsys
 ):
     """benchmarks/feature_tables.py (docs/results.md, the real-subset features run) on fabricated results."""
-    import importlib.util
+    from conftest import load_benchmark
 
-    from conftest import REPO
-
-    spec = importlib.util.spec_from_file_location("feature_tables", REPO / "benchmarks" / "feature_tables.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_benchmark("feature_tables")
     aggregate = tmp_path / "results" / "aggregate"
     aggregate.mkdir(parents=True)
     summaries[1].to_csv(aggregate / "feature_summary.csv", index=False)

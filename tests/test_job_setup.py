@@ -12,6 +12,7 @@ from conftest import (
     SNAKEMAKE_ENV,
     TINY_CONFIG,
     copy_workflow,
+    load_benchmark,
     merged_config,
     run_snakemake,
     write_config,
@@ -28,13 +29,17 @@ def test_a_copied_workflow_runs_its_own_package(tmp_path):
     assert f"from {copy / 'src' / 'selectivity'}" in log, log[:2000]
 
 
-# A job's script in a process of its own: start_job with a stand-in for Snakemake's object, a
-# handler registered before start_job (so it runs after start_job's, atexit being last-in first-out)
-# that records whether the collector was frozen, then the script's body.
-JOB = """
-import atexit, gc, sys, types
-sys.path.insert(0, {scripts!r})
+# Registered before the code under test (at a process's start-up, or first), so run after its
+# handlers at exit (atexit is last-in first-out): records whether the collector was frozen by then.
+FREEZE_RECORDER = """
+import atexit, gc
 atexit.register(lambda: open({frozen!r}, "w").write(str(gc.get_freeze_count())))
+"""
+# A job's script in a process of its own: the recorder, start_job with a stand-in for Snakemake's
+# object, then the script's body.
+JOB = FREEZE_RECORDER + """
+import sys, types
+sys.path.insert(0, {scripts!r})
 from job_setup import start_job
 logger = start_job(types.SimpleNamespace(log=[{log!r}], rule="a_rule"))
 import torch
@@ -61,14 +66,6 @@ def test_a_job_exits_with_its_own_status_and_its_whole_log_after_freezing_the_co
     assert int(frozen.read_text()) > 10_000, "the collector was not frozen at exit"
 
 
-# Put on PYTHONPATH, it registers at start-up (so it runs last at exit) a handler that records
-# whether the collector was frozen by then.
-FREEZE_RECORDER = """
-import atexit, gc
-atexit.register(lambda: open({frozen!r}, "w").write(str(gc.get_freeze_count())))
-"""
-
-
 @pytest.mark.parametrize(
     "change, status, message",
     [({}, 0, ""), ({"device": "tpu"}, 1, "device: 'tpu' is not allowed")],
@@ -78,7 +75,7 @@ def test_snakemake_freezes_the_collector_at_exit_and_keeps_its_exit_status(tmp_p
     frozen = tmp_path / "frozen"
     site = tmp_path / "site"
     site.mkdir()
-    (site / "sitecustomize.py").write_text(FREEZE_RECORDER.format(frozen=str(frozen)))
+    (site / "sitecustomize.py").write_text(FREEZE_RECORDER.format(frozen=str(frozen)))  # run at start-up
     config = write_config(tmp_path, merged_config(TINY_CONFIG, change))
     result = run_snakemake(
         tmp_path,
@@ -94,17 +91,8 @@ def test_snakemake_freezes_the_collector_at_exit_and_keeps_its_exit_status(tmp_p
     assert int(frozen.read_text()) > 10_000, "Snakemake did not freeze the collector at exit"
 
 
-def exit_benchmark():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("job_exit", REPO / "benchmarks" / "job_exit.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_exit_benchmark_imports_what_a_job_of_each_rule_imports_and_runs_every_ending(tmp_path):
-    benchmark = exit_benchmark()
+    benchmark = load_benchmark("job_exit")
     # the script's own imports, and those of the job_setup helpers it calls, called ones included
     assert {
         "torch",

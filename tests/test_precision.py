@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import REPO, TINY_CONFIG, merged_config, planned, run_snakemake, write_config
+from conftest import REPO, TINY_CONFIG, load_benchmark, merged_config, planned, run_snakemake, write_config
 from selectivity import numerics
 from selectivity.causal.ablation import AblationSettings, half_ablation
 from selectivity.networks.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
@@ -485,19 +485,8 @@ def test_bf16_cuda_graph_steps_equal_eager_bf16_steps_and_keep_fp32_state(model)
 # ------------------------------------------------------------------ the equivalence test of two runs
 
 
-def equivalence_script():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "precision_equivalence", REPO / "benchmarks" / "precision_equivalence.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_equivalence_verdicts_follow_the_margin_and_the_evidence():
-    script = equivalence_script()
+    script = load_benchmark("precision_equivalence")
     rule = VerdictRule()
     seeds = pd.Index(range(5))
     fp32 = pd.Series([0.60, 0.61, 0.62, 0.63, 0.64], index=seeds)

@@ -18,17 +18,13 @@ import importlib.util
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_benchmark
 
-spec = importlib.util.spec_from_file_location("readme_figures", REPO / "benchmarks" / "readme_figures.py")
-figures_script = importlib.util.module_from_spec(spec)
-sys.modules["readme_figures"] = figures_script  # dataclasses look their module up there
-spec.loader.exec_module(figures_script)
+figures_script = load_benchmark("readme_figures")
 
 RECORDED = figures_script.load()
 # A duration or a vague one ("about a minute"), as typed timings are written.

@@ -21,6 +21,7 @@ from conftest import (
     REPO,
     TINY_CONFIG,
     TINY_CONFIG_FILE,
+    load_benchmark,
     merged_config,
     planned,
     read_yaml,
@@ -162,13 +163,7 @@ def test_a_new_coefficient_or_schedule_retrains_only_regularised_networks(regula
 
 
 def test_the_regularisation_tables_print_every_table_of_a_finished_run(regulariser_run, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "regularisation_tables", REPO / "benchmarks" / "regularisation_tables.py"
-    )
-    tables = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tables)
+    tables = load_benchmark("regularisation_tables")
     tables.main([str(regulariser_run)])
     printed = capsys.readouterr().out
     assert "| **conv1** | -2 |" in printed and "| conv3 | 2 |" in printed
