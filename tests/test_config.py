@@ -44,6 +44,12 @@ BAD_CONFIGS = [
     ("zero epochs", {"training": {"epochs": 0}}, "training.epochs: 0"),
     ("negative batch size", {"training": {"batch_size": -4}}, "training.batch_size: -4"),
     ("zero batch size", {"training": {"batch_size": 0}}, "training.batch_size: 0"),
+    ("a word as a forward batch size", {"causal": {"batch_size": "big"}}, "causal.batch_size: 'big'"),
+    (
+        "zero evaluation batch size",
+        {"training": {"evaluation_batch_size": 0}},
+        "training.evaluation_batch_size: 0",
+    ),
     (
         "label corruption above 1",
         {"networks": {"label_corruption": [0.0, 1.5]}},

@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from selectivity import devices
-from selectivity.devices import select_device
+from selectivity.devices import (
+    CPU_FORWARD_BATCH_SIZE,
+    GPU_FORWARD_BATCH_SIZES,
+    device_type,
+    forward_batch_size,
+    select_device,
+)
 
 
 @pytest.fixture
@@ -63,6 +69,46 @@ def test_local_jobs_lease_different_gpus_and_free_them_on_exit(tmp_path, two_loc
     with select_device("auto", 1, tmp_path) as fourth:
         assert fourth.device == torch.device("cuda:0")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu0.lock", "gpu1.lock"]
+
+
+@pytest.mark.parametrize(
+    "requested,gpus,cuda,kind",
+    [
+        ("cpu", 1, True, "cpu"),
+        ("auto", 1, False, "cpu"),
+        ("auto", 0, True, "cpu"),
+        ("auto", 1, True, "cuda"),
+        ("cuda", 0, True, "cuda"),
+    ],
+)
+def test_the_device_type_is_the_kind_of_device_the_job_then_leases(
+    tmp_path, monkeypatch, requested, gpus, cuda, kind
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # a scheduler's GPU: no lock, no real device touched
+    assert device_type(requested, gpus) == kind
+    assert select_device(requested, gpus, tmp_path).device.type == kind
+
+
+def test_the_device_type_refuses_what_select_device_refuses(no_cuda):
+    with pytest.raises(ValueError, match="'auto' or 'cpu'"):
+        device_type("cuda", 1)
+    with pytest.raises(ValueError, match="'gpu'"):
+        device_type("gpu", 1)
+
+
+@pytest.mark.parametrize("section", sorted(GPU_FORWARD_BATCH_SIZES))
+def test_auto_batch_sizes_are_cache_sized_on_a_cpu_and_large_on_a_gpu(section):
+    assert forward_batch_size("auto", "cpu", section) == CPU_FORWARD_BATCH_SIZE == 64
+    assert forward_batch_size("auto", "cuda", section) == GPU_FORWARD_BATCH_SIZES[section] >= 500
+    assert forward_batch_size(37, "cpu", section) == forward_batch_size(37, "cuda", section) == 37
+
+
+@pytest.mark.parametrize("setting", [0, -3, 2.5, True, "big"])
+def test_a_bad_batch_size_is_named(setting):
+    with pytest.raises(ValueError, match=f"causal batch size .*got {setting!r}"):
+        forward_batch_size(setting, "cpu", "causal")
 
 
 @pytest.mark.parametrize("variable,value", [("CUDA_VISIBLE_DEVICES", "3"), ("SLURM_JOB_ID", "12345")])

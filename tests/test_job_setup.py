@@ -1,12 +1,15 @@
 """Every job runs the package of the workflow it belongs to, even where another copy is installed;
-a job's and Snakemake's shortened exits (selectivity.process_exit) keep the log and the exit status."""
+a job's and Snakemake's shortened exits (selectivity.process_exit) keep the log and the exit status;
+a job's forward-pass batch sizes follow its device."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
+import torch
 from conftest import (
     REPO,
     SNAKEMAKE_ENV,
@@ -104,3 +107,49 @@ def test_the_exit_benchmark_imports_what_a_job_of_each_rule_imports_and_runs_eve
     for ending in benchmark.ENDINGS.values():
         code = benchmark.job_code("causal_key", tmp_path / "job.log", ending)
         subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def fake_job(config_changes: dict, gpus: int = 0, network: dict | None = None) -> SimpleNamespace:
+    """What a rule script's ``snakemake`` object offers job_setup.batch_size."""
+    config = {
+        "device": "auto",
+        "training": {"evaluation_batch_size": "auto"},
+        "tuning": {"batch_size": "auto"},
+        "causal": {"batch_size": "auto"},
+        "external_networks": {},
+        "vgg16": {"enabled": False, "batch_size": 64},
+    }
+    for section, values in config_changes.items():
+        config[section] = {**config[section], **values} if isinstance(values, dict) else values
+    return SimpleNamespace(
+        config=config,
+        params=SimpleNamespace(network=network),
+        resources=SimpleNamespace(gpu=gpus),
+        rule="some_rule",
+    )
+
+
+@pytest.mark.parametrize("section", ["training", "tuning", "causal"])
+def test_auto_batch_sizes_follow_the_device_the_job_will_run_on(monkeypatch, section):
+    monkeypatch.syspath_prepend(str(REPO / "workflow" / "scripts"))
+    import job_setup
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    on_a_gpu = {"training": 1000, "tuning": 512, "causal": 500}[section]
+    assert job_setup.batch_size(fake_job({}, gpus=0), section) == 64  # device auto, no GPU allotted
+    assert job_setup.batch_size(fake_job({}, gpus=1), section) == on_a_gpu
+    assert job_setup.batch_size(fake_job({"device": "cpu"}, gpus=1), section) == 64
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert job_setup.batch_size(fake_job({}, gpus=1), section) == 64
+    key = "evaluation_batch_size" if section == "training" else "batch_size"
+    assert job_setup.batch_size(fake_job({section: {key: 37}}, gpus=1), section) == 37
+
+
+def test_a_given_network_keeps_its_own_batch_size_in_its_analyses(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "workflow" / "scripts"))
+    import job_setup
+
+    job = fake_job(
+        {"external_networks": {"mine": {"batch_size": 7}}}, network={"origin": "given", "name": "mine"}
+    )
+    assert job_setup.batch_size(job, "causal") == job_setup.batch_size(job, "tuning") == 7

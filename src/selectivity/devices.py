@@ -24,6 +24,13 @@ log = logging.getLogger(__name__)
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 # Where local jobs lease GPUs (relative to the working directory; not a result-affecting setting).
 GPU_LOCK_DIR = ".snakemake/gpu_locks"
+# On a CPU a forward pass is fastest in batches whose activations stay in the caches: at 64
+# images cnn7, cnn11, resnet20 and vgg8bn evaluate 1.2-1.8x faster than at 500 and 1.4-2.0x
+# faster than at 1000, on one thread and on two, and within 6% of their best size
+# (benchmarks/forward_batch_size.py; docs/development.md, Performance).
+CPU_FORWARD_BATCH_SIZE = 64
+# On a GPU, large batches keep it busy (the sizes used before "auto", within any 16 GB card).
+GPU_FORWARD_BATCH_SIZES = {"training": 1000, "tuning": 512, "causal": 500}
 NO_CUDA_MESSAGE = "device: 'cuda' was requested (config key 'device') but this machine has no CUDA device; use 'auto' or 'cpu'"
 
 
@@ -60,6 +67,34 @@ def scheduler_assigned_gpus() -> bool:
     return "CUDA_VISIBLE_DEVICES" in os.environ or "SLURM_JOB_ID" in os.environ
 
 
+def device_type(requested: str, gpus_allotted: int) -> str:
+    """``"cpu"`` or ``"cuda"``: the kind of device :func:`select_device` gives a job, known before
+    it leases one (the batch sizes depend on it)."""
+    if requested not in DEVICE_CHOICES:
+        raise ValueError(f"device must be one of {DEVICE_CHOICES} (config key 'device'), got {requested!r}")
+    if requested == "cpu":
+        return "cpu"
+    if not torch.cuda.is_available():
+        if requested == "cuda":
+            raise ValueError(NO_CUDA_MESSAGE)
+        return "cpu"
+    if requested == "auto" and gpus_allotted <= 0:
+        return "cpu"
+    return "cuda"
+
+
+def forward_batch_size(setting: int | str, kind: str, section: str) -> int:
+    """Images per evaluation forward pass of a config ``section`` (``training``: the per-epoch
+    evaluation; ``tuning``; ``causal``): ``setting`` itself, or for ``"auto"`` the size that is
+    fast on this ``kind`` of device (:func:`device_type`). The batch never changes a result, only
+    speed and memory."""
+    if setting == "auto":
+        return CPU_FORWARD_BATCH_SIZE if kind == "cpu" else GPU_FORWARD_BATCH_SIZES[section]
+    if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
+        raise ValueError(f"{section} batch size must be a positive integer or 'auto', got {setting!r}")
+    return setting
+
+
 def select_device(
     requested: str, gpus_allotted: int, lock_dir: str | Path, wait_seconds: float = 0.0
 ) -> DeviceLease:
@@ -71,16 +106,11 @@ def select_device(
     found by non-blocking locks in ``lock_dir``; if every GPU is leased the search is
     retried for up to ``wait_seconds`` before failing.
     """
-    if requested not in DEVICE_CHOICES:
-        raise ValueError(f"device must be one of {DEVICE_CHOICES} (config key 'device'), got {requested!r}")
-    if requested == "cpu":
-        return DeviceLease(torch.device("cpu"))
-    if not torch.cuda.is_available():
-        if requested == "cuda":
-            raise ValueError(NO_CUDA_MESSAGE)
-        return DeviceLease(torch.device("cpu"))
-    if requested == "auto" and gpus_allotted <= 0:
-        log.info("device 'auto': the job was allotted no GPU (resource gpu=%s), using the CPU", gpus_allotted)
+    if device_type(requested, gpus_allotted) == "cpu":
+        if requested == "auto" and torch.cuda.is_available():
+            log.info(
+                "device 'auto': the job was allotted no GPU (resource gpu=%s), using the CPU", gpus_allotted
+            )
         return DeviceLease(torch.device("cpu"))
     if requested == "cuda" and gpus_allotted <= 0:
         log.warning("device 'cuda' requested but the job was allotted no GPU; GPUs may be oversubscribed")

@@ -93,7 +93,10 @@ def save_provenance(snakemake, device, seed: int | None = None, path=None, input
 def batch_size(snakemake, section: str) -> int:
     """A batch size from the config. Read here, not passed as a param: it does not change
     results, so changing it must not rerun finished jobs. A given network's own ``batch_size``
-    (e.g. vgg16.batch_size) overrides the section's for its analysis jobs."""
+    (e.g. vgg16.batch_size) overrides the section's for its analysis jobs. ``auto`` (the
+    default) is resolved for the device the job will run on (selectivity.devices)."""
+    from selectivity.devices import device_type, forward_batch_size
+
     network = getattr(snakemake.params, "network", None) or {}
     if network.get("origin") == "given" and section != "training":
         from selectivity.networks.catalogue import given_entries
@@ -102,7 +105,13 @@ def batch_size(snakemake, section: str) -> int:
         if own:
             return int(own)
     key = "evaluation_batch_size" if section == "training" else "batch_size"
-    return int(snakemake.config[section][key])
+    gpus = int(getattr(snakemake.resources, "gpu", 0) or 0)
+    kind = device_type(snakemake.config["device"], gpus)
+    size = forward_batch_size(snakemake.config[section][key], kind, section)
+    logging.getLogger(snakemake.rule).info(
+        "%s.%s: %d images per forward pass on the %s", section, key, size, kind
+    )
+    return size
 
 
 def open_network(snakemake, weights, checkpoint_name: str, device):
