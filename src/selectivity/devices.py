@@ -29,7 +29,7 @@ GPU_LOCK_DIR = ".snakemake/gpu_locks"
 # faster than at 1000, on one thread and on two, and within 6% of their best size
 # (benchmarks/forward_batch_size.py; docs/development.md, Performance).
 CPU_FORWARD_BATCH_SIZE = 64
-# On a GPU, large batches keep it busy (the sizes used before "auto", within any 16 GB card).
+# On a GPU, large batches keep it busy: the sizes used before "auto" (not re-measured: no GPU here).
 GPU_FORWARD_BATCH_SIZES = {"training": 1000, "tuning": 512, "causal": 500}
 NO_CUDA_MESSAGE = "device: 'cuda' was requested (config key 'device') but this machine has no CUDA device; use 'auto' or 'cpu'"
 
