@@ -44,6 +44,11 @@ def start_job(snakemake) -> logging.Logger:
     return logger
 
 
+def allotted_gpus(snakemake) -> int:
+    """The job's Snakemake ``gpu`` resource (0 where the rule declares none)."""
+    return int(getattr(snakemake.resources, "gpu", 0) or 0)
+
+
 @contextlib.contextmanager
 def job_device(snakemake, logger: logging.Logger):
     """The device this job runs on (see selectivity.devices.select_device).
@@ -57,7 +62,7 @@ def job_device(snakemake, logger: logging.Logger):
     from selectivity.devices import GPU_LOCK_DIR, select_device
 
     torch.set_num_threads(max(1, int(snakemake.threads)))
-    gpus = int(getattr(snakemake.resources, "gpu", 0) or 0)
+    gpus = allotted_gpus(snakemake)
     requested = snakemake.config["device"]
     with select_device(requested, gpus, GPU_LOCK_DIR) as lease:
         logger.info(
@@ -105,8 +110,7 @@ def batch_size(snakemake, section: str) -> int:
         if own:
             return int(own)
     key = "evaluation_batch_size" if section == "training" else "batch_size"
-    gpus = int(getattr(snakemake.resources, "gpu", 0) or 0)
-    kind = device_type(snakemake.config["device"], gpus)
+    kind = device_type(snakemake.config["device"], allotted_gpus(snakemake))
     size = forward_batch_size(snakemake.config[section][key], kind, section)
     logging.getLogger(snakemake.rule).info(
         "%s.%s: %d images per forward pass on the %s", section, key, size, kind
