@@ -37,6 +37,7 @@ effect) is NaN, and :attr:`Power.note` says why.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 from dataclasses import dataclass
 
@@ -84,8 +85,20 @@ def sign_test_critical_count(n, alpha: float):
 def sign_test_power(n, probability_in_direction: float, alpha: float):
     """Power of the exact one-sided sign test with ``n`` networks when each value lies on the claimed
     side of the null with probability ``probability_in_direction``. Vectorised over ``n``."""
-    count = sign_test_critical_count(n, alpha)
+    return _power_at_counts(sign_test_critical_count(n, alpha), n, probability_in_direction)
+
+
+def _power_at_counts(count, n, probability_in_direction: float):
     return scipy_stats.binom.sf(np.asarray(count) - 1, n, probability_in_direction)
+
+
+@functools.lru_cache(maxsize=8)
+def _critical_counts_up_to_maximum(alpha: float) -> np.ndarray:
+    """The critical counts of 1 .. MAXIMUM_NETWORKS networks (read-only): computed once per level,
+    because every row's networks needed asks for them all (33 ms of its 35 ms without this cache)."""
+    counts = sign_test_critical_count(np.arange(1, MAXIMUM_NETWORKS + 1), alpha)
+    counts.flags.writeable = False
+    return counts
 
 
 def sign_test_detectable_shift(n: int, alpha: float, power: float = POWER) -> float:
@@ -111,7 +124,9 @@ def sign_test_networks_needed_at(
     if not 0.5 < probability_in_direction <= 1.0:
         raise ValueError(f"the probability must lie in (1/2, 1], got {probability_in_direction!r}")
     networks = np.arange(1, MAXIMUM_NETWORKS + 1)
-    powers = sign_test_power(networks, probability_in_direction, alpha)
+    powers = _power_at_counts(
+        _critical_counts_up_to_maximum(float(alpha)), networks, probability_in_direction
+    )
     short = np.flatnonzero(powers < power)
     if not short.size:
         return 1.0
