@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import os
+import select
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,11 +89,79 @@ def cifar10_subset_path() -> Path:
     return SHARED_DATASET
 
 
-def snakemake_command() -> list[str]:
+def snakemake_command(*args: str) -> list[str]:
+    """The ``snakemake`` command line with ``args`` (for a run that is not ``snakemake_process``'s)."""
     executable = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
     if executable is None:
         pytest.skip("snakemake is not installed")
-    return [executable]
+    return [executable, *args]
+
+
+class SnakemakeForks:
+    """This test process's server of Snakemake runs (tests/snakemake_forks.py), started on first use."""
+
+    process: subprocess.Popen | None = None
+
+    @classmethod
+    def run(cls, args: list[str], cwd: Path, env: dict, timeout: float) -> subprocess.CompletedProcess:
+        if cls.process is None or cls.process.poll() is not None:
+            cls.process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("snakemake_forks.py"))],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=SNAKEMAKE_ENV,  # PYTHONHASHSEED is read when Python starts: the children share it
+            )
+        with tempfile.TemporaryDirectory(prefix="snakemake_run_") as folder:
+            files = {name: os.path.join(folder, name) for name in ("stdout", "stderr", "pid")}
+            request = {"args": list(args), "cwd": str(cwd), "env": dict(env), "pid_file": files["pid"]}
+            request.update(stdout=files["stdout"], stderr=files["stderr"])
+            cls.process.stdin.write((json.dumps(request) + "\n").encode())
+            cls.process.stdin.flush()
+            reply, timed_out = cls._reply(timeout)
+            if timed_out:
+                os.killpg(int(Path(files["pid"]).read_text()), signal.SIGKILL)
+                cls._reply(60)
+            output = {name: Path(files[name]).read_text(errors="replace") for name in ("stdout", "stderr")}
+        if timed_out:
+            raise subprocess.TimeoutExpired(["snakemake", *args], timeout, output["stdout"], output["stderr"])
+        return subprocess.CompletedProcess(["snakemake", *args], reply["returncode"], **output)
+
+    @classmethod
+    def _reply(cls, timeout: float) -> tuple[dict, bool]:
+        """The server's line about the run (read unbuffered: select sees only what is not yet read)."""
+        fd, line = cls.process.stdout.fileno(), b""
+        deadline = time.monotonic() + timeout
+        while not line.endswith(b"\n"):
+            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                return {}, True
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise RuntimeError("the Snakemake fork server ended (tests/snakemake_forks.py)")
+            line += chunk
+        return json.loads(line), False
+
+
+def python_settings(env: dict) -> dict:
+    """The variables that Python reads once, when it starts (PYTHONPATH, PYTHONHASHSEED, ...): a forked
+    run has its server's."""
+    return {name: value for name, value in env.items() if name.startswith("PYTHON")}
+
+
+def snakemake_process(
+    args: Sequence[str], cwd: Path, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """``snakemake`` run with ``args`` in ``cwd``, as ``subprocess.run(..., capture_output=True,
+    text=True)`` gives it: forked from a process that has Snakemake imported (a second less per run)
+    where this Python has Snakemake and ``env`` starts Python as that process was started, else the
+    ``snakemake`` command."""
+    env = SNAKEMAKE_ENV if env is None else env
+    if importlib.util.find_spec("snakemake") is None or python_settings(env) != python_settings(
+        SNAKEMAKE_ENV
+    ):
+        return subprocess.run(
+            snakemake_command(*args), capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env
+        )
+    return SnakemakeForks.run(list(args), Path(cwd), env, timeout)
 
 
 def merged_config(*configs: dict) -> dict:
@@ -153,16 +227,14 @@ def parse_detailed_summary(text: str) -> Plan:
 
 def planned(workdir: Path, *configfiles: Path, snakefile: Path = REPO / "Snakefile", targets=()) -> Plan:
     """The plan of a dry run in ``workdir`` (config files in order, later ones win)."""
-    command = snakemake_command() + [
+    args = [
         "--snakefile", str(snakefile), "--directory", str(workdir), "--dry-run", "--detailed-summary",
         "--resources", "gpu=0", "--cores", "2", *targets, "--configfile", *map(str, configfiles),
     ]  # fmt: skip
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, cwd=workdir, env=SNAKEMAKE_ENV
-    )
+    result = snakemake_process(args, workdir)
     if result.returncode != 0:
         raise AssertionError(
-            f"snakemake failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-6000:]}"
+            f"snakemake failed ({result.returncode}): snakemake {' '.join(args)}\n{result.stderr[-6000:]}"
         )
     return parse_detailed_summary(result.stdout)
 
@@ -180,16 +252,17 @@ def copy_workflow(root: Path) -> Path:
     return root
 
 
-def touch_every_output(workdir: Path, configfile: Path) -> Path:
-    """A run of ``configfile`` whose every output is an empty file recorded as made now: for tests of
-    what a change plans, which read no output, at the cost of a few dry runs instead of a workflow run."""
-    for path in planned(workdir, configfile).pending:
+def touch_every_output(workdir: Path, configfile: Path, targets: tuple[str, ...] = ()) -> Path:
+    """A run of ``configfile`` (up to ``targets``, else all) whose every output is an empty file recorded
+    as made now: for tests of what a change plans or submits, which read no output, at the cost of a
+    few dry runs instead of a workflow run."""
+    for path in planned(workdir, configfile, targets=targets).pending:
         (workdir / path).parent.mkdir(parents=True, exist_ok=True)
         (workdir / path).touch()
     # --forceall: every job is recorded (its params, code and inputs), as a real run records it; without
     # it a job whose empty outputs happened to be older than its inputs' would have no record
-    run_snakemake(workdir, configfile, "--touch", "--forceall", "--cores", "1")
-    assert planned(workdir, configfile).pending == {}, "a touched run still plans jobs"
+    run_snakemake(workdir, configfile, *targets, "--touch", "--forceall", "--cores", "1")
+    assert planned(workdir, configfile, targets=targets).pending == {}, "a touched run still plans jobs"
     return workdir
 
 
@@ -208,7 +281,7 @@ def run_snakemake(
     the config file extends it (as the schema defaults would: tests/test_reliability.py checks
     that they are equal).
     """
-    command = snakemake_command() + [
+    arguments = [
         "--snakefile",
         str(snakefile),
         "--directory",
@@ -218,17 +291,10 @@ def run_snakemake(
         "--configfile",
         str(configfile),
     ]
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=environment or SNAKEMAKE_ENV,
-        cwd=workdir,
-    )
+    result = snakemake_process(arguments, workdir, environment, timeout)
     if check and result.returncode != 0:
         raise AssertionError(
-            f"snakemake failed ({result.returncode}): {' '.join(command)}\n"
+            f"snakemake failed ({result.returncode}): snakemake {' '.join(arguments)}\n"
             f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
         )
     return result

@@ -34,13 +34,12 @@ import yaml
 from conftest import (
     DEMO_RUN_FILES,
     REPO,
-    SNAKEMAKE_ENV,
     TINY_CONFIG,
     TINY_CONFIG_FILE,
     merged_config,
     parse_detailed_summary,
     read_yaml,
-    snakemake_command,
+    snakemake_process,
     touch_every_output,
     write_config,
 )
@@ -54,11 +53,11 @@ CAUSAL_RULES = {"class_selectivity", "half_ablation", "cumulative_ablation", "sh
 
 def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """The repository's workflow run in ``cwd`` (``--configfile`` only where ``args`` give it)."""
-    command = snakemake_command() + ["--snakefile", str(REPO / "Snakefile"), *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=cwd, env=SNAKEMAKE_ENV)
+    arguments = ["--snakefile", str(REPO / "Snakefile"), *args]
+    result = snakemake_process(arguments, cwd)
     if check and result.returncode != 0:
         raise AssertionError(
-            f"snakemake failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-6000:]}"
+            f"snakemake failed ({result.returncode}): snakemake {' '.join(arguments)}\n{result.stderr[-6000:]}"
         )
     return result
 

@@ -23,18 +23,16 @@ tests/configs/tiny.yaml without the colour feature is created empty and ``snakem
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import (
     REPO,
-    SNAKEMAKE_ENV,
     TINY_CONFIG_FILE,
     copy_workflow,
     parse_detailed_summary,
-    snakemake_command,
+    snakemake_process,
     write_config,
 )
 
@@ -47,11 +45,11 @@ FEATURE_CAUSAL = {"half_ablation_by_feature", "shift_invariance_by_feature"}
 
 
 def snakemake(workdir: Path, *args: str, snakefile: Path = REPO / "Snakefile") -> str:
-    command = snakemake_command() + ["--snakefile", str(snakefile), "--directory", str(workdir), *args]
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, cwd=workdir, env=SNAKEMAKE_ENV
-    )
-    assert result.returncode == 0, f"{' '.join(command)}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    arguments = ["--snakefile", str(snakefile), "--directory", str(workdir), *args]
+    result = snakemake_process(arguments, workdir)
+    assert (
+        result.returncode == 0
+    ), f"snakemake {' '.join(arguments)}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     return result.stdout
 
 

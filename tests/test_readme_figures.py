@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, load_benchmark
+from conftest import REPO, load_benchmark, snakemake_process
 
 figures_script = load_benchmark("readme_figures")
 
@@ -89,10 +89,16 @@ def test_the_checks_find_typed_figures():
         assert not (TIMING.search(fine) or JOB_COUNT.search(fine)), fine
 
 
-def test_the_recorded_job_counts_are_what_the_current_code_plans():
+def test_the_recorded_job_counts_are_what_the_current_code_plans(monkeypatch):
     """Dry runs of the shipped configurations in empty folders (seconds; nothing is computed)."""
     if shutil.which("snakemake") is None and importlib.util.find_spec("snakemake") is None:
         pytest.skip("snakemake is not installed")
+    # the script's dry runs, forked from the tests' Snakemake process (the same arguments and hash seed)
+    monkeypatch.setattr(
+        figures_script,
+        "snakemake",
+        lambda args, cwd: snakemake_process(["--snakefile", str(REPO / "Snakefile"), *args], cwd),
+    )
     planned = figures_script.plan_figures()
     for key, plan in planned.items():
         assert RECORDED["plans"][key] == plan, (

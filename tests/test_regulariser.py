@@ -252,7 +252,7 @@ def test_every_k_steps_means_steps_0_k_2k_over_the_whole_run():
 def test_stacked_regularised_training_in_double_precision_equals_separate_training(model):
     """Each network of a stack gets exactly its own term (its own coefficient), as if trained alone
     (on a small grating grid: the grid does not change how the term reaches each network)."""
-    settings = TrainingSettings(epochs=1, batch_size=8)
+    settings = TrainingSettings(epochs=1, batch_size=4)
     seeds, coefficients = [0, 1], [3.0, -3.0]
     layers = {
         "cnn7": ("conv1", "conv2"),

@@ -15,19 +15,14 @@ from conftest import (
     planned,
     read_yaml,
     run_snakemake,
-    snakemake_command,
+    snakemake_process,
     write_config,
 )
 from selectivity.config import training_groups, validate_config
 
 
 def test_snakemake_lint_is_clean():
-    result = subprocess.run(
-        snakemake_command() + ["--lint", "--snakefile", str(REPO / "Snakefile")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
+    result = snakemake_process(["--lint", "--snakefile", str(REPO / "Snakefile")], REPO)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
