@@ -51,7 +51,7 @@ def test_a_forked_run_past_its_timeout_is_ended_with_its_jobs(tmp_path):
     snakefile.write_text(f'rule slow:\n    output: "never"\n    shell: "echo $$ > {marker}; sleep 120"\n')
     start = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired):
-        snakemake_process(["--snakefile", str(snakefile), "--cores", "1"], tmp_path, timeout=8)
+        snakemake_process(["--snakefile", str(snakefile), "--cores", "1"], tmp_path, timeout=4)
     assert time.monotonic() - start < 30
     job = Path(f"/proc/{int(marker.read_text())}/stat")
     deadline = time.monotonic() + 10
