@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import json
@@ -119,7 +120,8 @@ class SnakemakeForks:
             cls.process.stdin.flush()
             reply, timed_out = cls._reply(timeout)
             if timed_out:
-                os.killpg(int(Path(files["pid"]).read_text()), signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # the run may have ended since
+                    os.killpg(int(Path(files["pid"]).read_text()), signal.SIGKILL)
                 cls._reply(60)
             output = {name: Path(files[name]).read_text(errors="replace") for name in ("stdout", "stderr")}
         if timed_out:
