@@ -114,8 +114,8 @@ class SnakemakeForks:
             )
         with tempfile.TemporaryDirectory(prefix="snakemake_run_") as folder:
             files = {name: os.path.join(folder, name) for name in ("stdout", "stderr", "pid")}
-            request = {"args": list(args), "cwd": str(cwd), "env": dict(env), "pid_file": files["pid"]}
-            request.update(stdout=files["stdout"], stderr=files["stderr"])
+            request = {"args": args, "cwd": str(cwd), "env": dict(env)}
+            request.update(stdout=files["stdout"], stderr=files["stderr"], pid_file=files["pid"])
             cls.process.stdin.write((json.dumps(request) + "\n").encode())
             cls.process.stdin.flush()
             reply, timed_out = cls._reply(timeout)

@@ -28,6 +28,14 @@ def both_ways(args: list[str], cwd) -> tuple[subprocess.CompletedProcess, subpro
     return snakemake_process(args, cwd), command
 
 
+def has_ended(pid: int) -> bool:
+    """Gone, or a zombie that its new parent has yet to reap."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def test_a_forked_dry_run_plans_what_the_command_plans(tmp_path):
     args = ["--snakefile", str(REPO / "Snakefile"), "--dry-run", "--detailed-summary", "--cores", "2"]
     forked, command = both_ways([*args, "--configfile", str(TINY_CONFIG_FILE)], tmp_path)
@@ -53,11 +61,10 @@ def test_a_forked_run_past_its_timeout_is_ended_with_its_jobs(tmp_path):
     with pytest.raises(subprocess.TimeoutExpired):
         snakemake_process(["--snakefile", str(snakefile), "--cores", "1"], tmp_path, timeout=4)
     assert time.monotonic() - start < 30
-    job = Path(f"/proc/{int(marker.read_text())}/stat")
+    job = int(marker.read_text())
     deadline = time.monotonic() + 10
-    while job.exists() and job.read_text().split(") ")[-1][0] != "Z" and time.monotonic() < deadline:
+    while not has_ended(job) and time.monotonic() < deadline:
         time.sleep(0.1)
-    # the job's shell was killed with the run (gone, or a zombie its new parent has yet to reap)
-    assert not job.exists() or job.read_text().split(") ")[-1][0] == "Z"
+    assert has_ended(job), "the job's shell outlived its timed-out run"
     # the server goes on serving
     assert snakemake_process(["--version"], tmp_path).returncode == 0
